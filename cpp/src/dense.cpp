@@ -1,0 +1,83 @@
+// Dense layer forward and backward on top of gemm(). Forward runs one GEMM into the output and
+// then a single epilogue pass (bias, keep z if asked, activation). Backward applies act' once
+// into dz, then two GEMMs (dx, dw) and a column sum (db).
+#include "densegrad/dense.hpp"
+
+#include "densegrad/gemm.hpp"
+
+namespace densegrad {
+
+namespace {
+
+void check_dense_sizes(const char* fn, Index batch, Index in, Index out, std::size_t elem) {
+  const std::string f(fn);
+  detail::require_shape((f + " x (batch, in)").c_str(), batch, in, elem);
+  detail::require_shape((f + " w (out, in)").c_str(), out, in, elem);
+  detail::require_shape((f + " y (batch, out)").c_str(), batch, out, elem);
+}
+
+}  // namespace
+
+template <typename T>
+void dense_forward(T* y, T* z, const T* x, const T* w, const T* b, Index batch, Index in,
+                   Index out, Activation act, T slope) {
+  check_dense_sizes("dense_forward", batch, in, out, sizeof(T));
+  detail::require_data("dense_forward y", y, batch * out);
+  detail::require_data("dense_forward x", x, batch * in);
+  detail::require_data("dense_forward w", w, out * in);
+  // The product lands in z when the caller keeps it, else straight in y (then overwritten).
+  T* acc = z != nullptr ? z : y;
+  gemm(Trans::No, Trans::Yes, batch, out, in, T(1), x, in, w, in, T(0), acc, out);
+  for (Index i = 0; i < batch; ++i) {
+    T* ai = acc + i * out;
+    T* yi = y + i * out;
+    for (Index j = 0; j < out; ++j) {
+      const T v = b != nullptr ? ai[j] + b[j] : ai[j];
+      ai[j] = v;
+      yi[j] = activation_forward(act, v, slope);
+    }
+  }
+}
+
+template <typename T>
+void dense_backward(T* dx, T* dw, T* db, T* dz, const T* dy, const T* x, const T* w, const T* y,
+                    const T* z, Index batch, Index in, Index out, Activation act, T slope,
+                    bool accumulate) {
+  check_dense_sizes("dense_backward", batch, in, out, sizeof(T));
+  detail::require_data("dense_backward dy", dy, batch * out);
+  detail::require_data("dense_backward x", x, dw != nullptr ? batch * in : 0);
+  detail::require_data("dense_backward w", w, dx != nullptr ? out * in : 0);
+  detail::require_data("dense_backward y", y, act == Activation::Identity ? 0 : batch * out);
+  // For identity act' = 1: dy is used as dz directly and the dz buffer is not touched.
+  const T* g = dy;
+  if (act != Activation::Identity) {
+    detail::require_data("dense_backward dz", dz, batch * out);
+    activation_backward(dz, dy, y, z, batch * out, act, slope);
+    g = dz;
+  }
+  if (dx != nullptr) gemm(Trans::No, Trans::No, batch, in, out, T(1), g, out, w, in, T(0), dx, in);
+  if (dw != nullptr)
+    gemm(Trans::Yes, Trans::No, out, in, batch, T(1), g, out, x, in, accumulate ? T(1) : T(0), dw, in);
+  if (db != nullptr) {
+    if (!accumulate)
+      for (Index j = 0; j < out; ++j) db[j] = T(0);
+    for (Index i = 0; i < batch; ++i) {
+      const T* gi = g + i * out;
+#pragma omp simd
+      for (Index j = 0; j < out; ++j) db[j] += gi[j];
+    }
+  }
+}
+
+template void dense_forward<float>(float*, float*, const float*, const float*, const float*, Index,
+                                   Index, Index, Activation, float);
+template void dense_forward<double>(double*, double*, const double*, const double*, const double*,
+                                    Index, Index, Index, Activation, double);
+template void dense_backward<float>(float*, float*, float*, float*, const float*, const float*,
+                                    const float*, const float*, const float*, Index, Index, Index,
+                                    Activation, float, bool);
+template void dense_backward<double>(double*, double*, double*, double*, const double*,
+                                     const double*, const double*, const double*, const double*,
+                                     Index, Index, Index, Activation, double, bool);
+
+}  // namespace densegrad

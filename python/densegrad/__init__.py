@@ -1,0 +1,48 @@
+"""densegrad: a small, fast autograd core for dense neural networks.
+
+C++17 dense-layer kernels under a PyTorch-shaped API::
+
+    import densegrad as dg
+    model = dg.nn.Sequential(dg.nn.Linear(4, 16), dg.nn.ReLU(), dg.nn.Linear(16, 1))
+    opt = dg.optim.SGD(model.parameters(), lr=0.1)
+    loss = dg.nn.MSELoss()(model(x), y)
+    opt.zero_grad(); loss.backward(); opt.step()
+"""
+
+from __future__ import annotations
+
+from . import _core
+from ._random import manual_seed
+from ._tensor import Tensor, float32, float64, from_numpy, ones, rand, randn, tensor, zeros
+from ._tensor_str import set_printoptions
+from .autograd.grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+from . import nn, optim  # noqa: E402  (nn and optim import the names above)
+
+__version__ = "0.1.0"
+
+
+def relu(input: Tensor) -> Tensor:
+    """max(0, x) elementwise (see ``densegrad.nn.functional.relu``)."""
+    return nn.functional.relu(input)
+
+
+def sigmoid(input: Tensor) -> Tensor:
+    """1 / (1 + exp(-x)) elementwise."""
+    return nn.functional.sigmoid(input)
+
+
+def tanh(input: Tensor) -> Tensor:
+    """tanh(x) elementwise."""
+    return nn.functional.tanh(input)
+
+
+def matmul(input: Tensor, other: Tensor) -> Tensor:
+    """input @ other with NumPy's rules for 1-D and 2-D operands."""
+    return input @ other
+
+
+__all__ = [
+    "Tensor", "enable_grad", "float32", "float64", "from_numpy", "is_grad_enabled", "manual_seed",
+    "matmul", "nn", "no_grad", "ones", "optim", "rand", "randn", "relu", "set_grad_enabled",
+    "set_printoptions", "sigmoid", "tanh", "tensor", "zeros",
+]

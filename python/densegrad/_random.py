@@ -1,0 +1,25 @@
+"""densegrad's global random number generator (NumPy's PCG64), seeded by ``manual_seed``.
+
+densegrad draws from the same distributions as PyTorch (e.g. ``nn.Linear``'s initialisation)
+but not the same numbers: PyTorch's generator is not reproduced.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+_generator = np.random.default_rng()
+
+
+def manual_seed(seed: int) -> np.random.Generator:
+    """Seed the global generator; returns it (PyTorch returns its generator too)."""
+    global _generator
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+        raise TypeError(f"manual_seed expects an int, got {type(seed).__name__}")
+    _generator = np.random.default_rng(int(seed))
+    return _generator
+
+
+def default_generator() -> np.random.Generator:
+    """The global generator used by initialisers and random factories."""
+    return _generator

@@ -1,0 +1,493 @@
+"""``Tensor``: a NumPy array plus what reverse-mode autograd needs (requires_grad, grad, the
+node that made it), and the factories ``tensor``, ``from_numpy``, ``zeros``, ``ones``, ``rand``,
+``randn``.
+
+Tensors are always float32 or float64. Operators record ops from ``_ops`` on the tape; NumPy
+arrays and Python numbers mix in as constants. dtype promotion follows PyTorch: float32 with
+float64 gives float64, except that a 0-d operand does not promote a dimensioned one.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+from . import _random
+from ._tensor_str import tensor_repr
+from .autograd import grad_mode
+
+float32 = np.dtype(np.float32)
+float64 = np.dtype(np.float64)
+_DEFAULT_DTYPE = float32
+
+
+def _check_dtype(dtype) -> np.dtype:
+    """dtype as a NumPy dtype, which must be float32 or float64 (TypeError otherwise)."""
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:
+        raise TypeError(f"expected float32 or float64, got {dtype!r}") from None
+    if dt != float32 and dt != float64:
+        raise TypeError(f"expected float32 or float64, got {dt}")
+    return dt
+
+
+def _to_array(data, dtype) -> np.ndarray:
+    """A new C-contiguous float array from Python data, an ndarray or a Tensor (see ``tensor``)."""
+    dt = None if dtype is None else _check_dtype(dtype)
+    if isinstance(data, Tensor):
+        data = data._data
+    if isinstance(data, (np.ndarray, np.generic)):
+        arr = np.asarray(data)
+        if dt is None:
+            if arr.dtype.kind == "f" and arr.dtype.itemsize in (4, 8):
+                dt = np.dtype(arr.dtype.type)  # keeps float32/float64, drops byte order
+            else:
+                raise TypeError(
+                    f"expected float32 or float64, got {arr.dtype}; pass dtype=densegrad.float32 "
+                    "(or float64) to convert"
+                )
+    else:
+        try:
+            arr = np.asarray(data)
+        except ValueError as e:  # ragged nested lists
+            raise ValueError(f"could not make a tensor from {type(data).__name__}: {e}") from None
+        if dt is None:
+            dt = _DEFAULT_DTYPE
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"expected real numbers (float32 or float64), got {arr.dtype}")
+    return np.array(arr, dtype=dt, order="C", copy=True)
+
+
+class Tensor:
+    """An n-dimensional float32/float64 array that can record its history for autograd.
+
+    Build one with ``densegrad.tensor`` or ``densegrad.from_numpy``. Operators ``+ - * / @ **``
+    and the methods below record the graph when an input requires grad; ``backward()`` then
+    fills ``.grad`` of the leaves.
+    """
+
+    __slots__ = ("_data", "_requires_grad", "_grad", "_grad_fn", "_version", "__weakref__")
+    # Let NumPy defer to Tensor's reflected operators: ndarray + Tensor -> Tensor.__radd__.
+    __array_ufunc__ = None
+
+    def __init__(self, data, dtype=None, requires_grad: bool = False):
+        self._data = _to_array(data, dtype)
+        self._requires_grad = False
+        self._grad = None
+        self._grad_fn = None
+        self._version = 0
+        if requires_grad:
+            self.requires_grad_(True)
+
+    @classmethod
+    def _wrap(cls, arr: np.ndarray) -> Tensor:
+        """A tensor around arr, no copy and no checks (internal)."""
+        t = object.__new__(cls)
+        t._data = arr
+        t._requires_grad = False
+        t._grad = None
+        t._grad_fn = None
+        t._version = 0
+        return t
+
+    # ---- properties -------------------------------------------------------------------------
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self._data.shape
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self._data.dtype
+
+    @property
+    def ndim(self) -> int:
+        return self._data.ndim
+
+    @property
+    def requires_grad(self) -> bool:
+        return self._requires_grad
+
+    @requires_grad.setter
+    def requires_grad(self, value: bool) -> None:
+        self.requires_grad_(value)
+
+    @property
+    def is_leaf(self) -> bool:
+        """True for tensors not made by a recorded op (inputs, parameters)."""
+        return self._grad_fn is None
+
+    @property
+    def grad_fn(self):
+        """The graph node that made this tensor, or None for a leaf."""
+        return self._grad_fn
+
+    @property
+    def grad(self) -> Tensor | None:
+        """The gradient accumulated by ``backward()`` (leaves, or tensors that ``retain_grad``)."""
+        return self._grad
+
+    @grad.setter
+    def grad(self, value) -> None:
+        if value is not None:
+            if not isinstance(value, Tensor):
+                raise TypeError(f"assigned grad expected to be a Tensor or None, got {type(value).__name__}")
+            if value.dtype != self.dtype:
+                raise TypeError(f"assigned grad has dtype {value.dtype}, the tensor has {self.dtype}")
+            if value.shape != self.shape:
+                raise ValueError(f"assigned grad has shape {value.shape}, the tensor has shape {self.shape}")
+        self._grad = value
+
+    @property
+    def data(self) -> Tensor:
+        """The same values as a tensor that is not part of any graph (shares memory)."""
+        return Tensor._wrap(self._data)
+
+    @data.setter
+    def data(self, value) -> None:
+        arr = value._data if isinstance(value, Tensor) else value
+        if not isinstance(arr, np.ndarray) or (arr.dtype != float32 and arr.dtype != float64):
+            raise TypeError("data must be a float32 or float64 Tensor or ndarray")
+        self._data = arr
+        self._version += 1
+
+    @property
+    def T(self) -> Tensor:
+        """The transpose (axes reversed); 0-d and 1-D tensors are returned unchanged."""
+        return self if self.ndim < 2 else _ops.Transpose.apply(self)
+
+    # ---- conversion and inspection ----------------------------------------------------------
+
+    def numpy(self) -> np.ndarray:
+        """The underlying array (shared memory). Refused while the tensor requires grad."""
+        if self._requires_grad:
+            raise RuntimeError("Can't call numpy() on Tensor that requires grad. Use tensor.detach().numpy() instead.")
+        return self._data
+
+    def __array__(self, dtype=None, copy=None):
+        arr = self.numpy()
+        if dtype is not None and np.dtype(dtype) != arr.dtype:
+            return arr.astype(dtype)
+        return arr.copy() if copy else arr
+
+    def item(self) -> float:
+        """The value of a one-element tensor as a Python float."""
+        if self._data.size != 1:
+            raise ValueError(f"a Tensor with {self._data.size} elements cannot be converted to Scalar")
+        return self._data.item()
+
+    def tolist(self):
+        return self._data.tolist()
+
+    def size(self, dim: int | None = None):
+        return self.shape if dim is None else self.shape[dim]
+
+    def dim(self) -> int:
+        return self._data.ndim
+
+    def numel(self) -> int:
+        return int(self._data.size)
+
+    def __len__(self) -> int:
+        if self._data.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return self._data.shape[0]
+
+    def __float__(self) -> float:
+        return float(self.item())
+
+    def __bool__(self) -> bool:
+        if self._data.size != 1:
+            raise RuntimeError(f"Boolean value of Tensor with {self._data.size} elements is ambiguous")
+        return bool(self._data.item())
+
+    def __repr__(self) -> str:
+        suffixes = []
+        if self.dtype != _DEFAULT_DTYPE:
+            suffixes.append(f"dtype=densegrad.{self.dtype}")
+        if self._grad_fn is not None:
+            suffixes.append(f"grad_fn=<{self._grad_fn.name()}>")
+        elif self._requires_grad:
+            suffixes.append("requires_grad=True")
+        return tensor_repr(self._data, suffixes)
+
+    # ---- autograd -----------------------------------------------------------------------------
+
+    def requires_grad_(self, requires_grad: bool = True) -> Tensor:
+        """Set whether backward computes a gradient for this leaf (in place; returns self)."""
+        if self._grad_fn is not None and not requires_grad:
+            raise RuntimeError(
+                "you can only change requires_grad flags of leaf variables. If you want to use a "
+                "computed variable in a subgraph that doesn't require differentiation use "
+                "var_no_grad = var.detach()."
+            )
+        self._requires_grad = bool(requires_grad)
+        return self
+
+    def detach(self) -> Tensor:
+        """A tensor with the same data (shared) that is not part of any graph."""
+        return Tensor._wrap(self._data)
+
+    def retain_grad(self) -> None:
+        """Keep ``.grad`` for this non-leaf tensor during backward."""
+        if not self._requires_grad:
+            raise RuntimeError("can't retain_grad on Tensor that has requires_grad=False")
+        if self._grad_fn is not None:
+            function.retain(self)
+
+    def backward(self, gradient=None, retain_graph: bool = False) -> None:
+        """Accumulate d(self)/d(leaf) into every leaf's ``.grad``.
+
+        gradient: d(loss)/d(self) for a tensor with more than one element; omitted, self must
+        hold one element and the seed is 1. The graph's saved arrays are freed afterwards unless
+        retain_graph is true.
+        """
+        function.run_backward(self, gradient, retain_graph=bool(retain_graph))
+
+    # ---- in-place updates (not recorded) ----------------------------------------------------
+
+    def _check_inplace(self, other=None) -> None:
+        if not grad_mode.is_grad_enabled():
+            return
+        if self._requires_grad or (isinstance(other, Tensor) and other._requires_grad):
+            if self._grad_fn is None and self._requires_grad:
+                raise RuntimeError(
+                    "a leaf Variable that requires grad is being used in an in-place operation. "
+                    "Wrap the update in `with densegrad.no_grad():`."
+                )
+            raise RuntimeError(
+                "in-place operations are not recorded by densegrad's autograd; use the "
+                "out-of-place form (x = x + y) or wrap the update in `with densegrad.no_grad():`"
+            )
+
+    def _inplace(self, other, ufunc) -> Tensor:
+        self._check_inplace(other)
+        o = other._data if isinstance(other, Tensor) else other
+        if not isinstance(o, (numbers.Real, np.ndarray, np.generic)):
+            return NotImplemented
+        ufunc(self._data, o, out=self._data, casting="same_kind")
+        self._version += 1
+        return self
+
+    def __iadd__(self, other):
+        return self._inplace(other, np.add)
+
+    def __isub__(self, other):
+        return self._inplace(other, np.subtract)
+
+    def __imul__(self, other):
+        return self._inplace(other, np.multiply)
+
+    def __itruediv__(self, other):
+        return self._inplace(other, np.divide)
+
+    def zero_(self) -> Tensor:
+        """Fill with zeros in place (not recorded)."""
+        self._check_inplace()
+        self._data[...] = 0
+        self._version += 1
+        return self
+
+    # ---- differentiable ops -------------------------------------------------------------------
+
+    def __add__(self, other):
+        o = _operand(other)
+        return NotImplemented if o is NotImplemented else _ops.Add.apply(self, o)
+
+    def __radd__(self, other):
+        o = _operand(other)
+        return NotImplemented if o is NotImplemented else _ops.Add.apply(o, self)
+
+    def __sub__(self, other):
+        o = _operand(other)
+        return NotImplemented if o is NotImplemented else _ops.Sub.apply(self, o)
+
+    def __rsub__(self, other):
+        o = _operand(other)
+        return NotImplemented if o is NotImplemented else _ops.Sub.apply(o, self)
+
+    def __mul__(self, other):
+        o = _operand(other)
+        return NotImplemented if o is NotImplemented else _ops.Mul.apply(self, o)
+
+    def __rmul__(self, other):
+        o = _operand(other)
+        return NotImplemented if o is NotImplemented else _ops.Mul.apply(o, self)
+
+    def __truediv__(self, other):
+        o = _operand(other)
+        return NotImplemented if o is NotImplemented else _ops.Div.apply(self, o)
+
+    def __rtruediv__(self, other):
+        o = _operand(other)
+        return NotImplemented if o is NotImplemented else _ops.Div.apply(o, self)
+
+    def __neg__(self):
+        return _ops.Neg.apply(self)
+
+    def __pos__(self):
+        return self
+
+    def __pow__(self, exponent):
+        if isinstance(exponent, Tensor):
+            raise TypeError("densegrad supports tensor ** number only; the exponent must be a Python or NumPy number")
+        if not isinstance(exponent, (numbers.Real, np.integer, np.floating)):
+            return NotImplemented
+        return _ops.Pow.apply(self, float(exponent))
+
+    def __rpow__(self, base):
+        if not isinstance(base, (numbers.Real, np.integer, np.floating)):
+            return NotImplemented
+        return _ops.RPow.apply(float(base), self)
+
+    def pow(self, exponent) -> Tensor:
+        return self.__pow__(exponent)
+
+    def __matmul__(self, other):
+        o = _operand(other)
+        return NotImplemented if o is NotImplemented else _ops.MatMul.apply(self, o)
+
+    def __rmatmul__(self, other):
+        o = _operand(other)
+        return NotImplemented if o is NotImplemented else _ops.MatMul.apply(o, self)
+
+    def matmul(self, other) -> Tensor:
+        return self.__matmul__(other)
+
+    def __getitem__(self, key) -> Tensor:
+        return _ops.Index.apply(self, _index_key(key))
+
+    def sum(self, dim=None, keepdim: bool = False) -> Tensor:
+        """Sum over dim (an int, a tuple of ints, or None for all)."""
+        return _ops.Sum.apply(self, _dims(dim), bool(keepdim))
+
+    def mean(self, dim=None, keepdim: bool = False) -> Tensor:
+        """Mean over dim; the mean of no elements is NaN, as in PyTorch."""
+        return _ops.Mean.apply(self, _dims(dim), bool(keepdim))
+
+    def reshape(self, *shape) -> Tensor:
+        if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+            shape = tuple(shape[0])
+        return _ops.Reshape.apply(self, tuple(int(s) for s in shape))
+
+    view = reshape
+
+    def t(self) -> Tensor:
+        if self.ndim > 2:
+            raise ValueError(f"t() expects a tensor with <= 2 dimensions, but self is {self.ndim}D")
+        return self.T
+
+    def clone(self) -> Tensor:
+        return _ops.Clone.apply(self)
+
+    def to(self, dtype) -> Tensor:
+        """A copy in another dtype (recorded: gradients flow back in the original dtype)."""
+        dt = _check_dtype(dtype)
+        return self if dt == self.dtype else _ops.Cast.apply(self, dt)
+
+    def float(self) -> Tensor:
+        return self.to(float32)
+
+    def double(self) -> Tensor:
+        return self.to(float64)
+
+    def relu(self) -> Tensor:
+        return _ops.Relu.apply(self, _ops.RELU, 0.0)
+
+    def sigmoid(self) -> Tensor:
+        return _ops.Sigmoid.apply(self, _ops.SIGMOID, 0.0)
+
+    def tanh(self) -> Tensor:
+        return _ops.Tanh.apply(self, _ops.TANH, 0.0)
+
+
+def _operand(other):
+    """The other operand of an operator: a Tensor, a constant Tensor for an ndarray, a Python
+    float for a number, or NotImplemented."""
+    if isinstance(other, Tensor):
+        return other
+    if isinstance(other, np.ndarray):
+        return Tensor._wrap(_to_array(other, None)) if other.ndim else float(_to_array(other, None))
+    if isinstance(other, (numbers.Real, np.integer, np.floating)) and not isinstance(other, np.timedelta64):
+        return float(other)
+    return NotImplemented
+
+
+def _dims(dim):
+    if dim is None:
+        return None
+    if isinstance(dim, (tuple, list)):
+        return tuple(int(d) for d in dim)
+    return (int(dim),)
+
+
+def _index_key(key):
+    """An indexing key with Tensors replaced by their arrays (tensors of indices)."""
+    if isinstance(key, Tensor):
+        return key._data.astype(np.intp) if key.dtype.kind == "f" else key._data
+    if isinstance(key, tuple):
+        return tuple(_index_key(k) for k in key)
+    return key
+
+
+# ---- factories ----------------------------------------------------------------------------------
+
+
+def tensor(data, dtype=None, requires_grad: bool = False) -> Tensor:
+    """A new tensor holding a copy of data (numbers, nested lists, an ndarray or a Tensor).
+
+    dtype: float32 or float64. Omitted, Python data becomes float32 and a float32/float64
+    ndarray keeps its dtype (as in PyTorch); other ndarray dtypes need an explicit dtype.
+    """
+    return Tensor(data, dtype=dtype, requires_grad=requires_grad)
+
+
+def from_numpy(array: np.ndarray) -> Tensor:
+    """A tensor sharing memory with a float32/float64 ndarray (no copy)."""
+    if not isinstance(array, np.ndarray):
+        raise TypeError(f"expected np.ndarray (got {type(array).__name__})")
+    if not (array.dtype == float32 or array.dtype == float64) or not array.dtype.isnative:
+        raise TypeError(f"expected float32 or float64, got {array.dtype}")
+    return Tensor._wrap(array)
+
+
+def _shape(size) -> tuple[int, ...]:
+    if len(size) == 1 and isinstance(size[0], (tuple, list)):
+        size = tuple(size[0])
+    shape = tuple(int(s) for s in size)
+    if any(s < 0 for s in shape):
+        raise ValueError(f"negative dimension in size {shape}")
+    return shape
+
+
+def zeros(*size, dtype=None, requires_grad: bool = False) -> Tensor:
+    """A tensor of zeros; size as separate ints or one tuple."""
+    dt = _DEFAULT_DTYPE if dtype is None else _check_dtype(dtype)
+    return Tensor._wrap(np.zeros(_shape(size), dtype=dt)).requires_grad_(requires_grad)
+
+
+def ones(*size, dtype=None, requires_grad: bool = False) -> Tensor:
+    """A tensor of ones; size as separate ints or one tuple."""
+    dt = _DEFAULT_DTYPE if dtype is None else _check_dtype(dtype)
+    return Tensor._wrap(np.ones(_shape(size), dtype=dt)).requires_grad_(requires_grad)
+
+
+def rand(*size, dtype=None, requires_grad: bool = False) -> Tensor:
+    """Uniform samples on [0, 1) from the global generator (see ``manual_seed``)."""
+    dt = _DEFAULT_DTYPE if dtype is None else _check_dtype(dtype)
+    arr = _random.default_generator().random(_shape(size), dtype=np.float64).astype(dt)
+    return Tensor._wrap(arr).requires_grad_(requires_grad)
+
+
+def randn(*size, dtype=None, requires_grad: bool = False) -> Tensor:
+    """Standard normal samples from the global generator (see ``manual_seed``)."""
+    dt = _DEFAULT_DTYPE if dtype is None else _check_dtype(dtype)
+    arr = _random.default_generator().standard_normal(_shape(size)).astype(dt)
+    return Tensor._wrap(arr).requires_grad_(requires_grad)
+
+
+# Imported last: the ops and the tape refer back to Tensor.
+from . import _ops  # noqa: E402
+from .autograd import function  # noqa: E402

@@ -1,0 +1,207 @@
+"""The tape: ``Function`` (an op's forward and backward side by side), the graph ``Node`` it
+leaves behind, and the engine that runs backward over the graph.
+
+An op is a ``Function`` subclass whose ``forward(ctx, *arrays)`` computes a NumPy array and whose
+``backward(ctx, grad)`` returns one gradient per input (``None`` where ``ctx.needs_input_grad``
+is false). ``Function.apply`` unwraps tensors, runs forward, and -- when grad mode is on and an
+input requires grad -- links the result to a ``Node`` holding the context and the edges to the
+inputs. ``run_backward`` orders the nodes topologically (iteratively, no recursion limit), sums
+the gradients flowing into each node, accumulates into leaves' ``.grad`` and frees each node's
+saved arrays once used (unless ``retain_graph``).
+"""
+
+from __future__ import annotations
+
+import weakref
+
+import numpy as np
+
+from .. import _tensor
+from . import grad_mode
+
+_FREED_MSG = (
+    "Trying to backward through the graph a second time (or directly access saved tensors after "
+    "they have already been freed). Saved intermediate values of the graph are freed when you call "
+    ".backward(). Specify retain_graph=True if you need to backward through the graph a second time."
+)
+
+
+class Context:
+    """What forward leaves for backward: saved arrays, which inputs need a gradient, and any
+    attributes the op sets on it (shapes, options)."""
+
+    def __init__(self, needs_input_grad: tuple[bool, ...]):
+        self.needs_input_grad = needs_input_grad
+        self._saved: tuple | None = ()
+        self._freed = False
+
+    def save_for_backward(self, *arrays) -> None:
+        self._saved = arrays
+
+    @property
+    def saved_tensors(self) -> tuple:
+        if self._freed:
+            raise RuntimeError(_FREED_MSG)
+        return self._saved
+
+
+class Node:
+    """One recorded op in the graph (what PyTorch calls a grad_fn)."""
+
+    __slots__ = ("fn", "ctx", "next_functions", "_versions", "_retained", "__weakref__")
+
+    def __init__(self, fn: type[Function], ctx: Context, inputs: tuple):
+        self.fn = fn
+        self.ctx = ctx
+        edges = []
+        for a in inputs:
+            if isinstance(a, _tensor.Tensor) and a._requires_grad:
+                edges.append(a._grad_fn if a._grad_fn is not None else a)  # a leaf: accumulate
+            else:
+                edges.append(None)
+        self.next_functions = tuple(edges)
+        # Inputs whose data backward will read: an in-place change to them before backward
+        # would give a silently wrong gradient, so their versions are checked then.
+        saved = ctx._saved or ()
+        self._versions = tuple(
+            (a, a._version)
+            for a in inputs
+            if isinstance(a, _tensor.Tensor) and any(s is a._data for s in saved)
+        )
+        self._retained = None
+
+    def name(self) -> str:
+        # Named as PyTorch names its nodes, so printed graphs read the same.
+        return self.fn.__name__ + "Backward0"
+
+    def __repr__(self) -> str:
+        return f"<{self.name()} object at {hex(id(self))}>"
+
+
+class Function:
+    """Base class of differentiable ops; subclasses define ``forward`` and ``backward``."""
+
+    @staticmethod
+    def forward(ctx: Context, *args):
+        raise NotImplementedError
+
+    @staticmethod
+    def backward(ctx: Context, grad: np.ndarray):
+        raise NotImplementedError
+
+    @classmethod
+    def apply(cls, *args):
+        Tensor = _tensor.Tensor
+        needs = tuple(isinstance(a, Tensor) and a._requires_grad for a in args)
+        record = grad_mode.is_grad_enabled() and any(needs)
+        ctx = Context(needs if record else (False,) * len(args))
+        raw = [a._data if isinstance(a, Tensor) else a for a in args]
+        # NaN and Inf propagate silently, as in PyTorch; NumPy would warn on overflow or 0/0.
+        with np.errstate(all="ignore"):
+            out = cls.forward(ctx, *raw)
+        result = Tensor._wrap(np.asarray(out))
+        if record:
+            result._requires_grad = True
+            result._grad_fn = Node(cls, ctx, args)
+        return result
+
+
+def accumulate_grad(t, g: np.ndarray) -> None:
+    """t.grad += g, creating t.grad (a fresh copy) on first use, as PyTorch accumulates."""
+    g = np.asarray(g)
+    if g.dtype != t._data.dtype:
+        g = g.astype(t._data.dtype)
+    if g.shape != t._data.shape:
+        raise RuntimeError(f"internal error: gradient of shape {g.shape} for a tensor of shape {t._data.shape}")
+    if t.grad is None:
+        t._grad = _tensor.Tensor._wrap(np.array(g, order="C", copy=True))
+    elif t.grad._data.flags.writeable:
+        t.grad._data += g
+        t.grad._version += 1
+    else:
+        t._grad = _tensor.Tensor._wrap(t.grad._data + g)
+
+
+def _topological_order(root: Node) -> list[Node]:
+    """Nodes reachable from root, each after every node that feeds gradient into it."""
+    order: list[Node] = []
+    visited: set[int] = set()
+    stack: list[tuple[Node, bool]] = [(root, False)]
+    while stack:
+        node, expanded = stack.pop()
+        if expanded:
+            order.append(node)
+            continue
+        if id(node) in visited:
+            continue
+        visited.add(id(node))
+        stack.append((node, True))
+        for nxt in node.next_functions:
+            if isinstance(nxt, Node) and id(nxt) not in visited:
+                stack.append((nxt, False))
+    order.reverse()  # root first
+    return order
+
+
+def run_backward(root, gradient, retain_graph: bool = False) -> None:
+    """Back-propagate from tensor ``root`` seeded with ``gradient`` (see ``Tensor.backward``)."""
+    if not root._requires_grad:
+        raise RuntimeError("element 0 of tensors does not require grad and does not have a grad_fn")
+    if gradient is None:
+        if root._data.size != 1:
+            raise RuntimeError("grad can be implicitly created only for scalar outputs")
+        seed = np.ones_like(root._data)
+    else:
+        seed = np.asarray(gradient._data if isinstance(gradient, _tensor.Tensor) else gradient)
+        if seed.dtype.kind not in "fiu":
+            raise TypeError(f"gradient: expected a float tensor or array, got {seed.dtype}")
+        if seed.shape != root._data.shape:
+            raise ValueError(
+                f"Mismatch in shape: gradient has a shape of {tuple(seed.shape)} and output has a "
+                f"shape of {tuple(root._data.shape)}"
+            )
+        seed = seed.astype(root._data.dtype, copy=False)
+    if root._grad_fn is None:  # a leaf: its gradient is the seed itself
+        accumulate_grad(root, seed)
+        return
+
+    with np.errstate(all="ignore"), grad_mode.no_grad():
+        grads: dict[int, np.ndarray] = {id(root._grad_fn): seed}
+        for node in _topological_order(root._grad_fn):
+            g = grads.pop(id(node), None)
+            if g is None:  # no gradient reached this node (its consumers returned None)
+                continue
+            ctx = node.ctx
+            if ctx._freed:
+                raise RuntimeError(_FREED_MSG)
+            for t, version in node._versions:
+                if t._version != version:
+                    raise RuntimeError(
+                        "one of the variables needed for gradient computation has been modified "
+                        f"by an inplace operation: [{t._data.dtype} {tuple(t._data.shape)}] is at "
+                        f"version {t._version}; expected version {version} instead."
+                    )
+            if node._retained is not None:
+                kept = node._retained()
+                if kept is not None:
+                    accumulate_grad(kept, g)
+            in_grads = node.fn.backward(ctx, g)
+            if not isinstance(in_grads, tuple):
+                in_grads = (in_grads,)
+            for nxt, ig in zip(node.next_functions, in_grads):
+                if nxt is None or ig is None:
+                    continue
+                if isinstance(nxt, Node):
+                    prev = grads.get(id(nxt))
+                    grads[id(nxt)] = ig if prev is None else prev + ig
+                else:
+                    accumulate_grad(nxt, ig)
+            if not retain_graph and ctx._saved:
+                # As in PyTorch, only nodes that saved arrays refuse a second backward.
+                ctx._saved = None
+                ctx._freed = True
+
+
+def retain(t) -> None:
+    """Make the non-leaf tensor t keep its .grad in backward (see Tensor.retain_grad)."""
+    t._grad_fn._retained = weakref.ref(t)

@@ -1,0 +1,66 @@
+"""``Sequential``: modules applied in order. Each ``Linear`` followed by an activation (or by
+nothing fusable) runs as ONE fused C++ dense call, forward and backward; set ``fuse = False`` to
+run the modules one by one (the unfused reference path, same results)."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+
+from .. import functional as F
+from .activation import Identity, LeakyReLU, ReLU, Sigmoid, Tanh
+from .linear import Linear
+from .module import Module
+
+
+# Exact types only: a subclass may override forward, so it is never fused.
+_FUSABLE = (ReLU, LeakyReLU, Sigmoid, Tanh, Identity)
+
+
+class Sequential(Module):
+    def __init__(self, *args):
+        super().__init__()
+        object.__setattr__(self, "fuse", True)
+        if len(args) == 1 and isinstance(args[0], OrderedDict):
+            for name, m in args[0].items():
+                self.add_module(name, m)
+        else:
+            for i, m in enumerate(args):
+                self.add_module(str(i), m)
+
+    def __len__(self) -> int:
+        return len(self._modules)
+
+    def __iter__(self):
+        return iter(self._modules.values())
+
+    def __getitem__(self, idx):
+        mods = list(self._modules.items())
+        if isinstance(idx, slice):
+            return Sequential(OrderedDict(mods[idx]))
+        if not -len(mods) <= idx < len(mods):
+            raise IndexError(f"index {idx} is out of range")
+        return mods[idx][1]
+
+    def append(self, module: Module) -> Sequential:
+        self.add_module(str(len(self)), module)
+        return self
+
+    def forward(self, input):
+        mods = list(self._modules.values())
+        if not self.fuse:
+            for m in mods:
+                input = m(input)
+            return input
+        i = 0
+        while i < len(mods):
+            m = mods[i]
+            if type(m) is Linear:
+                nxt = mods[i + 1] if i + 1 < len(mods) else None
+                act = nxt.fused_activation if type(nxt) in _FUSABLE else None
+                slope = getattr(nxt, "negative_slope", 0.0)
+                input = F._dense(input, m.weight, m.bias, act or "identity", slope)
+                i += 2 if act else 1
+            else:
+                input = m(input)
+                i += 1
+        return input

@@ -1,0 +1,59 @@
+"""``Adam`` as torch.optim.Adam (https://pytorch.org/docs/stable/generated/torch.optim.Adam.html):
+bias-corrected moment estimates, L2 ``weight_decay`` added to the gradient (not AdamW's decoupled
+decay), optional ``amsgrad`` and ``maximize``. The update runs in C++."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import _core
+from .optimizer import Optimizer
+
+
+class Adam(Optimizer):
+    def __init__(self, params, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
+                 eps: float = 1e-8, weight_decay: float = 0.0, amsgrad: bool = False, *,
+                 maximize: bool = False):
+        defaults = dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay,
+                        amsgrad=amsgrad, maximize=maximize)
+        super().__init__(params, defaults)
+
+    def _check_group(self, g) -> None:
+        if not g["lr"] >= 0.0:
+            raise ValueError(f"Invalid learning rate: {g['lr']}")
+        if not g["eps"] >= 0.0:
+            raise ValueError(f"Invalid epsilon value: {g['eps']}")
+        b1, b2 = g["betas"]
+        if not 0.0 <= b1 < 1.0:
+            raise ValueError(f"Invalid beta parameter at index 0: {b1}")
+        if not 0.0 <= b2 < 1.0:
+            raise ValueError(f"Invalid beta parameter at index 1: {b2}")
+        if not g["weight_decay"] >= 0.0:
+            raise ValueError(f"Invalid weight_decay value: {g['weight_decay']}")
+
+    def step(self, closure=None):
+        """One update of every parameter that has a gradient; returns closure() if given."""
+        loss = closure() if closure is not None else None
+        for group in self.param_groups:
+            b1, b2 = group["betas"]
+            for p in group["params"]:
+                grad = self._grad_of(p)
+                if grad is None:
+                    continue
+                state = self.state.get(p)
+                if state is None:
+                    state = self.state[p] = {
+                        "step": 0,
+                        "exp_avg": np.zeros_like(p._data),
+                        "exp_avg_sq": np.zeros_like(p._data),
+                    }
+                    if group["amsgrad"]:
+                        state["max_exp_avg_sq"] = np.zeros_like(p._data)
+                state["step"] += 1
+                _core.adam_step(
+                    p._data, grad, state["exp_avg"], state["exp_avg_sq"], state.get("max_exp_avg_sq"),
+                    step=state["step"], lr=group["lr"], beta1=b1, beta2=b2, eps=group["eps"],
+                    weight_decay=group["weight_decay"], amsgrad=group["amsgrad"], maximize=group["maximize"],
+                )
+                p._version += 1
+        return loss

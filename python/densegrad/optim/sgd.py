@@ -1,0 +1,50 @@
+"""``SGD``: stochastic gradient descent with momentum, dampening, weight decay and Nesterov
+momentum, following torch.optim.SGD's documented update rule
+(https://pytorch.org/docs/stable/generated/torch.optim.SGD.html); the update runs in C++."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import _core
+from .optimizer import Optimizer
+
+
+class SGD(Optimizer):
+    def __init__(self, params, lr: float = 1e-3, momentum: float = 0.0, dampening: float = 0.0,
+                 weight_decay: float = 0.0, nesterov: bool = False, *, maximize: bool = False):
+        defaults = dict(lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay,
+                        nesterov=nesterov, maximize=maximize)
+        super().__init__(params, defaults)
+
+    def _check_group(self, g) -> None:
+        if not g["lr"] >= 0.0:
+            raise ValueError(f"Invalid learning rate: {g['lr']}")
+        if not g["momentum"] >= 0.0:
+            raise ValueError(f"Invalid momentum value: {g['momentum']}")
+        if not g["weight_decay"] >= 0.0:
+            raise ValueError(f"Invalid weight_decay value: {g['weight_decay']}")
+        if g["nesterov"] and (g["momentum"] <= 0 or g["dampening"] != 0):
+            raise ValueError("Nesterov momentum requires a momentum and zero dampening")
+
+    def step(self, closure=None):
+        """One update of every parameter that has a gradient; returns closure() if given."""
+        loss = closure() if closure is not None else None
+        for group in self.param_groups:
+            for p in group["params"]:
+                grad = self._grad_of(p)
+                if grad is None:
+                    continue
+                state = self.state.setdefault(p, {})
+                buf = state.get("momentum_buffer")
+                first = buf is None
+                if group["momentum"] != 0 and first:
+                    buf = state["momentum_buffer"] = np.empty_like(p._data)
+                _core.sgd_step(
+                    p._data, grad, buf if group["momentum"] != 0 else None,
+                    lr=group["lr"], momentum=group["momentum"], dampening=group["dampening"],
+                    weight_decay=group["weight_decay"], nesterov=group["nesterov"],
+                    maximize=group["maximize"], first_step=first,
+                )
+                p._version += 1
+        return loss
