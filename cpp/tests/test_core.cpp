@@ -1,0 +1,160 @@
+// C++ tests of the densegrad core, no Python: GEMM against the reference over every transpose
+// case and edge sizes (with canary margins around C), the seed networks' hand-computed values,
+// MSE, SGD/Adam, and std::invalid_argument for bad arguments. Plain checks with a report; exit
+// status 1 on any failure.
+#include <cmath>
+#include <cstdio>
+#include <functional>
+#include <random>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "densegrad/densegrad.hpp"
+
+using namespace densegrad;
+
+namespace {
+
+int g_checks = 0, g_failures = 0;
+
+void check(bool ok, const std::string& what) {
+  ++g_checks;
+  if (!ok) {
+    ++g_failures;
+    std::printf("FAIL: %s\n", what.c_str());
+  }
+}
+
+template <typename T>
+bool close(T a, T b, double rtol) {
+  return std::fabs(double(a) - double(b)) <= rtol * (1.0 + std::fabs(double(b)));
+}
+
+void expect_invalid(const std::function<void()>& f, const std::string& what) {
+  bool threw = false;
+  try {
+    f();
+  } catch (const std::invalid_argument&) {
+    threw = true;
+  }
+  check(threw, "throws invalid_argument: " + what);
+}
+
+// Fast GEMM vs reference, C surrounded by canaries that must survive untouched.
+template <typename T>
+void test_gemm(double rtol) {
+  std::mt19937 gen(7);
+  std::normal_distribution<double> nd;
+  const Index sizes[] = {0, 1, 3, 7, 13, 33};
+  const T canary = T(-12345.5);
+  for (int ta = 0; ta < 2; ++ta)
+    for (int tb = 0; tb < 2; ++tb)
+      for (Index m : sizes)
+        for (Index n : sizes)
+          for (Index k : sizes) {
+            std::vector<T> a(std::size_t(m * k)), b(std::size_t(k * n));
+            for (auto& v : a) v = T(nd(gen));
+            for (auto& v : b) v = T(nd(gen));
+            const Index margin = 8, ldc = n + 3;  // ldc > n: the gaps must stay untouched too
+            std::vector<T> c(std::size_t(margin * 2 + m * ldc), canary), r(std::size_t(m * ldc), T(0));
+            const Trans TA = ta ? Trans::Yes : Trans::No, TB = tb ? Trans::Yes : Trans::No;
+            const Index lda = ta ? m : k, ldb = tb ? k : n;
+            std::vector<T> c0(c);
+            for (Index i = 0; i < m; ++i)
+              for (Index j = 0; j < n; ++j) c[std::size_t(margin + i * ldc + j)] = T(0.5);
+            for (Index i = 0; i < m; ++i)
+              for (Index j = 0; j < n; ++j) r[std::size_t(i * ldc + j)] = T(0.5);
+            gemm<T>(TA, TB, m, n, k, T(1.5), a.data(), lda, b.data(), ldb, T(2), c.data() + margin, ldc);
+            gemm_reference<T>(TA, TB, m, n, k, T(1.5), a.data(), lda, b.data(), ldb, T(2), r.data(), ldc);
+            bool ok = true, canaries = true;
+            for (Index i = 0; i < m; ++i)
+              for (Index j = 0; j < ldc; ++j) {
+                const T got = c[std::size_t(margin + i * ldc + j)];
+                if (j < n) ok &= close(got, r[std::size_t(i * ldc + j)], rtol * double(k + 1));
+                else canaries &= got == canary;
+              }
+            for (Index i = 0; i < margin; ++i)
+              canaries &= c[std::size_t(i)] == canary && c[c.size() - 1 - std::size_t(i)] == canary;
+            const std::string tag = "gemm ta=" + std::to_string(ta) + " tb=" + std::to_string(tb) +
+                                    " m=" + std::to_string(m) + " n=" + std::to_string(n) + " k=" + std::to_string(k);
+            check(ok, tag + " matches reference");
+            check(canaries, tag + " leaves canaries intact");
+          }
+}
+
+// The notebook's 1-2-2-1 ReLU network, in Linear layout (w: out x in), with its printed values.
+void test_seed_network() {
+  const float x[1] = {0.5f}, target[1] = {0.95f};
+  const float w1[2] = {0.3f, 0.2f}, b1[2] = {0.4f, 0.1f};            // (2, 1)
+  const float w2[4] = {0.1f, 0.6f, 0.8f, 0.7f}, b2[2] = {0.3f, 0.2f};  // (2, 2): transpose of the notebook's
+  const float w3[2] = {0.4f, 0.6f}, b3[1] = {0.3f};                  // (1, 2)
+  float h1[2], h2[2], o[1], loss[1];
+  dense_forward<float>(h1, nullptr, x, w1, b1, 1, 1, 2, Activation::Relu, 0.f);
+  dense_forward<float>(h2, nullptr, h1, w2, b2, 1, 2, 2, Activation::Relu, 0.f);
+  dense_forward<float>(o, nullptr, h2, w3, b3, 1, 2, 1, Activation::Relu, 0.f);
+  check(close(h1[0], 0.55f, 1e-6) && close(h1[1], 0.2f, 1e-6), "seed layer 1 = [0.55, 0.2]");
+  check(close(h2[0], 0.475f, 1e-6) && close(h2[1], 0.78f, 1e-6), "seed layer 2 = [0.475, 0.78]");
+  check(close(o[0], 0.958f, 1e-6), "seed prediction = 0.958");
+  mse_forward<float>(loss, o, target, 1, Reduction::Mean);
+  check(close(loss[0], 6.4e-5f, 1e-3), "seed loss = 6.4e-5");
+  float dout = 1.f, d_o[1], dz[2], dh2[2], dh1[2], dw3[2], db3[1], dw2[4], db2[2], dw1[2], db1[2];
+  mse_backward<float>(d_o, &dout, o, target, 1, Reduction::Mean);
+  dense_backward<float>(dh2, dw3, db3, dz, d_o, h2, w3, o, nullptr, 1, 2, 1, Activation::Relu, 0.f, false);
+  dense_backward<float>(dh1, dw2, db2, dz, dh2, h1, w2, h2, nullptr, 1, 2, 2, Activation::Relu, 0.f, false);
+  dense_backward<float>(nullptr, dw1, db1, dz, dh1, x, w1, h1, nullptr, 1, 1, 2, Activation::Relu, 0.f, false);
+  // Hand values: delta_o = 2(0.958 - 0.95) = 0.016; delta_2 = 0.016 * [0.4, 0.6]; delta_1 = ...
+  check(close(db3[0], 0.016f, 1e-4), "seed output bias grad 0.016");
+  check(close(dw3[0], 0.016f * 0.475f, 1e-4) && close(dw3[1], 0.016f * 0.78f, 1e-4), "seed output weight grads");
+  check(close(db2[0], 0.0064f, 1e-4) && close(db2[1], 0.0096f, 1e-4), "seed layer 2 bias grads");
+  check(close(dw2[0], 0.0064f * 0.55f, 1e-4) && close(dw2[3], 0.0096f * 0.2f, 1e-4), "seed layer 2 weight grads");
+  check(close(db1[0], 0.00832f, 1e-4) && close(db1[1], 0.01056f, 1e-4), "seed layer 1 bias grads");
+  check(close(dw1[0], 0.00416f, 1e-4) && close(dw1[1], 0.00528f, 1e-4), "seed layer 1 weight grads");
+}
+
+void test_optimizers() {
+  // One SGD step with lr 0.5 on the notebook's single neuron: w 0.3 -> 0.5, b 0.4 -> 0.8.
+  float p[2] = {0.3f, 0.4f};
+  const float g[2] = {-0.4f, -0.8f};
+  SgdOptions o;
+  o.lr = 0.5;
+  sgd_step<float>(p, nullptr, g, 2, o, true);
+  check(close(p[0], 0.5f, 1e-6) && close(p[1], 0.8f, 1e-6), "sgd step as in the notebook");
+  // Adam's first step moves every parameter by about lr (bias correction makes m/sqrt(v) = sign).
+  double q[3] = {1.0, -2.0, 0.5}, m[3] = {}, v[3] = {};
+  const double gq[3] = {0.3, -7.0, 1e-3};
+  AdamOptions a;
+  a.lr = 0.01;
+  adam_step<double>(q, m, v, nullptr, gq, 3, 1, a);
+  check(close(q[0], 0.99, 1e-6) && close(q[1], -1.99, 1e-6) && close(q[2], 0.49, 1e-4), "adam first step = lr * sign");
+}
+
+void test_invalid_arguments() {
+  float buf[4] = {};
+  expect_invalid([&] { gemm<float>(Trans::No, Trans::No, -1, 1, 1, 1.f, buf, 1, buf, 1, 0.f, buf, 1); }, "negative m");
+  expect_invalid([&] { gemm<float>(Trans::No, Trans::No, 2, 2, 2, 1.f, buf, 1, buf, 2, 0.f, buf, 2); }, "lda < k");
+  expect_invalid([&] { gemm<float>(Trans::No, Trans::No, 2, 2, 2, 1.f, nullptr, 2, buf, 2, 0.f, buf, 2); }, "null A");
+  expect_invalid([&] { gemm<double>(Trans::No, Trans::No, Index(1) << 62, Index(1) << 62, 1, 1.0, nullptr, 1, nullptr, 1, 0.0, nullptr, 1); }, "size overflow");
+  expect_invalid([&] { dense_forward<float>(buf, nullptr, buf, buf, nullptr, 2, -2, 1, Activation::Relu, 0.f); }, "negative in");
+  expect_invalid([&] { activation_backward<float>(buf, buf, buf, nullptr, 4, Activation::LeakyRelu, -0.5f); }, "leaky_relu slope<0 without z");
+  expect_invalid([&] { SgdOptions o; o.lr = -1; sgd_step<float>(buf, nullptr, buf, 4, o, true); }, "negative lr");
+  expect_invalid([&] { SgdOptions o; o.lr = 0.1; o.nesterov = true; sgd_step<float>(buf, buf, buf, 4, o, true); }, "nesterov without momentum");
+  expect_invalid([&] { AdamOptions o; o.beta1 = 1.0; adam_step<float>(buf, buf, buf, nullptr, buf, 4, 1, o); }, "beta1 = 1");
+  expect_invalid([&] { AdamOptions o; adam_step<float>(buf, buf, buf, nullptr, buf, 4, 0, o); }, "adam step 0");
+  float empty = 0.f;
+  float mean = 0.f;
+  mse_forward<float>(&mean, &empty, &empty, 0, Reduction::Mean);
+  check(std::isnan(mean), "mse mean over nothing is NaN");
+}
+
+}  // namespace
+
+int main() {
+  test_gemm<float>(1e-5);
+  test_gemm<double>(1e-12);
+  test_seed_network();
+  test_optimizers();
+  test_invalid_arguments();
+  std::printf("%d checks, %d failures\n", g_checks, g_failures);
+  return g_failures == 0 ? 0 : 1;
+}
