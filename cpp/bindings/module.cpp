@@ -10,6 +10,8 @@
 #include <tuple>
 
 #include "densegrad/densegrad.hpp"
+#include "densegrad/mlp.hpp"
+#include "densegrad/threads.hpp"
 
 namespace py = pybind11;
 using densegrad::Activation;
@@ -382,6 +384,180 @@ void adam_step(const py::object& p_obj, const py::object& g_obj, const py::objec
   });
 }
 
+// ---- fused MLP training step ------------------------------------------------------------------
+
+// Holds the NumPy arrays of a network (parameters, gradients, optimizer state) and the C++
+// workspace; step() runs forward, loss, backward and update in one call without the GIL.
+class FusedMlp {
+ public:
+  // layers: one tuple per layer: (in, out, activation, negative_slope, w, b or None, dw, db or
+  // None, [w state arrays], [b state arrays]).
+  FusedMlp(const py::list& layers, const std::string& optimizer, Reduction reduction)
+      : reduction_(reduction) {
+    if (layers.size() == 0) throw py::value_error("FusedMlp needs at least one layer");
+    if (optimizer == "sgd")
+      opt_.kind = densegrad::OptimizerSpec::Kind::Sgd;
+    else if (optimizer == "adam")
+      opt_.kind = densegrad::OptimizerSpec::Kind::Adam;
+    else
+      throw py::value_error("optimizer must be 'sgd' or 'adam', got '" + optimizer + "'");
+    if (reduction == Reduction::None) throw py::value_error("the fused step needs reduction 'mean' or 'sum'");
+    py::array first = as_array(py::tuple(layers[0])[4], "w");
+    is_f32_ = dtype_of(first, "w") == DType::F32;
+    for (std::size_t l = 0; l < layers.size(); ++l) {
+      py::tuple t = layers[l].cast<py::tuple>();
+      if (t.size() != 10) throw py::value_error("each layer is a 10-tuple");
+      densegrad::LayerSpec spec;
+      spec.in = t[0].cast<Index>();
+      spec.out = t[1].cast<Index>();
+      spec.act = t[2].cast<Activation>();
+      spec.slope = t[3].cast<double>();
+      spec.bias = !t[5].is_none();
+      specs_.push_back(spec);
+      add(t[4], "w", {spec.out, spec.in});
+      add(t[5], "b", {spec.out});
+      add(t[6], "dw", {spec.out, spec.in});
+      add(t[7], "db", {spec.out});
+      for (int side = 0; side < 2; ++side) {
+        py::list states = t[8 + side].cast<py::list>();
+        if (states.size() > 3) throw py::value_error("at most 3 optimizer state arrays per parameter");
+        for (std::size_t k = 0; k < 3; ++k) {
+          if (k < states.size()) add(states[k], side ? "b state" : "w state", side ? std::vector<Index>{spec.out} : std::vector<Index>{spec.out, spec.in});
+          else add(py::none(), "state", {});
+        }
+      }
+    }
+    densegrad::check_layers(specs_);
+    // Every buffer is written by a step: none may overlap another.
+    for (std::size_t i = 0; i < arrays_.size(); ++i)
+      for (std::size_t j = i + 1; j < arrays_.size(); ++j)
+        if (arrays_[i] && arrays_[j]) check_no_overlap(*arrays_[i], "a network buffer", *arrays_[j], "another one");
+    if (is_f32_) refs_f_ = refs<float>(); else refs_d_ = refs<double>();
+  }
+
+  // One call at a time: the workspace is shared, and a second thread running a step with the GIL
+  // released would corrupt it. The flag is set while holding the GIL, so the check is race-free.
+  struct Busy {
+    explicit Busy(bool& flag) : f(flag) {
+      if (f) throw std::runtime_error("this network is already running a step in another thread");
+      f = true;
+    }
+    ~Busy() { f = false; }
+    bool& f;
+  };
+
+  void set_sgd(double lr, double momentum, double dampening, double weight_decay, bool nesterov, bool maximize) {
+    const densegrad::SgdOptions o{lr, momentum, dampening, weight_decay, nesterov, maximize};
+    densegrad::check_sgd_options(o);
+    opt_.sgd = o;
+  }
+
+  void set_adam(double lr, double beta1, double beta2, double eps, double weight_decay, bool amsgrad, bool maximize) {
+    const densegrad::AdamOptions o{lr, beta1, beta2, eps, weight_decay, amsgrad, maximize};
+    densegrad::check_adam_options(o);
+    opt_.adam = o;
+  }
+
+  double step(const py::object& x_obj, const py::object& y_obj, Index step, bool first_step) {
+    Busy busy(busy_);
+    py::array x = as_array(x_obj, "x"), y = as_array(y_obj, "y");
+    const Index batch = check_io(x, "x", specs_.front().in);
+    if (check_io(y, "target", specs_.back().out) != batch)
+      throw py::value_error("x has " + std::to_string(batch) + " rows but target has " + std::to_string(y.shape(0)));
+    if (step < 1) throw py::value_error("step counts from 1, got " + std::to_string(step));
+    double loss;
+    if (is_f32_) {
+      const float *xp = cptr<float>(x), *yp = cptr<float>(y);
+      py::gil_scoped_release nogil;
+      loss = densegrad::mlp_train_step<float>(refs_f_, xp, yp, batch, reduction_, opt_, step, first_step, ws_f_);
+    } else {
+      const double *xp = cptr<double>(x), *yp = cptr<double>(y);
+      py::gil_scoped_release nogil;
+      loss = densegrad::mlp_train_step<double>(refs_d_, xp, yp, batch, reduction_, opt_, step, first_step, ws_d_);
+    }
+    return loss;
+  }
+
+  py::array forward(const py::object& x_obj) {
+    Busy busy(busy_);
+    py::array x = as_array(x_obj, "x");
+    const Index batch = check_io(x, "x", specs_.front().in);
+    const Index out = specs_.back().out;
+    if (is_f32_) return run_forward<float>(x, batch, out, refs_f_, ws_f_);
+    return run_forward<double>(x, batch, out, refs_d_, ws_d_);
+  }
+
+ private:
+  void add(const py::handle& obj, const char* name, std::vector<Index> shape) {
+    if (obj.is_none()) {
+      arrays_.push_back(std::nullopt);
+      return;
+    }
+    py::array a = as_array(obj, name);
+    if (is_f32_) check_operand<float>(a, name, static_cast<int>(shape.size()), true);
+    else check_operand<double>(a, name, static_cast<int>(shape.size()), true);
+    for (std::size_t i = 0; i < shape.size(); ++i)
+      if (a.shape(i) != shape[i])
+        throw py::value_error(std::string(name) + " has shape " + shape_of(a) + ", expected " +
+                              densegrad::detail::shape_str(shape[0], shape.size() > 1 ? shape[1] : 1));
+    arrays_.push_back(a);
+  }
+
+  template <typename T>
+  T* ptr(std::size_t i) { return arrays_[i] ? static_cast<T*>(arrays_[i]->mutable_data()) : nullptr; }
+
+  // 10 arrays per layer: w, b, dw, db, w states x3, b states x3.
+  template <typename T>
+  std::vector<densegrad::DenseLayerRef<T>> refs() {
+    std::vector<densegrad::DenseLayerRef<T>> r(specs_.size());
+    for (std::size_t l = 0; l < specs_.size(); ++l) {
+      const std::size_t o = l * 10;
+      r[l].spec = specs_[l];
+      r[l].w = ptr<T>(o);
+      r[l].b = ptr<T>(o + 1);
+      r[l].dw = ptr<T>(o + 2);
+      r[l].db = ptr<T>(o + 3);
+      for (int k = 0; k < 3; ++k) {
+        r[l].w_state[k] = ptr<T>(o + 4 + k);
+        r[l].b_state[k] = ptr<T>(o + 7 + k);
+      }
+    }
+    densegrad::check_layers(r, nullptr);
+    return r;
+  }
+
+  Index check_io(const py::array& a, const char* name, Index cols) {
+    if (is_f32_) check_operand<float>(a, name, 2);
+    else check_operand<double>(a, name, 2);
+    if (a.shape(1) != cols)
+      throw py::value_error(std::string(name) + " must have " + std::to_string(cols) + " columns, got shape " + shape_of(a));
+    return a.shape(0);
+  }
+
+  template <typename T>
+  py::array run_forward(const py::array& x, Index batch, Index out, std::vector<densegrad::DenseLayerRef<T>>& refs,
+                        densegrad::MlpWorkspace<T>& ws) {
+    check_alloc<T>("output", batch, out);
+    py::array_t<T> y({batch, out});
+    const T* xp = cptr<T>(x);
+    T* yp = y.mutable_data();
+    py::gil_scoped_release nogil;
+    densegrad::mlp_forward<T>(yp, refs, xp, batch, ws);
+    return y;
+  }
+
+  Reduction reduction_;
+  bool busy_ = false;
+  densegrad::OptimizerSpec opt_;
+  bool is_f32_ = true;
+  std::vector<densegrad::LayerSpec> specs_;
+  std::vector<std::optional<py::array>> arrays_;
+  std::vector<densegrad::DenseLayerRef<float>> refs_f_;
+  std::vector<densegrad::DenseLayerRef<double>> refs_d_;
+  densegrad::MlpWorkspace<float> ws_f_;
+  densegrad::MlpWorkspace<double> ws_d_;
+};
+
 }  // namespace
 
 PYBIND11_MODULE(_core, m) {
@@ -397,6 +573,33 @@ PYBIND11_MODULE(_core, m) {
       .value("none", Reduction::None)
       .value("mean", Reduction::Mean)
       .value("sum", Reduction::Sum);
+
+  m.def("set_num_threads", &densegrad::set_num_threads, py::arg("n"));
+  m.def("get_num_threads", &densegrad::get_num_threads);
+  m.def("gemm_kernel", &densegrad::gemm_kernel, "The GEMM micro-kernel in use: 'avx2-fma' or 'generic'.");
+  m.def("set_gemm_kernel", &densegrad::set_gemm_kernel, py::arg("name"),
+        "Select 'generic', 'avx2-fma' or 'auto'; False if that kernel cannot run on this CPU.");
+  m.def("parallel_min_work", &densegrad::detail::parallel_min_work);
+  m.def("fma_loop", [](bool f32, Index iters) {
+        double flops = 0, value;
+        {
+          py::gil_scoped_release nogil;
+          value = densegrad::fma_loop(f32, iters, &flops);
+        }
+        return py::make_tuple(value, flops);
+      }, py::arg("f32"), py::arg("iters"),
+      "Run the FMA throughput loop; returns (value, flops). Time it to get the machine's peak.");
+
+  py::class_<FusedMlp>(m, "FusedMlp")
+      .def(py::init<const py::list&, const std::string&, Reduction>(), py::arg("layers"),
+           py::arg("optimizer"), py::arg("reduction"))
+      .def("set_sgd", &FusedMlp::set_sgd, py::arg("lr"), py::arg("momentum"), py::arg("dampening"),
+           py::arg("weight_decay"), py::arg("nesterov"), py::arg("maximize"))
+      .def("set_adam", &FusedMlp::set_adam, py::arg("lr"), py::arg("beta1"), py::arg("beta2"), py::arg("eps"),
+           py::arg("weight_decay"), py::arg("amsgrad"), py::arg("maximize"))
+      .def("step", &FusedMlp::step, py::arg("x"), py::arg("target"), py::arg("step"), py::arg("first_step"),
+           "One fused training step; returns the loss.")
+      .def("forward", &FusedMlp::forward, py::arg("x"));
 
   m.def("gemm", &gemm, py::arg("a"), py::arg("b"), py::arg("trans_a") = false,
         py::arg("trans_b") = false, py::arg("reference") = false,
@@ -422,12 +625,12 @@ PYBIND11_MODULE(_core, m) {
   m.def("mse_backward", &mse_backward, py::arg("dout"), py::arg("input"), py::arg("target"),
         py::arg("reduction") = Reduction::Mean);
   m.def("sgd_step", &sgd_step, py::arg("param"), py::arg("grad"),
-        py::arg("momentum_buffer") = py::none(), py::kw_only(), py::arg("lr"),
+        py::arg("momentum_buffer") = py::none(), py::arg("lr"),
         py::arg("momentum") = 0.0, py::arg("dampening") = 0.0, py::arg("weight_decay") = 0.0,
         py::arg("nesterov") = false, py::arg("maximize") = false, py::arg("first_step") = false,
         "torch.optim.SGD's update of one parameter array, in place.");
   m.def("adam_step", &adam_step, py::arg("param"), py::arg("grad"), py::arg("exp_avg"),
-        py::arg("exp_avg_sq"), py::arg("max_exp_avg_sq") = py::none(), py::kw_only(),
+        py::arg("exp_avg_sq"), py::arg("max_exp_avg_sq") = py::none(),
         py::arg("step"), py::arg("lr") = 1e-3, py::arg("beta1") = 0.9, py::arg("beta2") = 0.999,
         py::arg("eps") = 1e-8, py::arg("weight_decay") = 0.0, py::arg("amsgrad") = false,
         py::arg("maximize") = false, "torch.optim.Adam's update of one parameter array, in place.");

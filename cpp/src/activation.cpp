@@ -16,7 +16,7 @@ std::string activation_name(Activation act) {
 
 template <typename T>
 void activation_forward(T* y, const T* z, Index n, Activation act, T slope) {
-  detail::require(n >= 0, "activation_forward: negative size " + std::to_string(n));
+  DENSEGRAD_CHECK(n >= 0, "activation_forward: negative size " + std::to_string(n));
   detail::require_data("activation_forward y", y, n);
   detail::require_data("activation_forward z", z, n);
   for (Index i = 0; i < n; ++i) y[i] = activation_forward(act, z[i], slope);
@@ -25,12 +25,12 @@ void activation_forward(T* y, const T* z, Index n, Activation act, T slope) {
 template <typename T>
 void activation_backward(T* dz, const T* dy, const T* y, const T* z, Index n, Activation act,
                          T slope) {
-  detail::require(n >= 0, "activation_backward: negative size " + std::to_string(n));
+  DENSEGRAD_CHECK(n >= 0, "activation_backward: negative size " + std::to_string(n));
   detail::require_data("activation_backward dz", dz, n);
   detail::require_data("activation_backward dy", dy, n);
   detail::require_data("activation_backward y", y, n);
   const bool need_z = activation_needs_preactivation(act, double(slope));
-  detail::require(!need_z || z != nullptr || n == 0,
+  DENSEGRAD_CHECK(!need_z || z != nullptr || n == 0,
                   "activation_backward: " + activation_name(act) +
                       " with a non-positive slope needs the pre-activation z");
   for (Index i = 0; i < n; ++i)

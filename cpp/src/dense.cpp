@@ -9,11 +9,10 @@ namespace densegrad {
 
 namespace {
 
-void check_dense_sizes(const char* fn, Index batch, Index in, Index out, std::size_t elem) {
-  const std::string f(fn);
-  detail::require_shape((f + " x (batch, in)").c_str(), batch, in, elem);
-  detail::require_shape((f + " w (out, in)").c_str(), out, in, elem);
-  detail::require_shape((f + " y (batch, out)").c_str(), batch, out, elem);
+void check_dense_sizes(Index batch, Index in, Index out, std::size_t elem) {
+  detail::require_shape("dense x (batch, in)", batch, in, elem);
+  detail::require_shape("dense w (out, in)", out, in, elem);
+  detail::require_shape("dense y (batch, out)", batch, out, elem);
 }
 
 }  // namespace
@@ -21,29 +20,21 @@ void check_dense_sizes(const char* fn, Index batch, Index in, Index out, std::si
 template <typename T>
 void dense_forward(T* y, T* z, const T* x, const T* w, const T* b, Index batch, Index in,
                    Index out, Activation act, T slope) {
-  check_dense_sizes("dense_forward", batch, in, out, sizeof(T));
+  check_dense_sizes(batch, in, out, sizeof(T));
   detail::require_data("dense_forward y", y, batch * out);
   detail::require_data("dense_forward x", x, batch * in);
   detail::require_data("dense_forward w", w, out * in);
   // The product lands in z when the caller keeps it, else straight in y (then overwritten).
   T* acc = z != nullptr ? z : y;
-  gemm(Trans::No, Trans::Yes, batch, out, in, T(1), x, in, w, in, T(0), acc, out);
-  for (Index i = 0; i < batch; ++i) {
-    T* ai = acc + i * out;
-    T* yi = y + i * out;
-    for (Index j = 0; j < out; ++j) {
-      const T v = b != nullptr ? ai[j] + b[j] : ai[j];
-      ai[j] = v;
-      yi[j] = activation_forward(act, v, slope);
-    }
-  }
+  const detail::Epilogue<T> ep{b, act, slope, y, out};
+  detail::gemm_ex(Trans::No, Trans::Yes, batch, out, in, T(1), x, in, w, in, T(0), acc, out, &ep);
 }
 
 template <typename T>
 void dense_backward(T* dx, T* dw, T* db, T* dz, const T* dy, const T* x, const T* w, const T* y,
                     const T* z, Index batch, Index in, Index out, Activation act, T slope,
                     bool accumulate) {
-  check_dense_sizes("dense_backward", batch, in, out, sizeof(T));
+  check_dense_sizes(batch, in, out, sizeof(T));
   detail::require_data("dense_backward dy", dy, batch * out);
   detail::require_data("dense_backward x", x, dw != nullptr ? batch * in : 0);
   detail::require_data("dense_backward w", w, dx != nullptr ? out * in : 0);

@@ -1,66 +1,356 @@
-// gemm(): a straightforward loop nest per transpose case, ordered so the innermost loop walks
-// contiguous memory (a dot product of two rows, or an axpy along a row), which the compiler
-// vectorises. C is first scaled by beta (or zeroed, never read, for beta == 0), then
-// alpha * op(A) * op(B) is accumulated into it.
+// gemm(): a packed, cache-blocked GEMM in the BLIS shape.
+//
+//   for jc (nc columns of C; B block kc x nc packed for L3)
+//     for pc (kc of the k dimension)
+//       pack B[pc:pc+kc, jc:jc+nc] into nr-wide panels (zero-padded)
+//       for ic (mc rows; A block mc x kc packed for L2)
+//         pack A[ic:ic+mc, pc:pc+kc] into mr-tall panels (zero-padded)
+//         for jr, ir: micro-kernel on one mr x nr tile (panels stream through L1)
+//
+// Packing reads op(A) and op(B) directly, so no transpose is ever materialised. The
+// micro-kernel is picked once at run time: AVX2+FMA (gemm_avx2.cpp) when the CPU has it,
+// otherwise a portable one compiled with the baseline flags. An optional epilogue (bias,
+// activation, keeping the pre-activation) runs on each tile right after its last k block, while
+// the tile is still in L1 -- this is how dense_forward fuses its bias and activation.
+// Threads split the rows or the columns of C, never k, so every element is summed in the same
+// order whatever the thread count: results are bitwise independent of it.
 #include "densegrad/gemm.hpp"
+
+#include <algorithm>
+#include <atomic>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "densegrad/threads.hpp"
+#include "microkernel.hpp"
 
 namespace densegrad {
 
+namespace detail {
+
 namespace {
 
+// The portable micro-kernel: plain loops over an MR x NR accumulator block, which the compiler
+// vectorises for the baseline instruction set.
+template <typename T, int MR, int NR>
+void ukr_generic(Index kc, const T* a, const T* b, T* c, Index ldc, T alpha, T beta) {
+  T acc[MR][NR] = {};
+  for (Index p = 0; p < kc; ++p) {
+    const T* bp = b + p * NR;
+    for (int i = 0; i < MR; ++i) {
+      const T ai = a[p * MR + i];
+#pragma omp simd
+      for (int j = 0; j < NR; ++j) acc[i][j] += ai * bp[j];
+    }
+  }
+  for (int i = 0; i < MR; ++i)
+    for (int j = 0; j < NR; ++j)
+      c[i * ldc + j] = beta == T(0) ? alpha * acc[i][j] : alpha * acc[i][j] + beta * c[i * ldc + j];
+}
+
+constexpr KernelInfo<float> kGenericF{ukr_generic<float, 4, 8>, 4, 8, 256, 128, 2048, "generic"};
+constexpr KernelInfo<double> kGenericD{ukr_generic<double, 4, 4>, 4, 4, 256, 128, 1024, "generic"};
+#if defined(DENSEGRAD_X86)
+constexpr KernelInfo<float> kAvx2F{sgemm_ukr_avx2_6x16, 6, 16, 256, 120, 3072, "avx2-fma",
+                                   pack_a_rows6_avx2, pack_b_trans16_avx2};
+constexpr KernelInfo<double> kAvx2D{dgemm_ukr_avx2_6x8, 6, 8, 256, 96, 2048, "avx2-fma"};
+#endif
+
+bool cpu_has_avx2_fma() {
+#if defined(DENSEGRAD_X86) && defined(__GNUC__)
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#else
+  return false;
+#endif
+}
+
+// 0: generic, 1: avx2-fma. Chosen once from the CPU (and DENSEGRAD_KERNEL=generic to force the
+// portable path); set_gemm_kernel() switches it, which the tests use to run both.
+int initial_kernel() {
+  const char* env = std::getenv("DENSEGRAD_KERNEL");
+  if (env != nullptr && std::string(env) == "generic") return 0;
+  return cpu_has_avx2_fma() ? 1 : 0;
+}
+std::atomic<int> g_kernel{initial_kernel()};
+
+template <typename T> const KernelInfo<T>& kernel();
+template <> const KernelInfo<float>& kernel<float>() {
+#if defined(DENSEGRAD_X86)
+  if (g_kernel.load(std::memory_order_relaxed) == 1) return kAvx2F;
+#endif
+  return kGenericF;
+}
+template <> const KernelInfo<double>& kernel<double>() {
+#if defined(DENSEGRAD_X86)
+  if (g_kernel.load(std::memory_order_relaxed) == 1) return kAvx2D;
+#endif
+  return kGenericD;
+}
+
+// ---- packing ----------------------------------------------------------------------------------
+
+// Panels of mr rows of op(A)[i0:i0+mc, p0:p0+kc]: ap[(ir / mr) * mr * kc + p * mr + i].
+// Written sequentially; a non-transposed A is read as mr parallel row streams.
 template <typename T>
-T dot(const T* x, const T* y, Index k) {
-  T acc = T(0);
-#pragma omp simd reduction(+ : acc)
-  for (Index p = 0; p < k; ++p) acc += x[p] * y[p];
-  return acc;
+void pack_a(T* ap, const T* a, Index lda, bool trans, Index i0, Index mc, Index p0, Index kc, Index mr,
+            Packer<T> fast) {
+  for (Index ir = 0; ir < mc; ir += mr) {
+    const Index rows = std::min(mr, mc - ir);
+    T* dst = ap + ir * kc;
+    if (!trans && rows == mr && fast != nullptr) {
+      fast(dst, a + (i0 + ir) * lda + p0, lda, kc);
+      continue;
+    }
+    for (Index p = 0; p < kc; ++p) {
+      T* d = dst + p * mr;
+      if (!trans) {  // op(A)(i, p) = a[i * lda + p]
+        for (Index i = 0; i < rows; ++i) d[i] = a[(i0 + ir + i) * lda + p0 + p];
+      } else {  // op(A)(i, p) = a[p * lda + i]: the mr values of one p are contiguous
+        const T* src = a + (p0 + p) * lda + i0 + ir;
+        if (rows == 6)
+          std::memcpy(d, src, 6 * sizeof(T));  // constant size: a couple of vector moves
+        else
+          for (Index i = 0; i < rows; ++i) d[i] = src[i];
+      }
+      for (Index i = rows; i < mr; ++i) d[i] = T(0);
+    }
+  }
+}
+
+// Panels of nr columns of op(B)[p0:p0+kc, j0:j0+nc]: bp[(jr / nr) * nr * kc + p * nr + j].
+// Written sequentially; a transposed B (the dense forward's w) is read as nr row streams.
+template <typename T>
+void pack_b(T* bp, const T* b, Index ldb, bool trans, Index p0, Index kc, Index j0, Index nc, Index nr,
+            Packer<T> fast) {
+  for (Index jr = 0; jr < nc; jr += nr) {
+    const Index cols = std::min(nr, nc - jr);
+    T* dst = bp + jr * kc;
+    if (!trans) {  // op(B)(p, j) = b[p * ldb + j]: rows are contiguous
+      const T* src = b + p0 * ldb + j0 + jr;
+      if (cols == 16) {  // the AVX2 float panel: constant-size copies, a few vector moves each
+        for (Index p = 0; p < kc; ++p, dst += nr, src += ldb) std::memcpy(dst, src, 16 * sizeof(T));
+      } else if (cols == 8) {
+        for (Index p = 0; p < kc; ++p, dst += nr, src += ldb) std::memcpy(dst, src, 8 * sizeof(T));
+      } else {
+        for (Index p = 0; p < kc; ++p, dst += nr, src += ldb) {
+          for (Index j = 0; j < cols; ++j) dst[j] = src[j];
+          for (Index j = cols; j < nr; ++j) dst[j] = T(0);
+        }
+      }
+    } else {  // op(B)(p, j) = b[j * ldb + p]: walk p, gathering one value from each of nr rows
+      const T* src = b + (j0 + jr) * ldb + p0;
+      if (cols == nr && fast != nullptr) {
+        fast(dst, src, ldb, kc);
+      } else if (cols == nr) {
+        for (Index p = 0; p < kc; ++p, dst += nr)
+          for (Index j = 0; j < nr; ++j) dst[j] = src[j * ldb + p];
+      } else {
+        for (Index p = 0; p < kc; ++p, dst += nr) {
+          for (Index j = 0; j < cols; ++j) dst[j] = src[j * ldb + p];
+          for (Index j = cols; j < nr; ++j) dst[j] = T(0);
+        }
+      }
+    }
+  }
+}
+
+// ---- the blocked loops over one rectangle of C ------------------------------------------------
+
+template <typename T>
+struct GemmTask {
+  const KernelInfo<T>* K;
+  bool ta, tb;
+  Index m, n, k;
+  T alpha;
+  const T* a;
+  Index lda;
+  const T* b;
+  Index ldb;
+  T beta;
+  T* c;
+  Index ldc;
+  const Epilogue<T>* ep;
+  bool split_rows;  // threads split the rows (else the columns) of C
+};
+
+template <typename T>
+void apply_epilogue(const Epilogue<T>& ep, T* c, Index ldc, Index i0, Index j0, Index rows, Index cols) {
+  for (Index i = 0; i < rows; ++i) {
+    T* ci = c + (i0 + i) * ldc + j0;
+    T* yi = ep.y + (i0 + i) * ep.ldy + j0;
+    const T* bias = ep.bias != nullptr ? ep.bias + j0 : nullptr;
+    for (Index j = 0; j < cols; ++j) {
+      const T v = bias != nullptr ? ci[j] + bias[j] : ci[j];
+      ci[j] = v;
+      yi[j] = activation_forward(ep.act, v, ep.slope);
+    }
+  }
+}
+
+// Rows [i_lo, i_hi) x columns [j_lo, j_hi) of C. Packing buffers are per thread (thread_local),
+// allocated on first use and reused: a steady state of calls allocates nothing.
+template <typename T>
+void gemm_block(const GemmTask<T>& t, Index i_lo, Index i_hi, Index j_lo, Index j_hi) {
+  const KernelInfo<T>& K = *t.K;
+  const Index MR = K.mr, NR = K.nr;
+  thread_local std::vector<T> abuf, bbuf;
+  // k is cut into equal blocks of at most K.kc (784 = 4 x 196, not 3 x 256 + 16: a thin last
+  // block would pay a full pass over C for little work).
+  const Index kblocks = (t.k + K.kc - 1) / K.kc;
+  const Index kc_max = (t.k + kblocks - 1) / kblocks;
+  const Index mc_max = std::min(K.mc, i_hi - i_lo), nc_max = std::min(K.nc, j_hi - j_lo);
+  // + 8: a fast A packer may write a few elements past the last panel
+  const std::size_t a_need = std::size_t(((mc_max + MR - 1) / MR) * MR * kc_max + 8);
+  const std::size_t b_need = std::size_t(((nc_max + NR - 1) / NR) * NR * kc_max);
+  if (abuf.size() < a_need) abuf.resize(a_need);
+  if (bbuf.size() < b_need) bbuf.resize(b_need);
+  T tile[6 * 16];  // the largest mr x nr of any kernel, for edge tiles
+
+  for (Index jc = j_lo; jc < j_hi; jc += K.nc) {
+    const Index nc = std::min(K.nc, j_hi - jc);
+    for (Index pc = 0; pc < t.k; pc += kc_max) {
+      const Index kc = std::min(kc_max, t.k - pc);
+      const bool first = pc == 0, last = pc + kc == t.k;
+      const T beta = first ? t.beta : T(1);
+      pack_b(bbuf.data(), t.b, t.ldb, t.tb, pc, kc, jc, nc, NR, K.pack_b_trans);
+      for (Index ic = i_lo; ic < i_hi; ic += K.mc) {
+        const Index mc = std::min(K.mc, i_hi - ic);
+        pack_a(abuf.data(), t.a, t.lda, t.ta, ic, mc, pc, kc, MR, K.pack_a_rows);
+        for (Index jr = 0; jr < nc; jr += NR) {
+          const Index cols = std::min(NR, nc - jr);
+          const T* bp = bbuf.data() + jr * kc;
+          for (Index ir = 0; ir < mc; ir += MR) {
+            const Index rows = std::min(MR, mc - ir);
+            const T* ap = abuf.data() + ir * kc;
+            T* cij = t.c + (ic + ir) * t.ldc + jc + jr;
+            if (rows == MR && cols == NR) {
+              K.ukr(kc, ap, bp, cij, t.ldc, t.alpha, beta);
+            } else {  // edge tile: compute the whole tile aside, merge the valid part
+              K.ukr(kc, ap, bp, tile, NR, t.alpha, T(0));
+              for (Index i = 0; i < rows; ++i)
+                for (Index j = 0; j < cols; ++j) {
+                  T& ce = cij[i * t.ldc + j];
+                  ce = beta == T(0) ? tile[i * NR + j] : tile[i * NR + j] + beta * ce;
+                }
+            }
+            if (last && t.ep != nullptr) apply_epilogue(*t.ep, t.c, t.ldc, ic + ir, jc + jr, rows, cols);
+          }
+        }
+      }
+    }
+  }
 }
 
 template <typename T>
-void axpy(T* y, T alpha, const T* x, Index n) {
-#pragma omp simd
-  for (Index j = 0; j < n; ++j) y[j] += alpha * x[j];
+void gemm_thread(void* ctx, int i, int n) {
+  const GemmTask<T>& t = *static_cast<const GemmTask<T>*>(ctx);
+  // Split the rows (or columns) into n parts on tile boundaries.
+  const Index unit = t.split_rows ? t.K->mr : t.K->nr;
+  const Index total = t.split_rows ? t.m : t.n;
+  const Index units = (total + unit - 1) / unit;
+  const Index lo = std::min(total, (units * i / n) * unit), hi = std::min(total, (units * (i + 1) / n) * unit);
+  if (lo >= hi) return;
+  if (t.split_rows)
+    gemm_block(t, lo, hi, 0, t.n);
+  else
+    gemm_block(t, 0, t.m, lo, hi);
 }
 
 }  // namespace
 
-template <typename T>
-void gemm(Trans trans_a, Trans trans_b, Index m, Index n, Index k, T alpha, const T* a, Index lda,
-          const T* b, Index ldb, T beta, T* c, Index ldc) {
-  detail::check_gemm_args(trans_a, trans_b, m, n, k, a, lda, b, ldb, c, ldc, sizeof(T));
-  for (Index i = 0; i < m; ++i) {
-    T* ci = c + i * ldc;
-    if (beta == T(0)) {
-      for (Index j = 0; j < n; ++j) ci[j] = T(0);
-    } else if (beta != T(1)) {
-      for (Index j = 0; j < n; ++j) ci[j] *= beta;
-    }
-  }
-  if (k == 0 || alpha == T(0)) return;
+// Work (m * n * k multiply-adds) below which a GEMM runs on one thread: waking a sleeping
+// worker costs tens of microseconds on a loaded machine, about what this much work takes.
+// Measured with bench/bench_gemm.py --threads (see bench/README.md).
+Index parallel_min_work() { return Index(1) << 21; }
 
-  const bool ta = trans_a == Trans::Yes, tb = trans_b == Trans::Yes;
-  if (!ta && tb) {  // C[i][j] += alpha * <A row i, B row j>: both rows contiguous
+template <typename T>
+void gemm_ex(Trans trans_a, Trans trans_b, Index m, Index n, Index k, T alpha, const T* a, Index lda,
+             const T* b, Index ldb, T beta, T* c, Index ldc, const Epilogue<T>* ep) {
+  check_gemm_args(trans_a, trans_b, m, n, k, a, lda, b, ldb, c, ldc, sizeof(T));
+  if (m == 0 || n == 0) return;
+  if (k == 0 || alpha == T(0)) {  // C = beta * C (beta 0: written, not read), then the epilogue
     for (Index i = 0; i < m; ++i)
-      for (Index j = 0; j < n; ++j) c[i * ldc + j] += alpha * dot(a + i * lda, b + j * ldb, k);
-  } else if (!ta && !tb) {  // C row i += alpha * A[i][p] * B row p
-    for (Index i = 0; i < m; ++i)
-      for (Index p = 0; p < k; ++p) axpy(c + i * ldc, alpha * a[i * lda + p], b + p * ldb, n);
-  } else if (ta && !tb) {  // C row i += alpha * A[p][i] * B row p, p outermost to stream A and B
-    for (Index p = 0; p < k; ++p)
-      for (Index i = 0; i < m; ++i) axpy(c + i * ldc, alpha * a[p * lda + i], b + p * ldb, n);
-  } else {  // both transposed: rare; C[i][j] += alpha * sum_p A[p][i] * B[j][p]
-    for (Index i = 0; i < m; ++i)
-      for (Index j = 0; j < n; ++j) {
-        T acc = T(0);
-        for (Index p = 0; p < k; ++p) acc += a[p * lda + i] * b[j * ldb + p];
-        c[i * ldc + j] += alpha * acc;
-      }
+      for (Index j = 0; j < n; ++j) c[i * ldc + j] = beta == T(0) ? T(0) : beta * c[i * ldc + j];
+    if (ep != nullptr) apply_epilogue(*ep, c, ldc, 0, 0, m, n);
+    return;
   }
+  GemmTask<T> t{&kernel<T>(), trans_a == Trans::Yes, trans_b == Trans::Yes, m, n, k, alpha, a, lda,
+                b, ldb, beta, c, ldc, ep, m >= n};
+  const bool big = double(m) * double(n) * double(k) >= double(parallel_min_work());
+  if (!big) {
+    gemm_block(t, 0, m, 0, n);
+    return;
+  }
+  const Index units = t.split_rows ? (m + t.K->mr - 1) / t.K->mr : (n + t.K->nr - 1) / t.K->nr;
+  parallel_run(static_cast<int>(std::min<Index>(units, 64)), gemm_thread<T>, &t);
 }
 
-template void gemm<float>(Trans, Trans, Index, Index, Index, float, const float*, Index,
-                          const float*, Index, float, float*, Index);
-template void gemm<double>(Trans, Trans, Index, Index, Index, double, const double*, Index,
-                           const double*, Index, double, double*, Index);
+template void gemm_ex<float>(Trans, Trans, Index, Index, Index, float, const float*, Index, const float*, Index,
+                             float, float*, Index, const Epilogue<float>*);
+template void gemm_ex<double>(Trans, Trans, Index, Index, Index, double, const double*, Index, const double*,
+                              Index, double, double*, Index, const Epilogue<double>*);
+
+}  // namespace detail
+
+template <typename T>
+void gemm(Trans trans_a, Trans trans_b, Index m, Index n, Index k, T alpha, const T* a, Index lda, const T* b,
+          Index ldb, T beta, T* c, Index ldc) {
+  detail::gemm_ex<T>(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, nullptr);
+}
+
+template void gemm<float>(Trans, Trans, Index, Index, Index, float, const float*, Index, const float*, Index,
+                          float, float*, Index);
+template void gemm<double>(Trans, Trans, Index, Index, Index, double, const double*, Index, const double*, Index,
+                           double, double*, Index);
+
+std::string gemm_kernel() { return detail::kernel<float>().name; }
+
+namespace detail {
+
+// Portable FMA loop (baseline instruction set) for CPUs without AVX2.
+template <typename T>
+T fma_loop_generic(Index iters) {
+  T acc[16];
+  for (int i = 0; i < 16; ++i) acc[i] = T(i) * T(1e-3);
+  for (Index it = 0; it < iters; ++it)
+#pragma omp simd
+    for (int i = 0; i < 16; ++i) acc[i] = acc[i] * T(0.999999) + T(1e-7);
+  T s = 0;
+  for (int i = 0; i < 16; ++i) s += acc[i];
+  return s;
+}
+
+}  // namespace detail
+
+double fma_loop(bool f32, Index iters, double* flops) {
+  DENSEGRAD_CHECK(iters >= 0, "fma_loop: negative iteration count");
+#if defined(DENSEGRAD_X86)
+  if (detail::g_kernel.load() == 1) {
+    *flops = double(iters) * 12 * (f32 ? 8 : 4) * 2;
+    return f32 ? double(detail::fma_loop_avx2_f32(iters)) : detail::fma_loop_avx2_f64(iters);
+  }
+#endif
+  *flops = double(iters) * 16 * 2;
+  return f32 ? double(detail::fma_loop_generic<float>(iters)) : detail::fma_loop_generic<double>(iters);
+}
+
+bool set_gemm_kernel(const std::string& name) {
+  if (name == "generic") {
+    detail::g_kernel.store(0);
+    return true;
+  }
+  if (name == "avx2-fma" || name == "auto") {
+    if (!detail::cpu_has_avx2_fma()) {
+      if (name == "auto") detail::g_kernel.store(0);
+      return name == "auto";
+    }
+    detail::g_kernel.store(1);
+    return true;
+  }
+  return false;
+}
 
 }  // namespace densegrad

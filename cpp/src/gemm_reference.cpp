@@ -11,11 +11,11 @@ void check_gemm_args(Trans trans_a, Trans trans_b, Index m, Index n, Index k, co
                      std::size_t elem_size) {
   const Index a_rows = trans_a == Trans::Yes ? k : m, a_cols = trans_a == Trans::Yes ? m : k;
   const Index b_rows = trans_b == Trans::Yes ? n : k, b_cols = trans_b == Trans::Yes ? k : n;
-  require(m >= 0 && n >= 0 && k >= 0, "gemm: negative size (m=" + std::to_string(m) +
+  DENSEGRAD_CHECK(m >= 0 && n >= 0 && k >= 0, "gemm: negative size (m=" + std::to_string(m) +
                                           ", n=" + std::to_string(n) + ", k=" + std::to_string(k) + ")");
-  require(lda >= a_cols, "gemm: lda " + std::to_string(lda) + " < " + std::to_string(a_cols) + " columns of A");
-  require(ldb >= b_cols, "gemm: ldb " + std::to_string(ldb) + " < " + std::to_string(b_cols) + " columns of B");
-  require(ldc >= n, "gemm: ldc " + std::to_string(ldc) + " < " + std::to_string(n) + " columns of C");
+  DENSEGRAD_CHECK(lda >= a_cols, "gemm: lda " + std::to_string(lda) + " < " + std::to_string(a_cols) + " columns of A");
+  DENSEGRAD_CHECK(ldb >= b_cols, "gemm: ldb " + std::to_string(ldb) + " < " + std::to_string(b_cols) + " columns of B");
+  DENSEGRAD_CHECK(ldc >= n, "gemm: ldc " + std::to_string(ldc) + " < " + std::to_string(n) + " columns of C");
   // Each buffer spans rows * ld elements; that byte count must be addressable.
   require_shape("gemm A", a_rows, lda, elem_size);
   require_shape("gemm B", b_rows, ldb, elem_size);

@@ -13,7 +13,7 @@ template <> struct Acc<double> { using type = double; };
 
 template <typename T>
 void mse_forward(T* out, const T* input, const T* target, Index n, Reduction reduction) {
-  detail::require(n >= 0, "mse_forward: negative size " + std::to_string(n));
+  DENSEGRAD_CHECK(n >= 0, "mse_forward: negative size " + std::to_string(n));
   detail::require_data("mse_forward input", input, n);
   detail::require_data("mse_forward target", target, n);
   detail::require_data("mse_forward out", out, reduction == Reduction::None ? n : 1);
@@ -40,7 +40,7 @@ void mse_forward(T* out, const T* input, const T* target, Index n, Reduction red
 template <typename T>
 void mse_backward(T* dinput, const T* dout, const T* input, const T* target, Index n,
                   Reduction reduction) {
-  detail::require(n >= 0, "mse_backward: negative size " + std::to_string(n));
+  DENSEGRAD_CHECK(n >= 0, "mse_backward: negative size " + std::to_string(n));
   detail::require_data("mse_backward dinput", dinput, n);
   detail::require_data("mse_backward input", input, n);
   detail::require_data("mse_backward target", target, n);

@@ -12,29 +12,29 @@ std::string num(double v) { return std::to_string(v); }
 }  // namespace
 
 void check_sgd_options(const SgdOptions& o) {
-  detail::require(o.lr >= 0.0, "SGD: invalid learning rate " + num(o.lr));
-  detail::require(o.momentum >= 0.0, "SGD: invalid momentum value " + num(o.momentum));
-  detail::require(o.weight_decay >= 0.0, "SGD: invalid weight_decay value " + num(o.weight_decay));
-  detail::require(!o.nesterov || (o.momentum > 0.0 && o.dampening == 0.0),
+  DENSEGRAD_CHECK(o.lr >= 0.0, "SGD: invalid learning rate " + num(o.lr));
+  DENSEGRAD_CHECK(o.momentum >= 0.0, "SGD: invalid momentum value " + num(o.momentum));
+  DENSEGRAD_CHECK(o.weight_decay >= 0.0, "SGD: invalid weight_decay value " + num(o.weight_decay));
+  DENSEGRAD_CHECK(!o.nesterov || (o.momentum > 0.0 && o.dampening == 0.0),
                   "SGD: nesterov momentum requires a momentum and zero dampening");
 }
 
 void check_adam_options(const AdamOptions& o) {
-  detail::require(o.lr >= 0.0, "Adam: invalid learning rate " + num(o.lr));
-  detail::require(o.eps >= 0.0, "Adam: invalid epsilon value " + num(o.eps));
-  detail::require(o.beta1 >= 0.0 && o.beta1 < 1.0, "Adam: invalid beta parameter at index 0: " + num(o.beta1));
-  detail::require(o.beta2 >= 0.0 && o.beta2 < 1.0, "Adam: invalid beta parameter at index 1: " + num(o.beta2));
-  detail::require(o.weight_decay >= 0.0, "Adam: invalid weight_decay value " + num(o.weight_decay));
+  DENSEGRAD_CHECK(o.lr >= 0.0, "Adam: invalid learning rate " + num(o.lr));
+  DENSEGRAD_CHECK(o.eps >= 0.0, "Adam: invalid epsilon value " + num(o.eps));
+  DENSEGRAD_CHECK(o.beta1 >= 0.0 && o.beta1 < 1.0, "Adam: invalid beta parameter at index 0: " + num(o.beta1));
+  DENSEGRAD_CHECK(o.beta2 >= 0.0 && o.beta2 < 1.0, "Adam: invalid beta parameter at index 1: " + num(o.beta2));
+  DENSEGRAD_CHECK(o.weight_decay >= 0.0, "Adam: invalid weight_decay value " + num(o.weight_decay));
 }
 
 template <typename T>
 void sgd_step(T* param, T* momentum_buffer, const T* grad, Index n, const SgdOptions& o,
               bool first_step) {
   check_sgd_options(o);
-  detail::require(n >= 0, "sgd_step: negative size " + std::to_string(n));
+  DENSEGRAD_CHECK(n >= 0, "sgd_step: negative size " + std::to_string(n));
   detail::require_data("sgd_step param", param, n);
   detail::require_data("sgd_step grad", grad, n);
-  detail::require(o.momentum == 0.0 || momentum_buffer != nullptr || n == 0,
+  DENSEGRAD_CHECK(o.momentum == 0.0 || momentum_buffer != nullptr || n == 0,
                   "sgd_step: momentum != 0 needs a momentum buffer");
   const T lr = T(o.lr), momentum = T(o.momentum), wd = T(o.weight_decay);
   const T one_minus_dampening = T(1.0 - o.dampening);
@@ -54,13 +54,13 @@ template <typename T>
 void adam_step(T* param, T* exp_avg, T* exp_avg_sq, T* max_exp_avg_sq, const T* grad, Index n,
                Index step, const AdamOptions& o) {
   check_adam_options(o);
-  detail::require(n >= 0, "adam_step: negative size " + std::to_string(n));
-  detail::require(step >= 1, "adam_step: step counts from 1, got " + std::to_string(step));
+  DENSEGRAD_CHECK(n >= 0, "adam_step: negative size " + std::to_string(n));
+  DENSEGRAD_CHECK(step >= 1, "adam_step: step counts from 1, got " + std::to_string(step));
   detail::require_data("adam_step param", param, n);
   detail::require_data("adam_step exp_avg", exp_avg, n);
   detail::require_data("adam_step exp_avg_sq", exp_avg_sq, n);
   detail::require_data("adam_step grad", grad, n);
-  detail::require(!o.amsgrad || max_exp_avg_sq != nullptr || n == 0,
+  DENSEGRAD_CHECK(!o.amsgrad || max_exp_avg_sq != nullptr || n == 0,
                   "adam_step: amsgrad needs a max_exp_avg_sq buffer");
   // Bias corrections in double (Python floats in torch), then rounded once to T.
   const double bias_correction1 = 1.0 - std::pow(o.beta1, double(step));

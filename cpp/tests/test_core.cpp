@@ -2,8 +2,11 @@
 // case and edge sizes (with canary margins around C), the seed networks' hand-computed values,
 // MSE, SGD/Adam, and std::invalid_argument for bad arguments. Plain checks with a report; exit
 // status 1 on any failure.
+#include <atomic>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
+#include <new>
 #include <functional>
 #include <random>
 #include <stdexcept>
@@ -11,8 +14,21 @@
 #include <vector>
 
 #include "densegrad/densegrad.hpp"
+#include "densegrad/mlp.hpp"
+#include "densegrad/threads.hpp"
 
 using namespace densegrad;
+
+// Every heap allocation of this program is counted, to prove a steady-state training step
+// allocates nothing.
+static std::atomic<long> g_allocations{0};
+void* operator new(std::size_t n) {
+  ++g_allocations;
+  if (void* p = std::malloc(n == 0 ? 1 : n)) return p;
+  throw std::bad_alloc();
+}
+void operator delete(void* p) noexcept { std::free(p); }
+void operator delete(void* p, std::size_t) noexcept { std::free(p); }
 
 namespace {
 
@@ -147,6 +163,90 @@ void test_invalid_arguments() {
   check(std::isnan(mean), "mse mean over nothing is NaN");
 }
 
+// A fused training step (forward, MSE, backward, update) on a small MLP: the loss falls, and after
+// warm-up a step performs no heap allocation at all (with and without threads).
+template <typename T>
+void test_mlp_train_step(OptimizerSpec::Kind kind) {
+  const std::vector<LayerSpec> spec = {{4, 16, Activation::Tanh, 0.01, true},
+                                       {16, 16, Activation::LeakyRelu, -0.1, true},  // needs z
+                                       {16, 1, Activation::Identity, 0.01, false}};
+  std::mt19937 gen(3);
+  std::uniform_real_distribution<double> ud(-0.5, 0.5);
+  std::vector<std::vector<T>> bufs;
+  auto buffer = [&](Index n) {
+    bufs.emplace_back(std::size_t(n), T(0));
+    return bufs.back().data();
+  };
+  bufs.reserve(64);
+  std::vector<DenseLayerRef<T>> layers;
+  for (const auto& s : spec) {
+    DenseLayerRef<T> r;
+    r.spec = s;
+    r.w = buffer(s.out * s.in);
+    for (Index i = 0; i < s.out * s.in; ++i) r.w[i] = T(ud(gen));
+    r.dw = buffer(s.out * s.in);
+    if (s.bias) { r.b = buffer(s.out); r.db = buffer(s.out); }
+    for (int k = 0; k < 3; ++k) {
+      r.w_state[k] = buffer(s.out * s.in);
+      if (s.bias) r.b_state[k] = buffer(s.out);
+    }
+    layers.push_back(r);
+  }
+  const Index batch = 64;
+  std::vector<T> x(static_cast<std::size_t>(batch * 4)), y(static_cast<std::size_t>(batch));
+  for (Index i = 0; i < batch; ++i) {
+    double t = 0;
+    for (Index j = 0; j < 4; ++j) { x[std::size_t(i * 4 + j)] = T(ud(gen) * 4); t += double(x[std::size_t(i * 4 + j)]) * (j + 1); }
+    y[std::size_t(i)] = T(std::sin(t));
+  }
+  OptimizerSpec opt;
+  opt.kind = kind;
+  opt.sgd.lr = 0.05;
+  opt.sgd.momentum = 0.9;
+  opt.adam.lr = 0.01;
+  MlpWorkspace<T> ws;
+  const T first = mlp_train_step<T>(layers, x.data(), y.data(), batch, Reduction::Mean, opt, 1, true, ws);
+  T loss = first;
+  long before = 0;
+  for (Index step = 2; step <= 300; ++step) {
+    if (step == 10) before = g_allocations.load();
+    loss = mlp_train_step<T>(layers, x.data(), y.data(), batch, Reduction::Mean, opt, step, false, ws);
+  }
+  const long steady = g_allocations.load() - before;  // read before any message is built
+  const std::string tag = std::string(kind == OptimizerSpec::Kind::Sgd ? "sgd" : "adam") + (sizeof(T) == 4 ? " f32" : " f64");
+  check(loss < T(0.5) * first, "mlp_train_step " + tag + ": loss falls (" + std::to_string(double(first)) + " -> " + std::to_string(double(loss)) + ")");
+  check(steady == 0, "mlp_train_step " + tag + ": no allocation per step (saw " + std::to_string(steady) + ")");
+  std::vector<T> pred(static_cast<std::size_t>(batch));
+  mlp_forward<T>(pred.data(), layers, x.data(), batch, ws);
+  check(std::isfinite(double(pred[0])), "mlp_forward " + tag + " gives finite predictions");
+  // A product large enough to use the thread pool must not allocate in steady state either.
+  set_num_threads(2);
+  std::vector<T> a(256 * 256, T(1)), b(256 * 256, T(1)), c(256 * 256);
+  gemm<T>(Trans::No, Trans::No, 256, 256, 256, T(1), a.data(), 256, b.data(), 256, T(0), c.data(), 256);
+  gemm<T>(Trans::No, Trans::No, 256, 256, 256, T(1), a.data(), 256, b.data(), 256, T(0), c.data(), 256);
+  before = g_allocations.load();
+  for (int r = 0; r < 5; ++r)
+    gemm<T>(Trans::No, Trans::No, 256, 256, 256, T(1), a.data(), 256, b.data(), 256, T(0), c.data(), 256);
+  const bool none = g_allocations.load() == before;  // read before building the message (it allocates)
+  check(none, "threaded gemm " + tag + ": no allocation per call");
+  check(c[0] == T(256) && c[256 * 256 - 1] == T(256), "threaded gemm " + tag + " result");
+}
+
+// Results do not depend on the thread count (threads split rows/columns, never k).
+void test_thread_count_does_not_change_results() {
+  std::mt19937 gen(11);
+  std::normal_distribution<float> nd;
+  const Index m = 300, n = 280, k = 260;
+  std::vector<float> a(std::size_t(m * k)), b(std::size_t(k * n)), c1(std::size_t(m * n)), c2(std::size_t(m * n));
+  for (auto& v : a) v = nd(gen);
+  for (auto& v : b) v = nd(gen);
+  set_num_threads(1);
+  gemm<float>(Trans::No, Trans::No, m, n, k, 1.f, a.data(), k, b.data(), n, 0.f, c1.data(), n);
+  set_num_threads(2);
+  gemm<float>(Trans::No, Trans::No, m, n, k, 1.f, a.data(), k, b.data(), n, 0.f, c2.data(), n);
+  check(c1 == c2, "gemm with 1 and 2 threads is bitwise identical");
+}
+
 }  // namespace
 
 int main() {
@@ -155,6 +255,9 @@ int main() {
   test_seed_network();
   test_optimizers();
   test_invalid_arguments();
+  test_mlp_train_step<float>(OptimizerSpec::Kind::Sgd);
+  test_mlp_train_step<double>(OptimizerSpec::Kind::Adam);
+  test_thread_count_does_not_change_results();
   std::printf("%d checks, %d failures\n", g_checks, g_failures);
   return g_failures == 0 ? 0 : 1;
 }

@@ -17,6 +17,7 @@ from ._tensor import Tensor, float32, float64, from_numpy, ones, rand, randn, te
 from ._tensor_str import set_printoptions
 from .autograd.grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from . import nn, optim  # noqa: E402  (nn and optim import the names above)
+from . import train  # noqa: E402
 
 __version__ = "0.1.0"
 
@@ -36,13 +37,31 @@ def tanh(input: Tensor) -> Tensor:
     return nn.functional.tanh(input)
 
 
+def set_num_threads(n: int) -> None:
+    """Threads the C++ kernels may use (default: the number of CPUs, or DENSEGRAD_NUM_THREADS).
+
+    Products too small to pay for waking a thread always run on one; results do not depend on
+    the thread count (threads split the output, never a sum).
+    """
+    if isinstance(n, bool) or not isinstance(n, int):
+        raise TypeError(f"set_num_threads expects an int, got {type(n).__name__}")
+    if n < 1:
+        raise ValueError(f"set_num_threads expects n >= 1, got {n}")
+    _core.set_num_threads(n)
+
+
+def get_num_threads() -> int:
+    """Threads the C++ kernels may use."""
+    return _core.get_num_threads()
+
+
 def matmul(input: Tensor, other: Tensor) -> Tensor:
     """input @ other with NumPy's rules for 1-D and 2-D operands."""
     return input @ other
 
 
 __all__ = [
-    "Tensor", "enable_grad", "float32", "float64", "from_numpy", "is_grad_enabled", "manual_seed",
+    "Tensor", "enable_grad", "float32", "float64", "from_numpy", "get_num_threads", "is_grad_enabled", "manual_seed",
     "matmul", "nn", "no_grad", "ones", "optim", "rand", "randn", "relu", "set_grad_enabled",
-    "set_printoptions", "sigmoid", "tanh", "tensor", "zeros",
+    "set_num_threads", "set_printoptions", "sigmoid", "tanh", "tensor", "train", "zeros",
 ]

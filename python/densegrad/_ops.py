@@ -73,6 +73,12 @@ def _same_dtype(op: str, *arrays) -> None:
         raise TypeError(f"{op}: expected all operands to have the same dtype, got {' and '.join(map(str, dts))}")
 
 
+def _quiet():
+    """NaN and Inf propagate silently, as in PyTorch; NumPy would warn on overflow or 0/0. (The
+    C++ kernels never warn, so only ops computed by NumPy use this.)"""
+    return np.errstate(all="ignore")
+
+
 def _contig(a: np.ndarray) -> np.ndarray:
     return a if a.flags.c_contiguous else np.ascontiguousarray(a)
 
@@ -97,7 +103,8 @@ class Add(Function):
     @staticmethod
     def forward(ctx, a, b):
         a, b, ctx.ma, ctx.mb = _promote(a, b)
-        return a + b
+        with _quiet():
+            return a + b
 
     @staticmethod
     def backward(ctx, g):
@@ -109,7 +116,8 @@ class Sub(Function):
     @staticmethod
     def forward(ctx, a, b):
         a, b, ctx.ma, ctx.mb = _promote(a, b)
-        return a - b
+        with _quiet():
+            return a - b
 
     @staticmethod
     def backward(ctx, g):
@@ -122,7 +130,8 @@ class Mul(Function):
     def forward(ctx, a, b):
         a, b, ctx.ma, ctx.mb = _promote(a, b)
         ctx.save_for_backward(a, b)
-        return a * b
+        with _quiet():
+            return a * b
 
     @staticmethod
     def backward(ctx, g):
@@ -136,7 +145,8 @@ class Div(Function):
     def forward(ctx, a, b):
         a, b, ctx.ma, ctx.mb = _promote(a, b)
         ctx.save_for_backward(a, b)
-        return a / b
+        with _quiet():
+            return a / b
 
     @staticmethod
     def backward(ctx, g):
@@ -150,7 +160,7 @@ class Div(Function):
 class Neg(Function):
     @staticmethod
     def forward(ctx, a):
-        return -a
+        return np.negative(a)
 
     @staticmethod
     def backward(ctx, g):
@@ -164,7 +174,8 @@ class Pow(Function):
     def forward(ctx, a, p):
         ctx.p = p
         ctx.save_for_backward(a)
-        return a ** a.dtype.type(p)
+        with _quiet():
+            return a ** a.dtype.type(p)
 
     @staticmethod
     def backward(ctx, g):
@@ -182,7 +193,8 @@ class RPow(Function):
     @staticmethod
     def forward(ctx, c, a):
         ctx.c = c
-        out = a.dtype.type(c) ** a
+        with _quiet():
+            out = a.dtype.type(c) ** a
         ctx.save_for_backward(out)
         return out
 
@@ -218,7 +230,8 @@ class Sum(Function):
     def forward(ctx, a, dims, keepdim):
         axes = tuple(ax for ax in _reduced_axes(a.ndim, dims) if ax < a.ndim)
         ctx.shape, ctx.axes, ctx.keepdim = a.shape, axes, keepdim
-        return np.sum(a, axis=axes, keepdims=keepdim)
+        with _quiet():
+            return np.sum(a, axis=axes, keepdims=keepdim)
 
     @staticmethod
     def backward(ctx, g):
@@ -234,7 +247,8 @@ class Mean(Function):
         count = int(np.prod([a.shape[ax] for ax in axes])) if axes else 1
         ctx.shape, ctx.axes, ctx.keepdim, ctx.count = a.shape, axes, keepdim, count
         # sum / count rather than np.mean: the mean of nothing is NaN here without a warning.
-        return np.sum(a, axis=axes, keepdims=keepdim) / a.dtype.type(count)
+        with _quiet():
+            return np.sum(a, axis=axes, keepdims=keepdim) / a.dtype.type(count)
 
     @staticmethod
     def backward(ctx, g):
@@ -359,7 +373,7 @@ class _Activation(Function):
     def forward(ctx, x, act, slope):
         x = _contig(x)
         y = _core.activation_forward(x, act, slope)
-        z = x if _core.activation_needs_preactivation(act, slope) else None
+        z = x if needs_preactivation(act, slope) else None
         ctx.act, ctx.slope = act, slope
         ctx.save_for_backward(y, z)
         return y
@@ -405,7 +419,13 @@ def check_dense_args(x: np.ndarray, w: np.ndarray, b) -> None:
         )
     if b is not None and b.shape != (w.shape[0],):
         raise ValueError(f"bias must have shape ({w.shape[0]},) to match weight {w.shape}, got {b.shape}")
-    _same_dtype("linear", x, w, b)
+    if w.dtype != x.dtype or (b is not None and b.dtype != x.dtype):
+        _same_dtype("linear", x, w, b)
+
+
+def needs_preactivation(act, slope: float) -> bool:
+    """Whether backward needs z, not only y = act(z): leaky_relu with slope <= 0 (as in C++)."""
+    return act is LEAKY_RELU and not slope > 0.0
 
 
 class Dense(Function):
@@ -413,24 +433,32 @@ class Dense(Function):
     def forward(ctx, x, w, b, act, slope):
         check_dense_args(x, w, b)
         lead = x.shape[:-1]
-        x2 = _contig(x.reshape(-1, x.shape[-1]))
-        w = _contig(w)
-        b = None if b is None else _contig(b)
-        keep_z = _core.activation_needs_preactivation(act, slope)
+        x2 = x if x.ndim == 2 else x.reshape(-1, x.shape[-1])
+        if not x2.flags.c_contiguous:
+            x2 = np.ascontiguousarray(x2)
+        if not w.flags.c_contiguous:
+            w = np.ascontiguousarray(w)
+        if b is not None and not b.flags.c_contiguous:
+            b = np.ascontiguousarray(b)
+        keep_z = needs_preactivation(act, slope)
         y, z = _core.dense_forward(x2, w, b, act, slope, keep_z)
         ctx.act, ctx.slope, ctx.x_shape, ctx.has_bias = act, slope, x.shape, b is not None
         ctx.save_for_backward(x2, w, y, z)
-        return y.reshape(lead + (w.shape[0],))
+        return y if x.ndim == 2 else y.reshape(lead + (w.shape[0],))
 
     @staticmethod
     def backward(ctx, g):
         x2, w, y, z = ctx.saved_tensors
         nx, nw, nb = ctx.needs_input_grad[:3]
-        g2 = _contig(np.asarray(g).reshape(y.shape))
+        g2 = g if g.shape == y.shape else g.reshape(y.shape)
+        if not g2.flags.c_contiguous:
+            g2 = np.ascontiguousarray(g2)
         dx, dw, db = _core.dense_backward(
             g2, x2, w, y, z, ctx.act, ctx.slope, need_dx=nx, need_dw=nw, need_db=nb and ctx.has_bias
         )
-        return (dx.reshape(ctx.x_shape) if dx is not None else None), dw, db, None, None
+        if dx is not None and dx.shape != ctx.x_shape:
+            dx = dx.reshape(ctx.x_shape)
+        return dx, dw, db, None, None
 
 
 # ==================================================================================================

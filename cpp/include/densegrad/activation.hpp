@@ -34,13 +34,13 @@ inline T activation_forward(Activation act, T z, T slope) {
 }
 
 // act'(z) from the output y = act(z) (and z itself, needed only by leaky_relu with slope <= 0).
-// Edge rules follow PyTorch: relu'(0) = 0 (its backward tests y > 0); leaky_relu'(0) = slope
-// (its backward tests z > 0).
+// Edge rules follow PyTorch: relu'(0) = 0 and relu' passes the gradient where y is NaN (its
+// backward zeroes it only where y <= 0); leaky_relu'(0) = slope (its backward tests z > 0).
 template <typename T>
 inline T activation_derivative(Activation act, T y, T z, T slope) {
   switch (act) {
     case Activation::Identity: return T(1);
-    case Activation::Relu: return y > T(0) ? T(1) : T(0);
+    case Activation::Relu: return y <= T(0) ? T(0) : T(1);
     case Activation::LeakyRelu:
       // For slope > 0, y > 0 exactly when z > 0; otherwise only z can tell.
       return (slope > T(0) ? y > T(0) : z > T(0)) ? T(1) : slope;

@@ -32,12 +32,15 @@ struct MatrixView {
   Index size() const { return rows * cols; }
 };
 
-namespace detail {
+// Throws std::invalid_argument (ValueError in Python) when `cond` is false. A macro so that the
+// message -- often built with std::string concatenation -- is only evaluated on failure: the
+// checks run on every kernel call, which must not allocate.
+#define DENSEGRAD_CHECK(cond, message)                                          \
+  do {                                                                          \
+    if (!(cond)) throw std::invalid_argument(std::string("densegrad: ") + (message)); \
+  } while (0)
 
-// Throws std::invalid_argument (ValueError in Python) when `ok` is false.
-inline void require(bool ok, const std::string& what) {
-  if (!ok) throw std::invalid_argument("densegrad: " + what);
-}
+namespace detail {
 
 inline std::string shape_str(Index r, Index c) {
   return "(" + std::to_string(r) + ", " + std::to_string(c) + ")";
@@ -45,26 +48,24 @@ inline std::string shape_str(Index r, Index c) {
 
 // Non-negative size, and r * c (elements) * elem_size (bytes) fits in an Index.
 inline void require_shape(const char* name, Index r, Index c, std::size_t elem_size) {
-  require(r >= 0 && c >= 0,
-          std::string(name) + " has a negative size " + shape_str(r, c));
+  DENSEGRAD_CHECK(r >= 0 && c >= 0, std::string(name) + " has a negative size " + shape_str(r, c));
   const Index max_elems = std::numeric_limits<Index>::max() / static_cast<Index>(elem_size);
-  require(c == 0 || r <= max_elems / c,
-          std::string(name) + " of shape " + shape_str(r, c) + " is too large to address");
+  DENSEGRAD_CHECK(c == 0 || r <= max_elems / c,
+                  std::string(name) + " of shape " + shape_str(r, c) + " is too large to address");
 }
 
 // A pointer may be null only when it addresses no element.
 inline void require_data(const char* name, const void* p, Index count) {
-  require(p != nullptr || count == 0, std::string(name) + " is null but has elements");
+  DENSEGRAD_CHECK(p != nullptr || count == 0, std::string(name) + " is null but has elements");
 }
 
 template <typename T>
 void require_view(const char* name, const MatrixView<T>& v) {
   require_shape(name, v.rows, v.cols, sizeof(T));
-  require(v.ld >= v.cols && (v.rows <= 1 || v.ld >= 1),
-          std::string(name) + ": leading dimension " + std::to_string(v.ld) +
-              " is smaller than its " + std::to_string(v.cols) + " columns");
-  require(v.rows == 0 || v.ld <= std::numeric_limits<Index>::max() / static_cast<Index>(sizeof(T)) / v.rows,
-          std::string(name) + ": leading dimension too large to address");
+  DENSEGRAD_CHECK(v.ld >= v.cols, std::string(name) + ": leading dimension " + std::to_string(v.ld) +
+                                      " is smaller than its " + std::to_string(v.cols) + " columns");
+  DENSEGRAD_CHECK(v.rows == 0 || v.ld <= std::numeric_limits<Index>::max() / static_cast<Index>(sizeof(T)) / v.rows,
+                  std::string(name) + ": leading dimension too large to address");
   require_data(name, v.data, v.size());
 }
 

@@ -10,10 +10,13 @@
 //   backward dx = dz * w    m = batch, n = in,  k = out
 //   backward dw = dz^T * x  m = out,   n = in,  k = batch, trans_a
 //
-// gemm() is the fast path; gemm_reference() is the naive triple loop, kept forever as the
-// test oracle.
+// gemm() is the fast path (packed, cache-blocked, AVX2+FMA when the CPU has it, threads for
+// large products); gemm_reference() is the naive triple loop, kept forever as the test oracle.
 #pragma once
 
+#include <string>
+
+#include "densegrad/activation.hpp"
 #include "densegrad/common.hpp"
 
 namespace densegrad {
@@ -28,7 +31,37 @@ template <typename T>
 void gemm_reference(Trans trans_a, Trans trans_b, Index m, Index n, Index k, T alpha, const T* a,
                     Index lda, const T* b, Index ldb, T beta, T* c, Index ldc);
 
+// The micro-kernel in use: "avx2-fma" or "generic" (chosen from the CPU at start-up;
+// DENSEGRAD_KERNEL=generic forces the portable one).
+std::string gemm_kernel();
+// Switch micro-kernel: "generic", "avx2-fma" or "auto". False if that kernel cannot run here.
+bool set_gemm_kernel(const std::string& name);
+
+// Runs a loop of independent fused multiply-adds with the active kernel's instruction set and
+// stores its flop count in *flops; timing it gives the machine's peak (the benchmarks do).
+double fma_loop(bool f32, Index iters, double* flops);
+
 namespace detail {
+
+// Applied to each finished tile of C: c = c + bias[j] (bias may be null), y = act(c).
+// y (row stride ldy) may be C itself.
+template <typename T>
+struct Epilogue {
+  const T* bias;
+  Activation act;
+  T slope;
+  T* y;
+  Index ldy;
+};
+
+// gemm() with an optional epilogue (null: none).
+template <typename T>
+void gemm_ex(Trans trans_a, Trans trans_b, Index m, Index n, Index k, T alpha, const T* a, Index lda,
+             const T* b, Index ldb, T beta, T* c, Index ldc, const Epilogue<T>* ep);
+
+// Multiply-adds (m * n * k) from which a GEMM is split across threads.
+Index parallel_min_work();
+
 // Shape and pointer checks shared by both GEMMs (std::invalid_argument on failure).
 void check_gemm_args(Trans trans_a, Trans trans_b, Index m, Index n, Index k, const void* a,
                      Index lda, const void* b, Index ldb, const void* c, Index ldc,

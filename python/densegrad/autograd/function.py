@@ -53,20 +53,19 @@ class Node:
     def __init__(self, fn: type[Function], ctx: Context, inputs: tuple):
         self.fn = fn
         self.ctx = ctx
+        Tensor = _tensor.Tensor
         edges = []
         for a in inputs:
-            if isinstance(a, _tensor.Tensor) and a._requires_grad:
+            if isinstance(a, Tensor) and a._requires_grad:
                 edges.append(a._grad_fn if a._grad_fn is not None else a)  # a leaf: accumulate
             else:
                 edges.append(None)
         self.next_functions = tuple(edges)
-        # Inputs whose data backward will read: an in-place change to them before backward
-        # would give a silently wrong gradient, so their versions are checked then.
-        saved = ctx._saved or ()
-        self._versions = tuple(
-            (a, a._version)
-            for a in inputs
-            if isinstance(a, _tensor.Tensor) and any(s is a._data for s in saved)
+        # When backward will read saved arrays, an in-place change to an input before backward
+        # could make the gradient silently wrong: the inputs' versions are checked then. (This
+        # errs on the safe side: it also covers ops that saved only their output.)
+        self._versions = (
+            tuple((a, a._version) for a in inputs if isinstance(a, Tensor)) if ctx._saved else ()
         )
         self._retained = None
 
@@ -92,14 +91,21 @@ class Function:
     @classmethod
     def apply(cls, *args):
         Tensor = _tensor.Tensor
-        needs = tuple(isinstance(a, Tensor) and a._requires_grad for a in args)
-        record = grad_mode.is_grad_enabled() and any(needs)
-        ctx = Context(needs if record else (False,) * len(args))
-        raw = [a._data if isinstance(a, Tensor) else a for a in args]
-        # NaN and Inf propagate silently, as in PyTorch; NumPy would warn on overflow or 0/0.
-        with np.errstate(all="ignore"):
-            out = cls.forward(ctx, *raw)
-        result = Tensor._wrap(np.asarray(out))
+        raw = []
+        record = False
+        for a in args:
+            if isinstance(a, Tensor):
+                raw.append(a._data)
+                record = record or a._requires_grad
+            else:
+                raw.append(a)
+        record = record and grad_mode.is_grad_enabled()
+        if record:
+            ctx = Context(tuple(isinstance(a, Tensor) and a._requires_grad for a in args))
+        else:
+            ctx = Context((False,) * len(args))
+        out = cls.forward(ctx, *raw)
+        result = Tensor._wrap(out if type(out) is np.ndarray else np.asarray(out))
         if record:
             result._requires_grad = True
             result._grad_fn = Node(cls, ctx, args)

@@ -50,10 +50,10 @@ class Adam(Optimizer):
                     if group["amsgrad"]:
                         state["max_exp_avg_sq"] = np.zeros_like(p._data)
                 state["step"] += 1
-                _core.adam_step(
+                _core.adam_step(  # positional: keyword parsing would dominate for small tensors
                     p._data, grad, state["exp_avg"], state["exp_avg_sq"], state.get("max_exp_avg_sq"),
-                    step=state["step"], lr=group["lr"], beta1=b1, beta2=b2, eps=group["eps"],
-                    weight_decay=group["weight_decay"], amsgrad=group["amsgrad"], maximize=group["maximize"],
+                    state["step"], group["lr"], b1, b2, group["eps"], group["weight_decay"],
+                    group["amsgrad"], group["maximize"],
                 )
                 p._version += 1
         return loss

@@ -37,14 +37,13 @@ class SGD(Optimizer):
                     continue
                 state = self.state.setdefault(p, {})
                 buf = state.get("momentum_buffer")
-                first = buf is None
+                # A buffer the fused Trainer allocated but has not yet used is still "first".
+                first = buf is None or state.pop("_fresh", False)
                 if group["momentum"] != 0 and first:
                     buf = state["momentum_buffer"] = np.empty_like(p._data)
-                _core.sgd_step(
-                    p._data, grad, buf if group["momentum"] != 0 else None,
-                    lr=group["lr"], momentum=group["momentum"], dampening=group["dampening"],
-                    weight_decay=group["weight_decay"], nesterov=group["nesterov"],
-                    maximize=group["maximize"], first_step=first,
+                _core.sgd_step(  # positional: keyword parsing would dominate for small tensors
+                    p._data, grad, buf if group["momentum"] != 0 else None, group["lr"], group["momentum"],
+                    group["dampening"], group["weight_decay"], group["nesterov"], group["maximize"], first,
                 )
                 p._version += 1
         return loss

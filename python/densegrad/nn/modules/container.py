@@ -45,22 +45,37 @@ class Sequential(Module):
         self.add_module(str(len(self)), module)
         return self
 
-    def forward(self, input):
-        mods = list(self._modules.values())
-        if not self.fuse:
-            for m in mods:
-                input = m(input)
-            return input
-        i = 0
+    def _fusion_plan(self) -> list:
+        """[(Linear, fused activation module or None) or (module, None)], cached until the
+        modules change."""
+        if self.__dict__.get("_plan_version") == self._modules_version:
+            return self.__dict__["_plan"]
+        mods = [m for m in self._modules.values() if m is not None]
+        plan, i = [], 0
         while i < len(mods):
             m = mods[i]
-            if type(m) is Linear:
-                nxt = mods[i + 1] if i + 1 < len(mods) else None
-                act = nxt.fused_activation if type(nxt) in _FUSABLE else None
-                slope = getattr(nxt, "negative_slope", 0.0)
-                input = F._dense(input, m.weight, m.bias, act or "identity", slope)
-                i += 2 if act else 1
+            nxt = mods[i + 1] if i + 1 < len(mods) else None
+            if type(m) is Linear and type(nxt) in _FUSABLE:
+                plan.append((m, nxt))
+                i += 2
+            else:
+                plan.append((m, None))
+                i += 1
+        self.__dict__["_plan"] = plan
+        self.__dict__["_plan_version"] = self._modules_version
+        return plan
+
+    def forward(self, input):
+        if not self.fuse:
+            for m in self._modules.values():
+                if m is not None:
+                    input = m(input)
+            return input
+        for m, act in self._fusion_plan():
+            if act is not None:
+                input = F._dense(input, m.weight, m.bias, act.fused_activation, getattr(act, "negative_slope", 0.0))
+            elif type(m) is Linear:
+                input = F._dense(input, m.weight, m.bias, "identity", 0.0)
             else:
                 input = m(input)
-                i += 1
         return input

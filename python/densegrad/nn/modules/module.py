@@ -26,6 +26,7 @@ class Module:
     def __init__(self) -> None:
         object.__setattr__(self, "_parameters", OrderedDict())
         object.__setattr__(self, "_modules", OrderedDict())
+        object.__setattr__(self, "_modules_version", 0)  # bumped whenever _modules changes
         object.__setattr__(self, "training", True)
 
     # ---- attribute registration ----------------------------------------------------------------
@@ -43,6 +44,7 @@ class Module:
             params.pop(name, None)
             self.__dict__.pop(name, None)
             modules[name] = value
+            self.__dict__["_modules_version"] += 1
         elif name in params:
             if value is not None:
                 raise TypeError(f"cannot assign '{type(value).__name__}' as parameter '{name}' (Parameter or None expected)")
@@ -51,6 +53,7 @@ class Module:
             if value is not None:
                 raise TypeError(f"cannot assign '{type(value).__name__}' as child module '{name}' (Module or None expected)")
             modules[name] = None
+            self.__dict__["_modules_version"] += 1
         else:
             object.__setattr__(self, name, value)
 
@@ -67,6 +70,7 @@ class Module:
             del self._parameters[name]
         elif name in self._modules:
             del self._modules[name]
+            self.__dict__["_modules_version"] += 1
         else:
             object.__delattr__(self, name)
 
@@ -79,6 +83,7 @@ class Module:
         if module is not None and not isinstance(module, Module):
             raise TypeError(f"{type(module).__name__} is not a Module subclass")
         self._modules[name] = module
+        self.__dict__["_modules_version"] += 1
 
     # ---- running ---------------------------------------------------------------------------------
 

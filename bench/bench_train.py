@@ -1,0 +1,133 @@
+"""Training-step benchmark: one full step (forward, MSE loss, backward, SGD update) of an MLP
+(Linear + ReLU layers, a plain Linear last) for each case, measured side by side:
+
+  dg fused     densegrad.train.Trainer: the whole step in one C++ call
+  dg autograd  densegrad tensors: zero_grad(); loss.backward(); opt.step()
+  torch        PyTorch eager, the same model and loop, 1 thread and its default threads
+  numpy        the same maths written with NumPy (OpenBLAS, one thread)
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+import densegrad as dg
+
+from common import measure_peak, table, time_interleaved
+
+CASES = [
+    ("seed", (1, 2, 2, 1), 1),
+    ("tiny", (8, 32, 32, 1), 1),
+    ("tiny", (8, 32, 32, 1), 16),
+    ("small", (64, 128, 128, 1), 32),
+    ("medium", (784, 256, 256, 10), 128),
+    ("large", (1024, 1024, 1024, 1024), 256),
+]
+LR = 1e-3
+
+
+def step_flops(sizes, batch) -> float:
+    """Multiply-adds x 2 of a step: forward and dW for every layer, dX for all but the first
+    (the input needs no gradient)."""
+    pairs = list(zip(sizes[:-1], sizes[1:]))
+    return sum(2.0 * batch * i * o * (2 + (l > 0)) for l, (i, o) in enumerate(pairs))
+
+
+def _dg_model(sizes, dtype):
+    mods = []
+    for i, o in zip(sizes[:-1], sizes[1:]):
+        mods += [dg.nn.Linear(i, o, dtype=dtype), dg.nn.ReLU()]
+    return dg.nn.Sequential(*mods[:-1])
+
+
+def _numpy_step(params, x, y):
+    """Forward, MSE, backward and SGD in NumPy, the same maths as the other implementations."""
+    acts = [x]
+    for l, (w, b) in enumerate(params):
+        z = acts[-1] @ w.T + b
+        acts.append(np.maximum(z, 0) if l < len(params) - 1 else z)
+    d = (acts[-1] - y) * (2.0 / y.size)
+    for l in range(len(params) - 1, -1, -1):
+        w, b = params[l]
+        if l < len(params) - 1:
+            d = d * (acts[l + 1] > 0)
+        dw = d.T @ acts[l]
+        db = d.sum(axis=0)
+        if l > 0:
+            d = d @ w
+        w -= LR * dw
+        b -= LR * db
+
+
+def run(dtype: str = "float32", repeats: int = 5, quick: bool = False, torch=None) -> dict:
+    threads = dg.get_num_threads()
+    torch_threads = torch.get_num_threads() if torch is not None else 0
+    peak = measure_peak(dtype)
+    rng = np.random.default_rng(0)
+    rows, results = [], []
+    for name, sizes, batch in CASES[:3] if quick else CASES:
+        x = rng.standard_normal((batch, sizes[0])).astype(dtype)
+        y = rng.standard_normal((batch, sizes[-1])).astype(dtype)
+        dg.manual_seed(0)
+        fused_model = _dg_model(sizes, dtype)
+        trainer = dg.train.Trainer(fused_model, dg.optim.SGD(fused_model.parameters(), lr=LR))
+        auto_model = _dg_model(sizes, dtype)
+        auto_model.load_state_dict(fused_model.state_dict())
+        opt = dg.optim.SGD(auto_model.parameters(), lr=LR)
+        loss_fn = dg.nn.MSELoss()
+        xt, yt = dg.from_numpy(x), dg.from_numpy(y)
+        params = [(w.detach().numpy().copy(), b.detach().numpy().copy())
+                  for w, b in zip(list(fused_model.parameters())[::2], list(fused_model.parameters())[1::2])]
+
+        def autograd_step():
+            opt.zero_grad()
+            loss_fn(auto_model(xt), yt).backward()
+            opt.step()
+
+        one = lambda: dg.set_num_threads(1)  # noqa: E731
+        fns = {
+            "dg fused": (one, lambda: trainer.step(x, y)),
+        }
+        if threads > 1:
+            fns[f"dg fused {threads}t"] = (lambda: dg.set_num_threads(threads), lambda: trainer.step(x, y))
+        fns["dg autograd"] = (one, autograd_step)
+        if torch is not None:
+            tmodel = torch.nn.Sequential(*[m for i, o in zip(sizes[:-1], sizes[1:])
+                                           for m in (torch.nn.Linear(i, o), torch.nn.ReLU())][:-1])
+            tmodel = tmodel.to(getattr(torch, dtype))
+            tmodel.load_state_dict({k: torch.from_numpy(v.detach().numpy().copy()) for k, v in fused_model.state_dict().items()})
+            topt = torch.optim.SGD(tmodel.parameters(), lr=LR)
+            tloss = torch.nn.MSELoss()
+            tx, ty = torch.from_numpy(x), torch.from_numpy(y)
+
+            def torch_step():
+                topt.zero_grad()
+                tloss(tmodel(tx), ty).backward()
+                topt.step()
+
+            fns["torch"] = (lambda: torch.set_num_threads(1), torch_step)
+            if torch_threads > 1:
+                fns[f"torch {torch_threads}t"] = (lambda: torch.set_num_threads(torch_threads), torch_step)
+        fns["numpy"] = lambda: _numpy_step(params, x, y)
+        t = time_interleaved(fns, repeats, min_time=0.01 if quick else 0.1)
+        dg.set_num_threads(threads)
+        if torch is not None:
+            torch.set_num_threads(torch_threads)
+        flops = step_flops(sizes, batch)
+        us = {k: v[0] * 1e6 for k, v in t.items()}
+        gf = flops / (us["dg fused"] * 1e-6) / 1e9
+        label = f"{name} {'-'.join(map(str, sizes))} b{batch}"
+        ref = us.get("torch")
+        row = [label] + [f"{us[k]:,.1f}" for k in fns]
+        row += [f"{ref / us['dg fused']:.1f}x" if ref else "-", f"{ref / us['dg autograd']:.1f}x" if ref else "-",
+                f"{us['numpy'] / us['dg fused']:.2f}x", f"{gf:.1f}", f"{100 * gf / peak:.0f}%"]
+        rows.append(row)
+        results.append({"case": label, "sizes": sizes, "batch": batch, "flops": flops, "us_per_step": us,
+                        "min_us": {k: v[1] * 1e6 for k, v in t.items()}, "max_us": {k: v[2] * 1e6 for k, v in t.items()},
+                        "steps_per_s": {k: 1e6 / v for k, v in us.items()}, "fused_gflops": gf, "fused_pct_peak": gf / peak})
+    headers = ["case"] + [f"{k} us" for k in fns] + ["fused vs torch", "autograd vs torch", "fused vs numpy",
+                                                     "fused GF/s", "% peak"]
+    text = table(headers, rows, title=f"Training step (forward + MSE + backward + SGD), {dtype}; "
+                                      f"medians of {repeats} rounds; 'vs' = speed-up (higher is better); "
+                                      f"peak {peak:.1f} GFLOP/s per core")
+    return {"dtype": dtype, "peak_gflops": peak, "cases": results, "text": text}

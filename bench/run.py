@@ -1,0 +1,81 @@
+"""Run densegrad's benchmarks and print their tables (``python bench/run.py`` or
+``python -m densegrad bench``).
+
+    python bench/run.py [--quick] [--dtype float32|float64|both] [--only train|gemm]
+                        [--repeats N] [--json out.json] [--no-torch]
+
+NumPy's OpenBLAS is slowed by OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE when they are set; this
+script restarts itself without them (and says so), and pins OpenBLAS to one thread so every
+one-thread comparison is one thread against one thread.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+from common import OPENBLAS_VARS
+
+
+def _restart_without_openblas_vars() -> None:
+    if "numpy" in sys.modules:
+        return  # too late to change how OpenBLAS starts; environment() reports what was set
+    present = [v for v in OPENBLAS_VARS if v in os.environ]
+    if not present and os.environ.get("OPENBLAS_NUM_THREADS") == "1":
+        return
+    env = dict(os.environ)
+    for v in present:
+        del env[v]
+        env["DENSEGRAD_BENCH_UNSET_" + v] = "1"
+    env["OPENBLAS_NUM_THREADS"] = "1"
+    os.execve(sys.executable, [sys.executable, *sys.argv], env)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--quick", action="store_true", help="small cases and few repeats (a smoke test)")
+    ap.add_argument("--dtype", choices=["float32", "float64", "both"], default="both")
+    ap.add_argument("--only", choices=["train", "gemm"], help="run one of the two tables")
+    ap.add_argument("--repeats", type=int, default=None, help="rounds per case (default 7, quick 3)")
+    ap.add_argument("--json", metavar="PATH", help="also write the results as JSON")
+    ap.add_argument("--no-torch", action="store_true", help="skip PyTorch even if it is installed")
+    args = ap.parse_args(argv)
+    _restart_without_openblas_vars()
+
+    import bench_gemm
+    import bench_train
+    from common import environment
+
+    torch = None
+    if not args.no_torch:
+        try:
+            import torch  # noqa: F811  (optional: compared against when installed)
+        except ImportError:
+            print("PyTorch is not installed: its columns are left out (pip install torch==2.13.0)")
+    repeats = args.repeats or (3 if args.quick else 7)
+    env = environment(torch)
+    unset = env["openblas_vars_unset"]
+    print("densegrad benchmarks:", ", ".join(f"{k}={v}" for k, v in env.items() if k != "openblas_vars_unset"))
+    print("NumPy side: " + (f"unset {', '.join(unset)}; " if unset else "") + "OpenBLAS pinned to 1 thread")
+    out = {"environment": env, "train": [], "gemm": []}
+    dtypes = ["float32", "float64"] if args.dtype == "both" else [args.dtype]
+    for dt in dtypes:
+        if args.only in (None, "train"):
+            r = bench_train.run(dt, repeats, args.quick, torch)
+            print("\n" + r.pop("text"))
+            out["train"].append(r)
+        if args.only in (None, "gemm"):
+            r = bench_gemm.run(dt, repeats, args.quick)
+            print("\n" + r.pop("text"))
+            out["gemm"].append(r)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(out, f, indent=1)
+        print(f"\nwrote {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

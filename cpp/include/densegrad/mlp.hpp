@@ -1,0 +1,86 @@
+// A whole multi-layer perceptron trained in one call: forward through every dense layer, the MSE
+// loss, backward, and the optimizer update, with workspaces allocated once (a steady state of
+// steps allocates nothing).
+//
+// Two levels:
+//  * mlp_train_step / mlp_forward work on DenseLayerRef: non-owning pointers to parameters,
+//    gradients and optimizer state held by someone else (the Python package hands in its NumPy
+//    arrays, so a fused step and an autograd step update the very same buffers);
+//  * Mlp<T> owns all of that for C++ users.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "densegrad/activation.hpp"
+#include "densegrad/common.hpp"
+#include "densegrad/loss.hpp"
+#include "densegrad/optim.hpp"
+
+namespace densegrad {
+
+// One dense layer: y = act(x * w^T + b), x (batch, in), w (out, in), b (out).
+struct LayerSpec {
+  Index in = 0;
+  Index out = 0;
+  Activation act = Activation::Identity;
+  double slope = 0.01;  // leaky_relu's negative slope
+  bool bias = true;
+};
+
+// The optimizer of a fused step: SGD or Adam with torch.optim's rules (see optim.hpp).
+struct OptimizerSpec {
+  enum class Kind { Sgd, Adam } kind = Kind::Sgd;
+  SgdOptions sgd;
+  AdamOptions adam;
+};
+
+// Non-owning view of one layer's buffers. Gradients are written (not accumulated) by a step.
+// Optimizer state: SGD with momentum uses state[0] (momentum buffer); Adam uses state[0]
+// (exp_avg), state[1] (exp_avg_sq) and, with amsgrad, state[2] (max_exp_avg_sq). Unused state
+// pointers may be null; so may every bias pointer when spec.bias is false.
+template <typename T>
+struct DenseLayerRef {
+  LayerSpec spec;
+  T* w = nullptr;
+  T* b = nullptr;
+  T* dw = nullptr;
+  T* db = nullptr;
+  T* w_state[3] = {nullptr, nullptr, nullptr};
+  T* b_state[3] = {nullptr, nullptr, nullptr};
+};
+
+// Activations and gradients of one step, sized for up to `capacity` rows; grown on demand.
+template <typename T>
+class MlpWorkspace {
+ public:
+  // Make room for `batch` rows of the given layers (allocates only when growing).
+  void reserve(const std::vector<DenseLayerRef<T>>& layers, Index batch);
+  std::vector<std::vector<T>> act;  // act[l]: output of layer l (batch, out_l)
+  std::vector<std::vector<T>> pre;  // pre[l]: pre-activation, only where backward needs it
+  std::vector<T> grad_a, grad_b;    // ping-pong d(loss)/d(activation), (batch, max width)
+  std::vector<T> dz;                // dy * act'(z) of the current layer
+  Index capacity = -1;
+};
+
+// Checks that consecutive layers connect (out of one = in of the next), sizes are sane and
+// every buffer a step needs is there (std::invalid_argument otherwise).
+void check_layers(const std::vector<LayerSpec>& layers);
+template <typename T>
+void check_layers(const std::vector<DenseLayerRef<T>>& layers, const OptimizerSpec* opt);
+
+// One training step: forward, loss, backward (gradients written into dw/db), then the update.
+// x (batch, in_0), target (batch, out_last). `step` counts updates from 1 (Adam's bias
+// correction); first_step starts SGD momentum buffers from the gradient. Returns the loss.
+template <typename T>
+T mlp_train_step(std::vector<DenseLayerRef<T>>& layers, const T* x, const T* target, Index batch,
+                 Reduction reduction, const OptimizerSpec& opt, Index step, bool first_step,
+                 MlpWorkspace<T>& ws);
+
+// Inference: y (batch, out_last) = the network applied to x (batch, in_0).
+template <typename T>
+void mlp_forward(T* y, const std::vector<DenseLayerRef<T>>& layers, const T* x, Index batch,
+                 MlpWorkspace<T>& ws);
+
+}  // namespace densegrad

@@ -1,0 +1,180 @@
+// The AVX2 + FMA micro-kernels (6 x 16 floats, 6 x 8 doubles: 12 accumulator registers, two
+// for B, one broadcast of A). This file alone is compiled with -mavx2 -mfma and is only called
+// after a run-time CPU check (gemm.cpp). It must stay free of inline functions from shared
+// headers (see microkernel.hpp): only intrinsics and plain loops.
+#include <immintrin.h>
+
+#include "microkernel.hpp"
+
+namespace densegrad {
+namespace detail {
+
+void sgemm_ukr_avx2_6x16(Index kc, const float* a, const float* b, float* c, Index ldc, float alpha, float beta) {
+  __m256 c00 = _mm256_setzero_ps(), c01 = _mm256_setzero_ps();
+  __m256 c10 = _mm256_setzero_ps(), c11 = _mm256_setzero_ps();
+  __m256 c20 = _mm256_setzero_ps(), c21 = _mm256_setzero_ps();
+  __m256 c30 = _mm256_setzero_ps(), c31 = _mm256_setzero_ps();
+  __m256 c40 = _mm256_setzero_ps(), c41 = _mm256_setzero_ps();
+  __m256 c50 = _mm256_setzero_ps(), c51 = _mm256_setzero_ps();
+  for (Index p = 0; p < kc; ++p) {
+    const __m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8);
+    __m256 ai;
+    ai = _mm256_broadcast_ss(a + 0); c00 = _mm256_fmadd_ps(ai, b0, c00); c01 = _mm256_fmadd_ps(ai, b1, c01);
+    ai = _mm256_broadcast_ss(a + 1); c10 = _mm256_fmadd_ps(ai, b0, c10); c11 = _mm256_fmadd_ps(ai, b1, c11);
+    ai = _mm256_broadcast_ss(a + 2); c20 = _mm256_fmadd_ps(ai, b0, c20); c21 = _mm256_fmadd_ps(ai, b1, c21);
+    ai = _mm256_broadcast_ss(a + 3); c30 = _mm256_fmadd_ps(ai, b0, c30); c31 = _mm256_fmadd_ps(ai, b1, c31);
+    ai = _mm256_broadcast_ss(a + 4); c40 = _mm256_fmadd_ps(ai, b0, c40); c41 = _mm256_fmadd_ps(ai, b1, c41);
+    ai = _mm256_broadcast_ss(a + 5); c50 = _mm256_fmadd_ps(ai, b0, c50); c51 = _mm256_fmadd_ps(ai, b1, c51);
+    a += 6;
+    b += 16;
+  }
+  const __m256 va = _mm256_set1_ps(alpha);
+  __m256 acc[12] = {c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51};
+  if (beta == 0.0f) {  // C is not read: NaN in an uninitialised output cannot leak in
+    for (int i = 0; i < 6; ++i) {
+      _mm256_storeu_ps(c + i * ldc, _mm256_mul_ps(va, acc[2 * i]));
+      _mm256_storeu_ps(c + i * ldc + 8, _mm256_mul_ps(va, acc[2 * i + 1]));
+    }
+  } else {
+    const __m256 vb = _mm256_set1_ps(beta);
+    for (int i = 0; i < 6; ++i) {
+      float* ci = c + i * ldc;
+      _mm256_storeu_ps(ci, _mm256_fmadd_ps(va, acc[2 * i], _mm256_mul_ps(vb, _mm256_loadu_ps(ci))));
+      _mm256_storeu_ps(ci + 8, _mm256_fmadd_ps(va, acc[2 * i + 1], _mm256_mul_ps(vb, _mm256_loadu_ps(ci + 8))));
+    }
+  }
+}
+
+void dgemm_ukr_avx2_6x8(Index kc, const double* a, const double* b, double* c, Index ldc, double alpha, double beta) {
+  __m256d c00 = _mm256_setzero_pd(), c01 = _mm256_setzero_pd();
+  __m256d c10 = _mm256_setzero_pd(), c11 = _mm256_setzero_pd();
+  __m256d c20 = _mm256_setzero_pd(), c21 = _mm256_setzero_pd();
+  __m256d c30 = _mm256_setzero_pd(), c31 = _mm256_setzero_pd();
+  __m256d c40 = _mm256_setzero_pd(), c41 = _mm256_setzero_pd();
+  __m256d c50 = _mm256_setzero_pd(), c51 = _mm256_setzero_pd();
+  for (Index p = 0; p < kc; ++p) {
+    const __m256d b0 = _mm256_loadu_pd(b), b1 = _mm256_loadu_pd(b + 4);
+    __m256d ai;
+    ai = _mm256_broadcast_sd(a + 0); c00 = _mm256_fmadd_pd(ai, b0, c00); c01 = _mm256_fmadd_pd(ai, b1, c01);
+    ai = _mm256_broadcast_sd(a + 1); c10 = _mm256_fmadd_pd(ai, b0, c10); c11 = _mm256_fmadd_pd(ai, b1, c11);
+    ai = _mm256_broadcast_sd(a + 2); c20 = _mm256_fmadd_pd(ai, b0, c20); c21 = _mm256_fmadd_pd(ai, b1, c21);
+    ai = _mm256_broadcast_sd(a + 3); c30 = _mm256_fmadd_pd(ai, b0, c30); c31 = _mm256_fmadd_pd(ai, b1, c31);
+    ai = _mm256_broadcast_sd(a + 4); c40 = _mm256_fmadd_pd(ai, b0, c40); c41 = _mm256_fmadd_pd(ai, b1, c41);
+    ai = _mm256_broadcast_sd(a + 5); c50 = _mm256_fmadd_pd(ai, b0, c50); c51 = _mm256_fmadd_pd(ai, b1, c51);
+    a += 6;
+    b += 8;
+  }
+  const __m256d va = _mm256_set1_pd(alpha);
+  __m256d acc[12] = {c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51};
+  if (beta == 0.0) {
+    for (int i = 0; i < 6; ++i) {
+      _mm256_storeu_pd(c + i * ldc, _mm256_mul_pd(va, acc[2 * i]));
+      _mm256_storeu_pd(c + i * ldc + 4, _mm256_mul_pd(va, acc[2 * i + 1]));
+    }
+  } else {
+    const __m256d vb = _mm256_set1_pd(beta);
+    for (int i = 0; i < 6; ++i) {
+      double* ci = c + i * ldc;
+      _mm256_storeu_pd(ci, _mm256_fmadd_pd(va, acc[2 * i], _mm256_mul_pd(vb, _mm256_loadu_pd(ci))));
+      _mm256_storeu_pd(ci + 4, _mm256_fmadd_pd(va, acc[2 * i + 1], _mm256_mul_pd(vb, _mm256_loadu_pd(ci + 4))));
+    }
+  }
+}
+
+// ---- packing with in-register 8 x 8 transposes ------------------------------------------------
+
+namespace {
+
+// r[0..7] (8 rows of 8) -> r[k] = column k.
+#define DENSEGRAD_TRANSPOSE8(r)                                                            \
+  do {                                                                                     \
+    const __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]); \
+    const __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]); \
+    const __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]); \
+    const __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]); \
+    const __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE); \
+    const __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE); \
+    const __m256 u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE); \
+    const __m256 u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE); \
+    r[0] = _mm256_permute2f128_ps(u0, u4, 0x20);                                           \
+    r[1] = _mm256_permute2f128_ps(u1, u5, 0x20);                                           \
+    r[2] = _mm256_permute2f128_ps(u2, u6, 0x20);                                           \
+    r[3] = _mm256_permute2f128_ps(u3, u7, 0x20);                                           \
+    r[4] = _mm256_permute2f128_ps(u0, u4, 0x31);                                           \
+    r[5] = _mm256_permute2f128_ps(u1, u5, 0x31);                                           \
+    r[6] = _mm256_permute2f128_ps(u2, u6, 0x31);                                           \
+    r[7] = _mm256_permute2f128_ps(u3, u7, 0x31);                                           \
+  } while (0)
+
+}  // namespace
+
+// dst[p * 16 + j] = src[j * ld + p] for j < 16, p < kc: a full B panel of a transposed B.
+void pack_b_trans16_avx2(float* dst, const float* src, Index ld, Index kc) {
+  Index p = 0;
+  for (; p + 8 <= kc; p += 8) {
+    for (int h = 0; h < 2; ++h) {
+      __m256 r[8];
+      for (int j = 0; j < 8; ++j) r[j] = _mm256_loadu_ps(src + (8 * h + j) * ld + p);
+      DENSEGRAD_TRANSPOSE8(r);
+      for (int k = 0; k < 8; ++k) _mm256_storeu_ps(dst + (p + k) * 16 + 8 * h, r[k]);
+    }
+  }
+  for (; p < kc; ++p)
+    for (int j = 0; j < 16; ++j) dst[p * 16 + j] = src[j * ld + p];
+}
+
+// dst[p * 6 + i] = src[i * ld + p] for i < 6, p < kc: a full A panel of a non-transposed A.
+// The 8-wide stores run 2 floats past dst + 6 * kc (the caller leaves room); each is
+// overwritten by the next store or the next panel.
+void pack_a_rows6_avx2(float* dst, const float* src, Index ld, Index kc) {
+  Index p = 0;
+  for (; p + 8 <= kc; p += 8) {
+    __m256 r[8];
+    for (int i = 0; i < 6; ++i) r[i] = _mm256_loadu_ps(src + i * ld + p);
+    r[6] = r[7] = _mm256_setzero_ps();
+    DENSEGRAD_TRANSPOSE8(r);
+    for (int k = 0; k < 8; ++k) _mm256_storeu_ps(dst + (p + k) * 6, r[k]);
+  }
+  for (; p < kc; ++p)
+    for (int i = 0; i < 6; ++i) dst[p * 6 + i] = src[i * ld + p];
+}
+
+#undef DENSEGRAD_TRANSPOSE8
+
+}  // namespace detail
+}  // namespace densegrad
+
+namespace densegrad {
+namespace detail {
+
+// The machine's FMA throughput, measured: 12 independent chains of 8-wide FMAs (enough to
+// cover the FMA latency on two pipes). Returns a value that depends on every chain so the
+// loop cannot be optimised away. Flops = iters * 12 * 8 * 2 (float) or * 4 * 2 (double).
+float fma_loop_avx2_f32(Index iters) {
+  __m256 acc[12];
+  for (int i = 0; i < 12; ++i) acc[i] = _mm256_set1_ps(float(i) * 1e-3f);
+  const __m256 a = _mm256_set1_ps(0.999999f), b = _mm256_set1_ps(1e-7f);
+  for (Index it = 0; it < iters; ++it)
+    for (int i = 0; i < 12; ++i) acc[i] = _mm256_fmadd_ps(acc[i], a, b);
+  __m256 s = acc[0];
+  for (int i = 1; i < 12; ++i) s = _mm256_add_ps(s, acc[i]);
+  float out[8];
+  _mm256_storeu_ps(out, s);
+  return out[0] + out[7];
+}
+
+double fma_loop_avx2_f64(Index iters) {
+  __m256d acc[12];
+  for (int i = 0; i < 12; ++i) acc[i] = _mm256_set1_pd(double(i) * 1e-3);
+  const __m256d a = _mm256_set1_pd(0.999999), b = _mm256_set1_pd(1e-7);
+  for (Index it = 0; it < iters; ++it)
+    for (int i = 0; i < 12; ++i) acc[i] = _mm256_fmadd_pd(acc[i], a, b);
+  __m256d s = acc[0];
+  for (int i = 1; i < 12; ++i) s = _mm256_add_pd(s, acc[i]);
+  double out[4];
+  _mm256_storeu_pd(out, s);
+  return out[0] + out[3];
+}
+
+}  // namespace detail
+}  // namespace densegrad

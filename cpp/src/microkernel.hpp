@@ -1,0 +1,47 @@
+// Internal: the micro-kernel interface shared by gemm.cpp and the separately compiled AVX2
+// translation unit. Declarations only -- no inline code may live here, because the AVX2 TU is
+// built with -mavx2 -mfma and the linker could otherwise pick its copy of an inline function
+// for the portable path (an illegal instruction on CPUs without AVX2).
+#pragma once
+
+#include "densegrad/common.hpp"
+
+namespace densegrad {
+namespace detail {
+
+// C (mr x nr, row stride ldc) = alpha * A_panel * B_panel + beta * C, where A_panel holds kc
+// columns of mr values (a[p * mr + i]) and B_panel kc rows of nr values (b[p * nr + j]).
+// beta == 0: C is written without being read.
+template <typename T>
+using MicroKernel = void (*)(Index kc, const T* a, const T* b, T* c, Index ldc, T alpha, T beta);
+
+// Fast packers for full panels (may be null: the portable packing is used).
+//   pack_a_rows(dst, src, ld, kc): dst[p * mr + i] = src[i * ld + p]  (non-transposed A; may
+//                                  write up to 8 elements past dst + mr * kc)
+//   pack_b_trans(dst, src, ld, kc): dst[p * nr + j] = src[j * ld + p] (transposed B)
+template <typename T>
+using Packer = void (*)(T* dst, const T* src, Index ld, Index kc);
+
+template <typename T>
+struct KernelInfo {
+  MicroKernel<T> ukr;
+  Index mr, nr;       // register tile
+  Index kc, mc, nc;   // cache blocking: A block mc x kc (L2), B block kc x nc (L3), panels in L1
+  const char* name;
+  Packer<T> pack_a_rows = nullptr;
+  Packer<T> pack_b_trans = nullptr;
+};
+
+// Defined in gemm_avx2.cpp (only on x86-64 builds).
+void sgemm_ukr_avx2_6x16(Index kc, const float* a, const float* b, float* c, Index ldc, float alpha, float beta);
+void dgemm_ukr_avx2_6x8(Index kc, const double* a, const double* b, double* c, Index ldc, double alpha, double beta);
+
+void pack_b_trans16_avx2(float* dst, const float* src, Index ld, Index kc);
+void pack_a_rows6_avx2(float* dst, const float* src, Index ld, Index kc);
+
+// FMA-throughput loops for measuring the machine's peak (gemm_avx2.cpp); see fma_peak_flops.
+float fma_loop_avx2_f32(Index iters);
+double fma_loop_avx2_f64(Index iters);
+
+}  // namespace detail
+}  // namespace densegrad

@@ -1,0 +1,169 @@
+// The fused MLP step. It calls exactly the kernels the Python autograd path calls
+// (dense_forward, mse_*, dense_backward, sgd_step / adam_step) in the same order with the same
+// operands, so both paths give bitwise identical parameters.
+#include "densegrad/mlp.hpp"
+
+#include <algorithm>
+
+#include "densegrad/dense.hpp"
+
+namespace densegrad {
+
+namespace {
+
+// The spec of element l, for vectors of LayerSpec or of DenseLayerRef.
+inline const LayerSpec& spec_of(const LayerSpec& s) { return s; }
+template <typename T>
+const LayerSpec& spec_of(const DenseLayerRef<T>& r) { return r.spec; }
+
+template <typename V>
+void check_specs(const V& layers) {
+  DENSEGRAD_CHECK(!layers.empty(), "an MLP needs at least one layer");
+  for (std::size_t l = 0; l < layers.size(); ++l) {
+    const LayerSpec& s = spec_of(layers[l]);
+    DENSEGRAD_CHECK(s.in >= 0 && s.out >= 0, "layer " + std::to_string(l) + " has a negative size " +
+                                                 detail::shape_str(s.out, s.in));
+    detail::require_shape("layer weight", s.out, s.in, 8);
+    if (l > 0)
+      DENSEGRAD_CHECK(spec_of(layers[l - 1]).out == s.in,
+                      "layer " + std::to_string(l) + " takes " + std::to_string(s.in) + " inputs but layer " +
+                          std::to_string(l - 1) + " gives " + std::to_string(spec_of(layers[l - 1]).out));
+  }
+}
+
+}  // namespace
+
+void check_layers(const std::vector<LayerSpec>& layers) { check_specs(layers); }
+
+template <typename T>
+void check_layers(const std::vector<DenseLayerRef<T>>& layers, const OptimizerSpec* opt) {
+  check_specs(layers);
+  for (std::size_t l = 0; l < layers.size(); ++l) {
+    const DenseLayerRef<T>& r = layers[l];
+    const Index nw = r.spec.out * r.spec.in, nb = r.spec.bias ? r.spec.out : 0;
+    auto need = [&](const T* p, Index count, const char* what) {
+      DENSEGRAD_CHECK(p != nullptr || count == 0, "layer " + std::to_string(l) + ": " + what + " is null");
+    };
+    need(r.w, nw, "weight");
+    need(r.b, nb, "bias");
+    if (opt == nullptr) continue;
+    need(r.dw, nw, "weight gradient");
+    need(r.db, nb, "bias gradient");
+    const bool adam = opt->kind == OptimizerSpec::Kind::Adam;
+    const int needed = adam ? (opt->adam.amsgrad ? 3 : 2) : (opt->sgd.momentum != 0.0 ? 1 : 0);
+    for (int k = 0; k < needed; ++k) {
+      need(r.w_state[k], nw, "weight optimizer state");
+      need(r.b_state[k], nb, "bias optimizer state");
+    }
+  }
+}
+
+template <typename T>
+void MlpWorkspace<T>::reserve(const std::vector<DenseLayerRef<T>>& layers, Index batch) {
+  if (batch <= capacity && act.size() == layers.size()) return;
+  const Index rows = std::max(batch, capacity);
+  Index width = 0;
+  act.resize(layers.size());
+  pre.resize(layers.size());
+  for (std::size_t l = 0; l < layers.size(); ++l) {
+    const LayerSpec& s = layers[l].spec;
+    detail::require_shape("MLP activation", rows, s.out, sizeof(T));
+    act[l].resize(std::size_t(rows * s.out));
+    if (activation_needs_preactivation(s.act, s.slope)) pre[l].resize(std::size_t(rows * s.out));
+    width = std::max({width, s.in, s.out});
+  }
+  detail::require_shape("MLP gradient", rows, width, sizeof(T));
+  grad_a.resize(std::size_t(rows * width));
+  grad_b.resize(std::size_t(rows * width));
+  dz.resize(std::size_t(rows * width));
+  capacity = rows;
+}
+
+namespace {
+
+template <typename T>
+void forward_all(const std::vector<DenseLayerRef<T>>& layers, const T* x, Index batch, MlpWorkspace<T>& ws) {
+  const T* in = x;
+  for (std::size_t l = 0; l < layers.size(); ++l) {
+    const DenseLayerRef<T>& L = layers[l];
+    T* z = ws.pre[l].empty() ? nullptr : ws.pre[l].data();
+    dense_forward<T>(ws.act[l].data(), z, in, L.w, L.spec.bias ? L.b : nullptr, batch, L.spec.in, L.spec.out,
+                     L.spec.act, T(L.spec.slope));
+    in = ws.act[l].data();
+  }
+}
+
+template <typename T>
+void update(T* p, T* const* state, const T* g, Index n, const OptimizerSpec& opt, Index step, bool first) {
+  if (opt.kind == OptimizerSpec::Kind::Sgd)
+    sgd_step<T>(p, state[0], g, n, opt.sgd, first);
+  else
+    adam_step<T>(p, state[0], state[1], state[2], g, n, step, opt.adam);
+}
+
+}  // namespace
+
+template <typename T>
+T mlp_train_step(std::vector<DenseLayerRef<T>>& layers, const T* x, const T* target, Index batch,
+                 Reduction reduction, const OptimizerSpec& opt, Index step, bool first_step,
+                 MlpWorkspace<T>& ws) {
+  check_layers(layers, &opt);
+  DENSEGRAD_CHECK(batch >= 0, "negative batch " + std::to_string(batch));
+  DENSEGRAD_CHECK(reduction != Reduction::None, "mlp_train_step needs a reduced loss (mean or sum)");
+  if (opt.kind == OptimizerSpec::Kind::Sgd)
+    check_sgd_options(opt.sgd);
+  else
+    check_adam_options(opt.adam);
+  ws.reserve(layers, batch);
+  forward_all(layers, x, batch, ws);
+
+  const std::size_t L = layers.size();
+  const Index n_out = batch * layers[L - 1].spec.out;
+  const T* pred = ws.act[L - 1].data();
+  T loss = T(0);
+  mse_forward<T>(&loss, pred, target, n_out, reduction);
+  const T one = T(1);
+  T* dy = ws.grad_a.data();
+  T* dnext = ws.grad_b.data();
+  mse_backward<T>(dy, &one, pred, target, n_out, reduction);
+
+  for (std::size_t l = L; l-- > 0;) {
+    DenseLayerRef<T>& Ly = layers[l];
+    const T* in = l == 0 ? x : ws.act[l - 1].data();
+    const T* z = ws.pre[l].empty() ? nullptr : ws.pre[l].data();
+    dense_backward<T>(l == 0 ? nullptr : dnext, Ly.dw, Ly.spec.bias ? Ly.db : nullptr, ws.dz.data(), dy, in,
+                      Ly.w, ws.act[l].data(), z, batch, Ly.spec.in, Ly.spec.out, Ly.spec.act, T(Ly.spec.slope),
+                      false);
+    std::swap(dy, dnext);
+  }
+  for (auto& Ly : layers) {
+    update<T>(Ly.w, Ly.w_state, Ly.dw, Ly.spec.out * Ly.spec.in, opt, step, first_step);
+    if (Ly.spec.bias) update<T>(Ly.b, Ly.b_state, Ly.db, Ly.spec.out, opt, step, first_step);
+  }
+  return loss;
+}
+
+template <typename T>
+void mlp_forward(T* y, const std::vector<DenseLayerRef<T>>& layers, const T* x, Index batch, MlpWorkspace<T>& ws) {
+  check_layers(layers, nullptr);
+  DENSEGRAD_CHECK(batch >= 0, "negative batch " + std::to_string(batch));
+  ws.reserve(layers, batch);
+  forward_all(layers, x, batch, ws);
+  const auto& last = ws.act.back();
+  std::copy(last.begin(), last.begin() + batch * layers.back().spec.out, y);
+}
+
+template void check_layers<float>(const std::vector<DenseLayerRef<float>>&, const OptimizerSpec*);
+template void check_layers<double>(const std::vector<DenseLayerRef<double>>&, const OptimizerSpec*);
+template class MlpWorkspace<float>;
+template class MlpWorkspace<double>;
+template float mlp_train_step<float>(std::vector<DenseLayerRef<float>>&, const float*, const float*, Index,
+                                     Reduction, const OptimizerSpec&, Index, bool, MlpWorkspace<float>&);
+template double mlp_train_step<double>(std::vector<DenseLayerRef<double>>&, const double*, const double*, Index,
+                                       Reduction, const OptimizerSpec&, Index, bool, MlpWorkspace<double>&);
+template void mlp_forward<float>(float*, const std::vector<DenseLayerRef<float>>&, const float*, Index,
+                                 MlpWorkspace<float>&);
+template void mlp_forward<double>(double*, const std::vector<DenseLayerRef<double>>&, const double*, Index,
+                                  MlpWorkspace<double>&);
+
+}  // namespace densegrad

@@ -1,0 +1,138 @@
+// The persistent thread pool behind densegrad::detail::parallel_run.
+#include "densegrad/threads.hpp"
+
+#include <pthread.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <cstdlib>
+#include <mutex>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace densegrad {
+
+namespace {
+
+int default_threads() {
+  if (const char* env = std::getenv("DENSEGRAD_NUM_THREADS")) {
+    const int n = std::atoi(env);
+    if (n >= 1) return n;
+  }
+  const unsigned hc = std::thread::hardware_concurrency();
+  return hc == 0 ? 1 : static_cast<int>(hc);
+}
+
+std::atomic<int> g_num_threads{default_threads()};
+
+class Pool {
+ public:
+  // Run one region on `n` threads (the caller is thread 0). Caller holds region_mutex.
+  void run(int n, void (*fn)(void*, int, int), void* ctx) {
+    grow(n - 1);
+    {
+      std::lock_guard<std::mutex> lk(m_);
+      fn_ = fn;
+      ctx_ = ctx;
+      active_ = n;
+      pending_ = n - 1;
+      ++generation_;
+    }
+    cv_work_.notify_all();
+    fn(ctx, 0, n);
+    std::unique_lock<std::mutex> lk(m_);
+    cv_done_.wait(lk, [&] { return pending_ == 0; });
+  }
+
+  std::mutex region_mutex;
+
+ private:
+  void grow(int workers) {
+    while (static_cast<int>(threads_.size()) < workers) {
+      const int id = static_cast<int>(threads_.size()) + 1;
+      threads_.emplace_back([this, id] { loop(id); });
+    }
+  }
+
+  void loop(int id) {
+    unsigned seen = 0;
+    for (;;) {
+      void (*fn)(void*, int, int);
+      void* ctx;
+      int n;
+      {
+        std::unique_lock<std::mutex> lk(m_);
+        cv_work_.wait(lk, [&] { return generation_ != seen; });
+        seen = generation_;
+        if (id >= active_) continue;  // not needed in this region
+        fn = fn_;
+        ctx = ctx_;
+        n = active_;
+      }
+      fn(ctx, id, n);
+      {
+        std::lock_guard<std::mutex> lk(m_);
+        if (--pending_ == 0) cv_done_.notify_one();
+      }
+    }
+  }
+
+  std::mutex m_;
+  std::condition_variable cv_work_, cv_done_;
+  std::vector<std::thread> threads_;
+  void (*fn_)(void*, int, int) = nullptr;
+  void* ctx_ = nullptr;
+  int active_ = 0, pending_ = 0;
+  unsigned generation_ = 0;
+};
+
+// The pool is created on first use and deliberately never destroyed: its workers sleep until
+// the process exits. After fork() the child has none of the parent's threads, so it starts a
+// new pool (the old object is abandoned, not destroyed, since its threads cannot be joined).
+Pool* g_pool = nullptr;
+std::mutex g_pool_mutex;
+
+void reset_pool_in_child() { g_pool = nullptr; }
+
+Pool& pool() {
+  std::lock_guard<std::mutex> lk(g_pool_mutex);
+  if (g_pool == nullptr) {
+    static bool registered = (pthread_atfork(nullptr, nullptr, reset_pool_in_child), true);
+    (void)registered;
+    g_pool = new Pool();
+  }
+  return *g_pool;
+}
+
+}  // namespace
+
+void set_num_threads(int n) {
+  if (n < 1) throw std::invalid_argument("densegrad: set_num_threads needs n >= 1, got " + std::to_string(n));
+  g_num_threads.store(n);
+}
+
+int get_num_threads() { return g_num_threads.load(); }
+
+namespace detail {
+
+void parallel_run(int nthreads, void (*fn)(void*, int, int), void* ctx) {
+  const int n = std::max(1, std::min(nthreads, get_num_threads()));
+  if (n == 1) {
+    fn(ctx, 0, 1);
+    return;
+  }
+  Pool& p = pool();
+  std::unique_lock<std::mutex> region(p.region_mutex, std::try_to_lock);
+  if (!region.owns_lock()) {  // the pool is busy with another caller's region
+    for (int i = 0; i < n; ++i) fn(ctx, i, n);
+    return;
+  }
+  p.run(n, fn, ctx);
+}
+
+}  // namespace detail
+}  // namespace densegrad

@@ -1,0 +1,220 @@
+"""Training helpers. ``Trainer`` runs a whole training step of a ``Sequential`` MLP -- forward,
+MSE loss, backward and the SGD/Adam update -- in ONE C++ call, with workspaces allocated once
+and the GIL released.
+
+It updates the very same NumPy buffers the autograd path uses (the model's parameters, their
+``.grad`` and the optimizer's state), so fused steps and ordinary ``loss.backward();
+opt.step()`` steps can be mixed, and both give bitwise identical parameters.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import _core
+from ._tensor import Tensor
+from .nn.functional import _ACTIVATIONS
+from .nn.modules.activation import Identity, LeakyReLU, ReLU, Sigmoid, Tanh
+from .nn.modules.container import Sequential
+from .nn.modules.linear import Linear
+from .nn.modules.loss import MSELoss
+from .optim.adam import Adam
+from .optim.sgd import SGD
+
+__all__ = ["Trainer"]
+
+_FUSABLE = (ReLU, LeakyReLU, Sigmoid, Tanh, Identity)
+_REDUCTIONS = {"mean": _core.Reduction.mean, "sum": _core.Reduction.sum}
+
+
+def _layers_of(model: Sequential):
+    """[(Linear, activation name, slope)] for a Sequential of Linear layers each optionally
+    followed by one activation; ValueError for anything else."""
+    if not isinstance(model, Sequential):
+        raise TypeError(f"Trainer needs an nn.Sequential, got {type(model).__name__}")
+    mods = list(model)
+    layers, i = [], 0
+    while i < len(mods):
+        m = mods[i]
+        if type(m) is not Linear:
+            raise ValueError(
+                f"Trainer fuses Sequential(Linear, activation, Linear, ...): module {i} is "
+                f"{type(m).__name__}, not a Linear"
+            )
+        nxt = mods[i + 1] if i + 1 < len(mods) else None
+        if type(nxt) in _FUSABLE:
+            layers.append((m, nxt.fused_activation, getattr(nxt, "negative_slope", 0.0)))
+            i += 2
+        else:
+            layers.append((m, "identity", 0.0))
+            i += 1
+    if not layers:
+        raise ValueError("Trainer needs at least one Linear layer")
+    return layers
+
+
+def _as_batch(name: str, v, dtype: np.dtype, cols: int) -> np.ndarray:
+    arr = v._data if isinstance(v, Tensor) else v
+    if not isinstance(arr, np.ndarray):
+        raise TypeError(f"{name} must be a Tensor or ndarray, got {type(v).__name__}")
+    if arr.dtype != dtype:
+        raise TypeError(f"{name}: expected {dtype} like the model, got {arr.dtype}")
+    if arr.ndim == 1 and cols == 1:
+        arr = arr.reshape(-1, 1)
+    if arr.ndim != 2 or arr.shape[1] != cols:
+        raise ValueError(f"{name} must have shape (batch, {cols}), got {arr.shape}")
+    return arr if arr.flags.c_contiguous else np.ascontiguousarray(arr)
+
+
+class Trainer:
+    """One fused C++ call per training step for a ``Sequential`` MLP.
+
+    model: ``nn.Sequential`` of ``Linear`` layers, each optionally followed by ReLU, LeakyReLU,
+    Sigmoid, Tanh or Identity. optimizer: ``optim.SGD`` or ``optim.Adam`` over exactly the
+    model's parameters, in one parameter group. loss: ``nn.MSELoss`` with reduction 'mean'
+    (default) or 'sum'.
+
+    ``step(x, y)`` is equivalent to ``opt.zero_grad(); loss_fn(model(x), y).backward();
+    opt.step()`` and returns the loss as a float; afterwards each parameter's ``.grad`` holds
+    that step's gradient. Changes to the optimizer's hyper-parameters (e.g. ``lr``) are picked up
+    at the next step.
+    """
+
+    def __init__(self, model: Sequential, optimizer, loss: MSELoss | None = None):
+        self.model = model
+        self.optimizer = optimizer
+        loss = MSELoss() if loss is None else loss
+        if not isinstance(loss, MSELoss) or loss.reduction not in _REDUCTIONS:
+            raise ValueError("Trainer supports nn.MSELoss with reduction 'mean' or 'sum'")
+        self.loss = loss
+        if not isinstance(optimizer, (SGD, Adam)):
+            raise TypeError(f"Trainer supports optim.SGD and optim.Adam, got {type(optimizer).__name__}")
+        if len(optimizer.param_groups) != 1:
+            raise ValueError("Trainer supports an optimizer with one parameter group")
+        self._layers = _layers_of(model)
+        params = [p for lin, _, _ in self._layers for p in (lin.weight, lin.bias) if p is not None]
+        if {id(p) for p in params} != {id(p) for p in optimizer.param_groups[0]["params"]}:
+            raise ValueError("the optimizer must hold exactly the model's parameters")
+        self._params = params
+        self._dtype = params[0].dtype
+        if any(p.dtype != self._dtype for p in params):
+            raise TypeError("all parameters must have the same dtype")
+        self._in = self._layers[0][0].in_features
+        self._out = self._layers[-1][0].out_features
+        self._bound = None
+        self._bound_structure = None
+        self._hyper = None
+        self._bind()
+
+    # ---- binding the NumPy buffers to the C++ network -----------------------------------------
+
+    def _state_arrays(self, p) -> list[np.ndarray]:
+        st = self.optimizer.state.setdefault(p, {})
+        group = self.optimizer.param_groups[0]
+        if isinstance(self.optimizer, SGD):
+            if group["momentum"] == 0:
+                return []
+            if "momentum_buffer" not in st or st["momentum_buffer"] is None:
+                st["momentum_buffer"] = np.zeros_like(p._data)
+                st["_fresh"] = True  # first step starts the buffer from the gradient
+            return [st["momentum_buffer"]]
+        if "exp_avg" not in st:
+            st.update(step=0, exp_avg=np.zeros_like(p._data), exp_avg_sq=np.zeros_like(p._data))
+        names = ["exp_avg", "exp_avg_sq"]
+        if group["amsgrad"]:
+            st.setdefault("max_exp_avg_sq", np.zeros_like(p._data))
+            names.append("max_exp_avg_sq")
+        return [st[n] for n in names]
+
+    def _current(self) -> list:
+        """Every array the C++ network writes, as the Python objects hold them now."""
+        arrays = []
+        for p in self._params:
+            if p._grad is None or p._grad._data.shape != p._data.shape or not p._grad._data.flags.writeable:
+                p._grad = Tensor._wrap(np.zeros_like(p._data))
+            arrays.append(p._data)
+            arrays.append(p._grad._data)
+            arrays.extend(self._state_arrays(p))
+        return arrays
+
+    def _bind(self) -> None:
+        """(Re)build the C++ network over the current buffers."""
+        arrays = self._current()
+        layers = []
+        for lin, act, slope in self._layers:
+            w, b = lin.weight, lin.bias
+            layers.append((
+                lin.in_features, lin.out_features, _ACTIVATIONS[act], float(slope),
+                w._data, None if b is None else b._data, w._grad._data, None if b is None else b._grad._data,
+                self._state_arrays(w), [] if b is None else self._state_arrays(b),
+            ))
+        kind = "sgd" if isinstance(self.optimizer, SGD) else "adam"
+        self._net = _core.FusedMlp(layers, kind, _REDUCTIONS[self.loss.reduction])
+        self._bound = arrays
+        self._bound_structure = self._structure()
+        self._hyper = None
+
+    def _structure(self):
+        """The optimizer options that decide which state buffers exist."""
+        group = self.optimizer.param_groups[0]
+        return group["momentum"] != 0 if isinstance(self.optimizer, SGD) else bool(group["amsgrad"])
+
+    def _sync(self) -> None:
+        """Rebind if any buffer was replaced (e.g. zero_grad() set .grad to None) or the state
+        layout changed, and pass on the optimizer's current hyper-parameters."""
+        bound = self._bound
+        i = 0
+        rebind = self._structure() != self._bound_structure
+        for p in self._params:
+            if rebind:
+                break
+            g = p._grad
+            if g is None or p._data is not bound[i] or g._data is not bound[i + 1]:
+                rebind = True
+            i += 2
+            for arr in self._state_arrays(p):
+                rebind = rebind or arr is not bound[i]
+                i += 1
+        if rebind:
+            self._bind()
+        group = self.optimizer.param_groups[0]
+        if isinstance(self.optimizer, SGD):
+            hyper = (group["lr"], group["momentum"], group["dampening"], group["weight_decay"],
+                     group["nesterov"], group["maximize"])
+            if hyper != self._hyper:
+                self._net.set_sgd(*hyper)
+        else:
+            b1, b2 = group["betas"]
+            hyper = (group["lr"], b1, b2, group["eps"], group["weight_decay"], group["amsgrad"], group["maximize"])
+            if hyper != self._hyper:
+                self._net.set_adam(*hyper)
+        self._hyper = hyper
+
+    # ---- stepping ----------------------------------------------------------------------------
+
+    def step(self, x, y) -> float:
+        """One training step on the batch (x, y); returns the loss before the update."""
+        xa = _as_batch("x", x, self._dtype, self._in)
+        ya = _as_batch("y", y, self._dtype, self._out)
+        self._sync()
+        opt = self.optimizer
+        if isinstance(opt, Adam):
+            states = [opt.state[p] for p in self._params]
+            n = states[0]["step"] + 1
+            if any(s["step"] + 1 != n for s in states):
+                raise RuntimeError("the parameters' Adam step counts differ; the fused step needs them equal")
+            loss = self._net.step(xa, ya, n, False)
+            for s in states:
+                s["step"] = n
+        else:
+            states = [opt.state[p] for p in self._params]
+            first = any([s.pop("_fresh", False) for s in states])  # a list: pop from every state
+            loss = self._net.step(xa, ya, 1, first)
+        for p in self._params:
+            p._version += 1
+        return loss
+
+    def predict(self, x) -> np.ndarray:
+        """The model's output for x as an ndarray (no graph is recorded)."""
+        self._sync()
+        return self._net.forward(_as_batch("x", x, self._dtype, self._in))
