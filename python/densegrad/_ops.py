@@ -413,7 +413,7 @@ class Dense(Function):
     def forward(ctx, x, w, b, act, slope):
         check_dense_args(x, w, b)
         lead = x.shape[:-1]
-        x2 = _contig(x.reshape(-1, x.shape[-1]))
+        x2 = _contig(x.reshape(int(np.prod(lead)), x.shape[-1]))  # not -1: ambiguous when in_features is 0
         w = _contig(w)
         b = None if b is None else _contig(b)
         keep_z = _core.activation_needs_preactivation(act, slope)

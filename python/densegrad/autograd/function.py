@@ -50,7 +50,7 @@ class Node:
 
     __slots__ = ("fn", "ctx", "next_functions", "_versions", "_retained", "__weakref__")
 
-    def __init__(self, fn: type[Function], ctx: Context, inputs: tuple):
+    def __init__(self, fn: type[Function], ctx: Context, inputs: tuple, output=None):
         self.fn = fn
         self.ctx = ctx
         edges = []
@@ -60,14 +60,20 @@ class Node:
             else:
                 edges.append(None)
         self.next_functions = tuple(edges)
-        # Inputs whose data backward will read: an in-place change to them before backward
-        # would give a silently wrong gradient, so their versions are checked then.
-        saved = ctx._saved or ()
-        self._versions = tuple(
-            (a, a._version)
-            for a in inputs
-            if isinstance(a, _tensor.Tensor) and any(s is a._data for s in saved)
-        )
+        # Tensors whose data backward will read (a saved array is their array or a view of it,
+        # e.g. matmul's (k,) -> (1, k)): an in-place change to them before backward would give a
+        # silently wrong gradient, so their versions are checked then. That includes the output,
+        # which sigmoid, tanh, relu, c ** x and dense save; it is held by a weak reference
+        # because it holds this node.
+        saved = [s for s in (ctx._saved or ()) if isinstance(s, np.ndarray)]
+
+        def read(t) -> bool:
+            return any(np.may_share_memory(s, t._data) for s in saved)
+
+        versions = [(a, a._version) for a in inputs if isinstance(a, _tensor.Tensor) and read(a)]
+        if output is not None and read(output):
+            versions.append((weakref.ref(output), output._version))
+        self._versions = tuple(versions)
         self._retained = None
 
     def name(self) -> str:
@@ -102,7 +108,7 @@ class Function:
         result = Tensor._wrap(np.asarray(out))
         if record:
             result._requires_grad = True
-            result._grad_fn = Node(cls, ctx, args)
+            result._grad_fn = Node(cls, ctx, args, result)
         return result
 
 
@@ -175,6 +181,10 @@ def run_backward(root, gradient, retain_graph: bool = False) -> None:
             if ctx._freed:
                 raise RuntimeError(_FREED_MSG)
             for t, version in node._versions:
+                if isinstance(t, weakref.ref):  # the node's output; gone means unmodifiable
+                    t = t()
+                    if t is None:
+                        continue
                 if t._version != version:
                     raise RuntimeError(
                         "one of the variables needed for gradient computation has been modified "
