@@ -32,7 +32,7 @@ def act_grad(name: str, z: np.ndarray, slope: float = 0.01) -> np.ndarray:
     if name == "identity":
         return np.ones_like(z)
     if name == "relu":
-        return (z > 0).astype(np.float64)
+        return np.where(z <= 0, 0.0, 1.0)  # PyTorch's rule: passes the gradient where z is NaN
     if name == "leaky_relu":
         return np.where(z > 0, 1.0, slope)
     if name == "sigmoid":

@@ -2,12 +2,15 @@
 
 Commands:
   example   the backprop-by-example walkthrough of the four seed networks
+  bench     the benchmark suite (bench/run.py): training steps and GEMMs vs PyTorch and NumPy
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import runpy
+import subprocess
 import sys
 from importlib import resources
 
@@ -18,6 +21,15 @@ def _cmd_example(args: argparse.Namespace) -> int:
     with resources.as_file(path) as p:
         runpy.run_path(str(p), run_name="__main__")
     return 0
+
+
+def _cmd_bench(args: argparse.Namespace) -> int:
+    # A fresh interpreter: the benchmarks must set up NumPy's OpenBLAS before NumPy is imported,
+    # and this process has imported it already.
+    path = resources.files("densegrad") / "bench" / "run.py"
+    with resources.as_file(path) as p:
+        env = dict(os.environ)
+        return subprocess.call([sys.executable, str(p), *args.bench_args], env=env)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -31,11 +43,25 @@ def build_parser() -> argparse.ArgumentParser:
         "networks, each gradient worked out by the chain rule next to densegrad's autograd result.",
     )
     ex.set_defaults(func=_cmd_example)
+    be = sub.add_parser(
+        "bench",
+        help="benchmark training steps and GEMMs against PyTorch eager and NumPy",
+        description="Run the benchmark suite; options after 'bench' are passed to it "
+        "(--quick, --dtype, --only train|gemm, --repeats N, --json PATH, --no-torch; see --help).",
+        add_help=False,
+    )
+    be.set_defaults(func=_cmd_bench)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    # `bench` forwards everything after it to bench/run.py, which has its own options.
+    args, extra = parser.parse_known_args(argv)
+    if args.command == "bench":
+        args.bench_args = extra
+    elif extra:
+        parser.error("unrecognized arguments: " + " ".join(extra))
     return args.func(args)
 
 

@@ -433,7 +433,8 @@ class Dense(Function):
     def forward(ctx, x, w, b, act, slope):
         check_dense_args(x, w, b)
         lead = x.shape[:-1]
-        x2 = x if x.ndim == 2 else x.reshape(-1, x.shape[-1])
+        # not reshape(-1, in): ambiguous when in_features is 0
+        x2 = x if x.ndim == 2 else x.reshape(int(np.prod(lead)), x.shape[-1])
         if not x2.flags.c_contiguous:
             x2 = np.ascontiguousarray(x2)
         if not w.flags.c_contiguous:

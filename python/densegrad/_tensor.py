@@ -419,7 +419,8 @@ def _dims(dim):
     if dim is None:
         return None
     if isinstance(dim, (tuple, list)):
-        return tuple(int(d) for d in dim)
+        # An empty dim list reduces every dimension in PyTorch (x.sum(dim=()) is x.sum()), not none.
+        return tuple(int(d) for d in dim) or None
     return (int(dim),)
 
 

@@ -51,20 +51,18 @@ class _Formatter:
             absv = np.abs(finite)
             vmin, vmax = absv.min(), absv.max()
             self.int_mode = bool(np.all(finite == np.ceil(finite)))
-            if self.int_mode:
-                if vmax / vmin > 1000.0 or vmax > 1.0e8:
-                    self.sci_mode = True
-                    widths = (len(f"{v:.{p}e}") for v in finite.tolist())
-                else:
-                    widths = (len(f"{v:.0f}") + 1 for v in finite.tolist())
-            elif vmax / vmin > 1000.0 or vmax > 1.0e8 or vmin < 1.0e-4:
-                self.sci_mode = True
+            # A forced sci_mode is applied before the widths are measured, as in torch.
+            if PRINT_OPTS.sci_mode is None:
+                self.sci_mode = bool(vmax / vmin > 1000.0 or vmax > 1.0e8 or vmin < 1.0e-4)
+            else:
+                self.sci_mode = bool(PRINT_OPTS.sci_mode)
+            if self.sci_mode:
                 widths = (len(f"{v:.{p}e}") for v in finite.tolist())
+            elif self.int_mode:
+                widths = (len(f"{v:.0f}") + 1 for v in finite.tolist())
             else:
                 widths = (len(f"{v:.{p}f}") for v in finite.tolist())
             self.max_width = max(widths)
-        if PRINT_OPTS.sci_mode is not None:
-            self.sci_mode = PRINT_OPTS.sci_mode
 
     def width(self) -> int:
         return self.max_width
@@ -89,6 +87,8 @@ def _summarized(a: np.ndarray) -> np.ndarray:
         return a
     if a.ndim == 1:
         return np.concatenate([a[:e], a[-e:]]) if a.shape[0] > 2 * e else a
+    if e == 0:  # nothing is printed but "..." (torch returns an empty tensor here too)
+        return a[(slice(0, 0),) * a.ndim]
     if a.shape[0] > 2 * e:
         parts = [_summarized(a[i]) for i in range(e)] + [_summarized(a[i]) for i in range(len(a) - e, len(a))]
     else:
@@ -100,7 +100,9 @@ def _vector_str(a: np.ndarray, indent: int, summarize: bool, fmt: _Formatter) ->
     element_length = fmt.width() + 2  # value plus ", "
     per_line = max(1, int(math.floor((PRINT_OPTS.linewidth - indent) / element_length)))
     e = PRINT_OPTS.edgeitems
-    if summarize and a.shape[0] > 2 * e:
+    if summarize and e == 0:  # a[-0:] would be the whole vector
+        data = ["..."]
+    elif summarize and a.shape[0] > 2 * e:
         data = [fmt.format(v) for v in a[:e].tolist()] + [" ..."] + [fmt.format(v) for v in a[-e:].tolist()]
     else:
         data = [fmt.format(v) for v in a.tolist()]
@@ -148,6 +150,8 @@ def tensor_repr(data: np.ndarray, suffixes: list[str], prefix: str = "tensor(") 
         if data.ndim != 1:
             suffixes.insert(0, "size=" + str(tuple(data.shape)))
     else:
+        if not PRINT_OPTS.edgeitems:  # torch then states the size, as nothing may be shown
+            suffixes.insert(0, "size=" + str(tuple(data.shape)))
         summarize = data.size > PRINT_OPTS.threshold
         fmt = _Formatter(_summarized(data) if summarize else data)
         body = _tensor_str_with_formatter(data, indent, summarize, fmt)

@@ -50,7 +50,7 @@ class Node:
 
     __slots__ = ("fn", "ctx", "next_functions", "_versions", "_retained", "__weakref__")
 
-    def __init__(self, fn: type[Function], ctx: Context, inputs: tuple):
+    def __init__(self, fn: type[Function], ctx: Context, inputs: tuple, output=None):
         self.fn = fn
         self.ctx = ctx
         Tensor = _tensor.Tensor
@@ -61,12 +61,19 @@ class Node:
             else:
                 edges.append(None)
         self.next_functions = tuple(edges)
-        # When backward will read saved arrays, an in-place change to an input before backward
-        # could make the gradient silently wrong: the inputs' versions are checked then. (This
-        # errs on the safe side: it also covers ops that saved only their output.)
-        self._versions = (
-            tuple((a, a._version) for a in inputs if isinstance(a, Tensor)) if ctx._saved else ()
-        )
+        # When backward will read saved arrays, an in-place change to an input or to the output
+        # (sigmoid, tanh, relu, c ** x and dense save theirs) before backward would give a
+        # silently wrong gradient, so their versions are checked then. Every tensor input is
+        # recorded, not only the ones whose data was saved: that errs on the safe side and costs
+        # nothing per op (testing which arrays share memory would). The output is held by a weak
+        # reference because it holds this node.
+        if ctx._saved:
+            versions = [(a, a._version) for a in inputs if isinstance(a, Tensor)]
+            if output is not None:
+                versions.append((weakref.ref(output), output._version))
+            self._versions = tuple(versions)
+        else:
+            self._versions = ()
         self._retained = None
 
     def name(self) -> str:
@@ -108,7 +115,7 @@ class Function:
         result = Tensor._wrap(out if type(out) is np.ndarray else np.asarray(out))
         if record:
             result._requires_grad = True
-            result._grad_fn = Node(cls, ctx, args)
+            result._grad_fn = Node(cls, ctx, args, result)
         return result
 
 
@@ -181,6 +188,10 @@ def run_backward(root, gradient, retain_graph: bool = False) -> None:
             if ctx._freed:
                 raise RuntimeError(_FREED_MSG)
             for t, version in node._versions:
+                if isinstance(t, weakref.ref):  # the node's output; gone means unmodifiable
+                    t = t()
+                    if t is None:
+                        continue
                 if t._version != version:
                     raise RuntimeError(
                         "one of the variables needed for gradient computation has been modified "

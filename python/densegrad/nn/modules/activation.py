@@ -23,7 +23,8 @@ class LeakyReLU(Module):
 
     def __init__(self, negative_slope: float = 0.01):
         super().__init__()
-        self.negative_slope = float(negative_slope)
+        float(negative_slope)  # must be a number; kept as given so repr shows it as torch does
+        self.negative_slope = negative_slope
 
     def forward(self, input):
         return F.leaky_relu(input, self.negative_slope)

@@ -104,37 +104,43 @@ class Module:
     # ---- traversal ---------------------------------------------------------------------------------
 
     def named_children(self) -> Iterator[tuple[str, Module]]:
+        """(name, child) pairs, each child module once (as in PyTorch)."""
+        seen: set[int] = set()
         for name, m in self._modules.items():
-            if m is not None:
+            if m is not None and id(m) not in seen:
+                seen.add(id(m))
                 yield name, m
 
     def children(self) -> Iterator[Module]:
         for _, m in self.named_children():
             yield m
 
-    def named_modules(self, prefix: str = "") -> Iterator[tuple[str, Module]]:
+    def named_modules(self, prefix: str = "", remove_duplicate: bool = True) -> Iterator[tuple[str, Module]]:
         seen: set[int] = set()
         stack = [(prefix, self)]
         while stack:
             name, m = stack.pop()
-            if id(m) in seen:
+            if remove_duplicate and id(m) in seen:
                 continue
             seen.add(id(m))
             yield name, m
-            kids = [(f"{name}.{n}" if name else n, c) for n, c in m.named_children()]
+            kids = [(f"{name}.{n}" if name else n, c) for n, c in m._modules.items() if c is not None]
             stack.extend(reversed(kids))
 
     def modules(self) -> Iterator[Module]:
         for _, m in self.named_modules():
             yield m
 
-    def named_parameters(self, prefix: str = "", recurse: bool = True) -> Iterator[tuple[str, Parameter]]:
-        """(name, parameter) pairs, each parameter once, named like PyTorch ('0.weight')."""
+    def named_parameters(
+        self, prefix: str = "", recurse: bool = True, remove_duplicate: bool = True
+    ) -> Iterator[tuple[str, Parameter]]:
+        """(name, parameter) pairs, each parameter once (unless remove_duplicate is false), named
+        like PyTorch ('0.weight')."""
         seen: set[int] = set()
-        mods = self.named_modules(prefix) if recurse else [(prefix, self)]
+        mods = self.named_modules(prefix, remove_duplicate) if recurse else [(prefix, self)]
         for mname, m in mods:
             for pname, p in m._parameters.items():
-                if p is None or id(p) in seen:
+                if p is None or (remove_duplicate and id(p) in seen):
                     continue
                 seen.add(id(p))
                 yield (f"{mname}.{pname}" if mname else pname), p
@@ -158,14 +164,14 @@ class Module:
 
     def state_dict(self) -> OrderedDict[str, Tensor]:
         """name -> tensor for every parameter; the tensors share memory with the parameters and
-        are not part of any graph."""
-        return OrderedDict((name, p.detach()) for name, p in self.named_parameters())
+        are not part of any graph. A shared parameter appears under every name, as in PyTorch."""
+        return OrderedDict((name, p.detach()) for name, p in self.named_parameters(remove_duplicate=False))
 
     def load_state_dict(self, state_dict, strict: bool = True) -> IncompatibleKeys:
         """Copy values into the parameters (in place). Values may be Tensors or ndarrays; a shape
         mismatch is an error, a dtype difference is converted. strict=True also requires exactly
         the same keys."""
-        own = dict(self.named_parameters())
+        own = dict(self.named_parameters(remove_duplicate=False))
         missing = [k for k in own if k not in state_dict]
         unexpected = [k for k in state_dict if k not in own]
         errors = []

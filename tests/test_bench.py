@@ -1,0 +1,35 @@
+"""The benchmark suite runs end to end as a user runs it (a smoke test: nothing here asserts a
+speed; speed claims live in bench/README.md with the command that reproduces them)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+
+def test_bench_quick_runs_and_writes_json(tmp_path):
+    out = tmp_path / "bench.json"
+    r = subprocess.run(
+        [sys.executable, "-m", "densegrad", "bench", "--quick", "--no-torch", "--dtype", "float32", "--repeats", "1",
+         "--json", str(out)],
+        capture_output=True, text=True, timeout=600,
+    )
+    assert r.returncode == 0, r.stderr
+    assert "Training step" in r.stdout and "GEMM, float32" in r.stdout
+    assert "OpenBLAS pinned to 1 thread" in r.stdout
+    data = json.loads(out.read_text())
+    assert data["environment"]["densegrad_kernel"] in ("avx2-fma", "generic")
+    train = data["train"][0]
+    assert train["peak_gflops"] > 0
+    assert [c["case"] for c in train["cases"]] == ["seed 1-2-2-1 b1", "tiny 8-32-32-1 b1", "tiny 8-32-32-1 b16"]
+    for case in train["cases"]:
+        assert set(case["us_per_step"]) >= {"dg fused", "dg autograd", "numpy"}
+        assert all(v > 0 for v in case["us_per_step"].values())
+    gemm = data["gemm"][0]["cases"]
+    assert gemm and all(c["gflops"]["densegrad"] > 0 and c["gflops"]["numpy"] > 0 for c in gemm)
+
+
+def test_bench_help_lists_its_options():
+    r = subprocess.run([sys.executable, "-m", "densegrad", "bench", "--help"], capture_output=True, text=True)
+    assert r.returncode == 0 and "--quick" in r.stdout and "--json" in r.stdout

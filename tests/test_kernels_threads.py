@@ -1,0 +1,105 @@
+"""The fast GEMM's two micro-kernels (AVX2+FMA and the portable one) across every blocking edge,
+thread-count independence of results, and the thread controls."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from conftest import assert_close
+
+import densegrad as dg
+from densegrad import _core
+
+KERNELS = ["generic"] + (["avx2-fma"] if _core.set_gemm_kernel("avx2-fma") else [])
+_core.set_gemm_kernel("auto")
+
+
+@pytest.fixture(params=KERNELS)
+def kernel(request):
+    assert _core.set_gemm_kernel(request.param)
+    assert _core.gemm_kernel() == request.param
+    yield request.param
+    _core.set_gemm_kernel("auto")
+
+
+# Sizes around the register tiles (6 x 16 / 4 x 8 floats), the cache blocks (mc 120/128, kc 256
+# split into balanced blocks) and the thread split.
+EDGE_M = [5, 6, 7, 119, 121, 241]
+EDGE_N = [15, 16, 17, 33]
+EDGE_K = [7, 8, 255, 257, 513]
+
+
+@pytest.mark.parametrize("ta,tb", list(itertools.product([False, True], repeat=2)))
+def test_gemm_block_edges(rng, dtype, kernel, ta, tb):
+    for m, n, k in itertools.product(EDGE_M, EDGE_N, EDGE_K):
+        a = rng.standard_normal((k, m) if ta else (m, k)).astype(dtype)
+        b = rng.standard_normal((n, k) if tb else (k, n)).astype(dtype)
+        c = _core.gemm(a, b, trans_a=ta, trans_b=tb)
+        ref = (a.T if ta else a).astype(np.float64) @ (b.T if tb else b).astype(np.float64)
+        assert_close(c, ref, dtype, what=f"{kernel} m={m} n={n} k={k} ta={ta} tb={tb}")
+
+
+def test_dense_layer_on_both_kernels_agrees(rng, dtype, kernel):
+    x = rng.standard_normal((37, 129)).astype(dtype)
+    w = rng.standard_normal((65, 129)).astype(dtype)
+    b = rng.standard_normal(65).astype(dtype)
+    y, _ = _core.dense_forward(x, w, b, _core.Activation.tanh)
+    assert_close(y, np.tanh(x.astype(np.float64) @ w.T.astype(np.float64) + b), dtype)
+
+
+def test_results_do_not_depend_on_the_thread_count(rng):
+    saved = dg.get_num_threads()
+    try:
+        a = rng.standard_normal((300, 260)).astype(np.float32)  # big enough to use threads
+        b = rng.standard_normal((260, 280)).astype(np.float32)
+        assert 300 * 280 * 260 >= _core.parallel_min_work()
+        out = []
+        for n in (1, 2, 3):
+            dg.set_num_threads(n)
+            out.append(_core.gemm(a, b))
+        assert all(np.array_equal(out[0], o) for o in out[1:])
+        # and a fused training step, threads or not, is bitwise the same
+        losses = []
+        for n in (1, 2):
+            dg.set_num_threads(n)
+            dg.manual_seed(1)
+            model = dg.nn.Sequential(dg.nn.Linear(260, 300), dg.nn.ReLU(), dg.nn.Linear(300, 280))
+            tr = dg.train.Trainer(model, dg.optim.SGD(model.parameters(), lr=1e-3))
+            target = np.ones((300, 280), np.float32)
+            losses.append([tr.step(a, target) for _ in range(3)] + [p.detach().numpy().copy() for p in model.parameters()])
+        assert losses[0][:3] == losses[1][:3]
+        assert all(np.array_equal(p, q) for p, q in zip(losses[0][3:], losses[1][3:]))
+    finally:
+        dg.set_num_threads(saved)
+
+
+def test_thread_controls():
+    saved = dg.get_num_threads()
+    try:
+        dg.set_num_threads(3)
+        assert dg.get_num_threads() == 3
+        with pytest.raises(ValueError, match="n >= 1"):
+            dg.set_num_threads(0)
+        with pytest.raises(TypeError):
+            dg.set_num_threads(1.5)
+        assert dg.get_num_threads() == 3
+    finally:
+        dg.set_num_threads(saved)
+
+
+def test_environment_selects_threads_and_kernel():
+    code = "import densegrad as dg; print(dg.get_num_threads(), dg._core.gemm_kernel())"
+    env = dict(os.environ, DENSEGRAD_NUM_THREADS="1", DENSEGRAD_KERNEL="generic")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    assert out.stdout.split() == ["1", "generic"]
+
+
+def test_fma_loop_reports_its_flops():
+    value, flops = _core.fma_loop(True, 1000)
+    assert np.isfinite(value) and flops > 0
+    assert _core.fma_loop(True, 2000)[1] == 2 * flops

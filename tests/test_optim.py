@@ -1,0 +1,345 @@
+"""densegrad.optim against the NumPy reference (tests/reference.py: sgd(), adam(), written from
+PyTorch's documented update rules), in both dtypes, for every combination of options; then the
+Optimizer machinery: parameter groups, parameters without a gradient, lazily created state,
+zero_grad and step(closure)."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+import reference as ref
+from conftest import assert_close
+
+import densegrad as dg
+
+SHAPES = [(7,), (13, 3), (1,), (2, 129)]
+STEPS = 5
+# Gradient scales per step: growing then shrinking, so that amsgrad's running max of v differs
+# from v itself, and momentum buffers see changing inputs.
+SCALES = [3.0, 1.0, 0.2, 2.0, 0.1]
+
+
+def _problem(rng, dtype, shapes=SHAPES, steps=STEPS):
+    p0 = [rng.standard_normal(s).astype(dtype) for s in shapes]
+    grads = [[(SCALES[i % len(SCALES)] * rng.standard_normal(s)).astype(dtype) for s in shapes] for i in range(steps)]
+    return p0, grads
+
+
+def _run(cls, opts, p0, grads):
+    """Parameters from p0 after one opt.step() per entry of grads (grads set by hand)."""
+    params = [dg.nn.Parameter(dg.tensor(p)) for p in p0]
+    opt = cls(params, **opts)
+    for step_grads in grads:
+        for p, g in zip(params, step_grads):
+            p.grad = dg.tensor(g)
+        assert opt.step() is None
+    return params, opt
+
+
+def _sgd_options():
+    out = []
+    for momentum, dampening, wd, nesterov, maximize in itertools.product([0.0, 0.9], [0.0, 0.3], [0.0, 0.1], [False, True], [False, True]):
+        if nesterov and (momentum == 0 or dampening != 0):
+            continue  # invalid in torch and densegrad (ValueError)
+        out.append(dict(lr=0.1, momentum=momentum, dampening=dampening, weight_decay=wd, nesterov=nesterov, maximize=maximize))
+    return out
+
+
+def _adam_options():
+    out = []
+    for wd, amsgrad, maximize, betas, eps in itertools.product([0.0, 0.1], [False, True], [False, True], [(0.9, 0.999), (0.8, 0.99)], [1e-8, 1e-3]):
+        out.append(dict(lr=0.01, betas=betas, eps=eps, weight_decay=wd, amsgrad=amsgrad, maximize=maximize))
+    return out
+
+
+def _id(opts):
+    return ",".join(f"{k}={v}" for k, v in opts.items() if k != "lr" and v not in (0.0, False)) or "plain"
+
+
+@pytest.mark.parametrize("opts", _sgd_options(), ids=_id)
+def test_sgd_matches_reference(rng, dtype, opts):
+    p0, grads = _problem(rng, dtype)
+    params, _ = _run(dg.optim.SGD, opts, p0, grads)
+    for i, p in enumerate(params):
+        assert p.dtype == dtype
+        expected = ref.sgd(p0[i], [g[i] for g in grads], **opts)
+        assert_close(p.detach().numpy(), expected, dtype, what=f"param {i} {p.shape}")
+
+
+@pytest.mark.parametrize("opts", _adam_options(), ids=_id)
+def test_adam_matches_reference(rng, dtype, opts):
+    p0, grads = _problem(rng, dtype)
+    params, _ = _run(dg.optim.Adam, opts, p0, grads)
+    for i, p in enumerate(params):
+        assert p.dtype == dtype
+        expected = ref.adam(p0[i], [g[i] for g in grads], **opts)
+        assert_close(p.detach().numpy(), expected, dtype, what=f"param {i} {p.shape}")
+
+
+def test_options_change_the_result(rng):
+    """The option tests above are only meaningful if each option changes the trajectory on these
+    inputs (e.g. amsgrad needs a v that shrinks)."""
+    p0, grads = _problem(rng, np.float64, shapes=[(7,)])
+    g = [s[0] for s in grads]
+    plain = ref.sgd(p0[0], g, lr=0.1, momentum=0.9)
+    for extra in (dict(dampening=0.3), dict(nesterov=True), dict(weight_decay=0.1), dict(maximize=True)):
+        assert not np.allclose(ref.sgd(p0[0], g, lr=0.1, momentum=0.9, **extra), plain), extra
+    plain = ref.adam(p0[0], g, lr=0.01)
+    for extra in (dict(amsgrad=True), dict(weight_decay=0.1), dict(maximize=True), dict(betas=(0.8, 0.99)), dict(eps=1e-3)):
+        assert not np.allclose(ref.adam(p0[0], g, lr=0.01, **extra), plain, rtol=1e-9, atol=0), extra
+
+
+@pytest.mark.parametrize("cls,opts", [(dg.optim.SGD, {}), (dg.optim.Adam, {})], ids=["SGD", "Adam"])
+def test_default_hyperparameters_match_reference(rng, dtype, cls, opts):
+    # densegrad's defaults: SGD lr=1e-3 (torch 2.13's default), Adam lr=1e-3, betas (0.9, 0.999), eps 1e-8
+    p0, grads = _problem(rng, dtype, shapes=[(13,)])
+    params, opt = _run(cls, opts, p0, grads)
+    reference = ref.sgd(p0[0], [g[0] for g in grads], lr=1e-3) if cls is dg.optim.SGD else ref.adam(p0[0], [g[0] for g in grads])
+    assert_close(params[0].detach().numpy(), reference, dtype)
+    assert opt.param_groups[0]["lr"] == 1e-3
+
+
+def test_non_contiguous_gradients_are_read_correctly(rng, dtype):
+    p0 = rng.standard_normal((3, 4)).astype(dtype)
+    big = rng.standard_normal((3, 8)).astype(dtype)
+    variants = [
+        big[:, ::2],  # strided
+        np.asfortranarray(rng.standard_normal((3, 4)).astype(dtype)),  # Fortran order
+        rng.standard_normal((4, 3)).astype(dtype).T,  # transposed view
+    ]
+    for opt_cls, opts, reference in (
+        (dg.optim.SGD, dict(lr=0.1, momentum=0.9), lambda p, gs: ref.sgd(p, gs, lr=0.1, momentum=0.9)),
+        (dg.optim.Adam, dict(lr=0.01), lambda p, gs: ref.adam(p, gs, lr=0.01)),
+    ):
+        p = dg.nn.Parameter(dg.tensor(p0))
+        opt = opt_cls([p], **opts)
+        for g in variants:
+            p.grad = dg.from_numpy(g)  # shares the non-contiguous array
+            opt.step()
+        assert_close(p.detach().numpy(), reference(p0, variants), dtype)
+        assert p.detach().numpy().flags.c_contiguous
+
+
+# ==================================================================================================
+# parameter groups
+# ==================================================================================================
+
+
+def test_param_groups_with_different_hyperparameters(rng, dtype):
+    p0, grads = _problem(rng, dtype, shapes=[(7,), (5, 3), (2,)])
+    params = [dg.nn.Parameter(dg.tensor(p)) for p in p0]
+    opt = dg.optim.SGD(
+        [{"params": [params[0]]}, {"params": [params[1]], "lr": 0.01, "momentum": 0.5}, {"params": params[2], "nesterov": True}],
+        lr=0.1,
+        momentum=0.9,
+    )
+    # defaults are filled in per group; a single Tensor is accepted as a group's params
+    g0, g1, g2 = opt.param_groups
+    assert (g0["lr"], g0["momentum"], g0["nesterov"]) == (0.1, 0.9, False)
+    assert (g1["lr"], g1["momentum"], g1["dampening"]) == (0.01, 0.5, 0.0)
+    assert (g2["lr"], g2["momentum"], g2["nesterov"]) == (0.1, 0.9, True)
+    assert len(g2["params"]) == 1 and g2["params"][0] is params[2]
+    for step_grads in grads:
+        for p, g in zip(params, step_grads):
+            p.grad = dg.tensor(g)
+        opt.step()
+    per_group = [dict(lr=0.1, momentum=0.9), dict(lr=0.01, momentum=0.5), dict(lr=0.1, momentum=0.9, nesterov=True)]
+    for i, (p, o) in enumerate(zip(params, per_group)):
+        assert_close(p.detach().numpy(), ref.sgd(p0[i], [g[i] for g in grads], **o), dtype, what=f"group {i}")
+
+
+def test_adam_param_groups_and_add_param_group(rng, dtype):
+    p0, grads = _problem(rng, dtype, shapes=[(7,), (4,)])
+    a, b = (dg.nn.Parameter(dg.tensor(p)) for p in p0)
+    opt = dg.optim.Adam([a], lr=0.01)
+    opt.add_param_group({"params": [b], "lr": 0.05, "amsgrad": True})
+    assert opt.param_groups[1]["betas"] == (0.9, 0.999) and opt.param_groups[1]["amsgrad"] is True
+    for ga, gb in grads:
+        a.grad, b.grad = dg.tensor(ga), dg.tensor(gb)
+        opt.step()
+    assert_close(a.detach().numpy(), ref.adam(p0[0], [g[0] for g in grads], lr=0.01), dtype)
+    assert_close(b.detach().numpy(), ref.adam(p0[1], [g[1] for g in grads], lr=0.05, amsgrad=True), dtype)
+
+
+def test_changing_lr_between_steps_takes_effect(rng, dtype):
+    """Schedulers change group['lr'] in place; the next step must use it."""
+    p0, grads = _problem(rng, dtype, shapes=[(6,)], steps=2)
+    p = dg.nn.Parameter(dg.tensor(p0[0]))
+    opt = dg.optim.SGD([p], lr=0.1)
+    p.grad = dg.tensor(grads[0][0])
+    opt.step()
+    opt.param_groups[0]["lr"] = 0.01
+    p.grad = dg.tensor(grads[1][0])
+    opt.step()
+    expected = ref.sgd(ref.sgd(p0[0], [grads[0][0]], lr=0.1), [grads[1][0]], lr=0.01)
+    assert_close(p.detach().numpy(), expected, dtype)
+
+
+# ==================================================================================================
+# parameters without a gradient, lazy state
+# ==================================================================================================
+
+ALL_OPTIMIZERS = [
+    (dg.optim.SGD, dict(lr=0.1)),
+    (dg.optim.SGD, dict(lr=0.1, momentum=0.9)),
+    (dg.optim.Adam, dict(lr=0.01)),
+    (dg.optim.Adam, dict(lr=0.01, amsgrad=True)),
+]
+OPT_IDS = ["sgd", "sgd_momentum", "adam", "adam_amsgrad"]
+
+
+@pytest.mark.parametrize("cls,opts", ALL_OPTIMIZERS, ids=OPT_IDS)
+def test_params_without_grad_are_skipped(rng, dtype, cls, opts):
+    p0, grads = _problem(rng, dtype, shapes=[(5,), (3, 2)])
+    with_grad, without = (dg.nn.Parameter(dg.tensor(p)) for p in p0)
+    opt = cls([with_grad, without], **opts)
+    for g in grads:
+        with_grad.grad = dg.tensor(g[0])
+        opt.step()
+    assert without.grad is None
+    np.testing.assert_array_equal(without.detach().numpy(), p0[1])  # bit for bit unchanged
+    assert without not in opt.state
+    assert with_grad in opt.state
+    assert not np.array_equal(with_grad.detach().numpy(), p0[0])
+
+
+@pytest.mark.parametrize("cls,opts", ALL_OPTIMIZERS, ids=OPT_IDS)
+def test_param_whose_grad_appears_later_starts_fresh(rng, dtype, cls, opts):
+    """A parameter skipped for the first steps has no state; when its gradient appears, its
+    own step count starts at 1 (Adam's bias correction) and momentum starts from that gradient."""
+    p0, grads = _problem(rng, dtype, shapes=[(4,), (6,)])
+    a, b = (dg.nn.Parameter(dg.tensor(p)) for p in p0)
+    opt = cls([a, b], **opts)
+    for i, g in enumerate(grads):
+        a.grad = dg.tensor(g[0])
+        b.grad = dg.tensor(g[1]) if i >= 2 else None
+        opt.step()
+    late = [g[1] for g in grads[2:]]
+    reference = ref.sgd if cls is dg.optim.SGD else ref.adam
+    assert_close(b.detach().numpy(), reference(p0[1], late, **opts), dtype)
+    assert_close(a.detach().numpy(), reference(p0[0], [g[0] for g in grads], **opts), dtype)
+    if cls is dg.optim.Adam:
+        assert opt.state[a]["step"] == len(grads) and opt.state[b]["step"] == len(late)
+
+
+def test_sgd_state_is_created_lazily(rng, dtype):
+    p = dg.nn.Parameter(dg.tensor(rng.standard_normal((3, 4)).astype(dtype)))
+    q = dg.nn.Parameter(dg.tensor(rng.standard_normal(2).astype(dtype)))
+    opt = dg.optim.SGD([p, q], lr=0.1, momentum=0.9, weight_decay=0.1, maximize=True)
+    assert len(opt.state) == 0
+    g = rng.standard_normal((3, 4)).astype(dtype)
+    p_before = p.detach().numpy().copy()
+    p.grad = dg.tensor(g)
+    opt.step()
+    assert set(opt.state) == {p}
+    buf = opt.state[p]["momentum_buffer"]
+    buf = np.asarray(getattr(buf, "_data", buf))
+    assert buf.shape == (3, 4) and buf.dtype == dtype
+    # first step: buffer = the (maximized, weight-decayed) gradient itself, as in torch
+    assert_close(buf, -g.astype(np.float64) + 0.1 * p_before, dtype)
+    # plain SGD keeps no buffer
+    r = dg.nn.Parameter(dg.tensor(np.ones(3, dtype)))
+    plain = dg.optim.SGD([r], lr=0.1)
+    r.grad = dg.tensor(np.ones(3, dtype))
+    plain.step()
+    assert "momentum_buffer" not in plain.state.get(r, {})
+
+
+@pytest.mark.parametrize("amsgrad", [False, True])
+def test_adam_state_is_created_lazily(rng, dtype, amsgrad):
+    p = dg.nn.Parameter(dg.tensor(rng.standard_normal(5).astype(dtype)))
+    opt = dg.optim.Adam([p], lr=0.01, betas=(0.8, 0.9), amsgrad=amsgrad)
+    assert len(opt.state) == 0
+    g = rng.standard_normal(5).astype(dtype)
+    p.grad = dg.tensor(g)
+    opt.step()
+    st = opt.state[p]
+    keys = {"step", "exp_avg", "exp_avg_sq"} | ({"max_exp_avg_sq"} if amsgrad else set())
+    assert set(st) == keys  # torch's names
+    assert int(st["step"]) == 1
+    g64 = g.astype(np.float64)
+    assert_close(np.asarray(getattr(st["exp_avg"], "_data", st["exp_avg"])), 0.2 * g64, dtype)
+    assert_close(np.asarray(getattr(st["exp_avg_sq"], "_data", st["exp_avg_sq"])), 0.1 * g64 * g64, dtype)
+    for _ in range(2):
+        opt.step()
+    assert int(st["step"]) == 3
+
+
+# ==================================================================================================
+# zero_grad and step(closure)
+# ==================================================================================================
+
+
+def test_zero_grad(rng):
+    a = dg.nn.Parameter(dg.tensor(rng.standard_normal(3).astype(np.float32)))
+    b = dg.nn.Parameter(dg.tensor(rng.standard_normal(2).astype(np.float32)))
+    c = dg.nn.Parameter(dg.tensor(np.zeros(1, np.float32)))  # never gets a gradient
+    opt = dg.optim.SGD([a, b, c], lr=0.1)
+    ((a * 2.0).sum() + (b * b).sum()).backward()
+    ga = a.grad
+    opt.zero_grad(set_to_none=False)
+    assert a.grad is ga and np.all(a.grad.numpy() == 0) and np.all(b.grad.numpy() == 0)
+    assert c.grad is None
+    # zeroed gradients accumulate afresh
+    (a * 3.0).sum().backward()
+    np.testing.assert_array_equal(a.grad.numpy(), np.full(3, 3.0, np.float32))
+    opt.zero_grad()  # default: set_to_none=True, as torch >= 2.0
+    assert a.grad is None and b.grad is None and c.grad is None
+    # a step after zero_grad() (all None) changes nothing
+    before = a.detach().numpy().copy()
+    opt.step()
+    np.testing.assert_array_equal(a.detach().numpy(), before)
+
+
+@pytest.mark.parametrize("cls,opts", ALL_OPTIMIZERS, ids=OPT_IDS)
+def test_step_with_closure_returns_its_loss_and_uses_its_gradient(rng, dtype, cls, opts):
+    p0 = rng.standard_normal(4).astype(dtype)
+    target = rng.standard_normal(4).astype(dtype)
+    p = dg.nn.Parameter(dg.tensor(p0))
+    opt = cls([p], **opts)
+    calls = []
+
+    def closure():
+        calls.append(1)
+        opt.zero_grad()
+        loss = ((p - dg.tensor(target)) ** 2).sum()
+        loss.backward()
+        return loss
+
+    p_values = [p0.astype(np.float64)]
+    grads = []
+    for _ in range(3):
+        grads.append(2.0 * (p.detach().numpy().astype(np.float64) - target))  # d loss / d p at this step
+        loss = opt.step(closure)
+        assert isinstance(loss, dg.Tensor) and loss.shape == ()
+        assert_close(loss.item(), np.sum((p_values[-1] - target) ** 2), dtype)  # loss before the update
+        p_values.append(p.detach().numpy().astype(np.float64))
+    assert len(calls) == 3  # once per step
+    reference = ref.sgd if cls is dg.optim.SGD else ref.adam
+    assert_close(p.detach().numpy(), reference(p0, grads, **opts), dtype)
+
+
+def test_step_closure_return_value_is_passed_through():
+    p = dg.nn.Parameter(dg.tensor([1.0]))
+    p.grad = dg.tensor([1.0])
+    sentinel = object()
+    assert dg.optim.SGD([p], lr=0.1).step(lambda: sentinel) is sentinel
+    assert dg.optim.Adam([p], lr=0.1).step(lambda: sentinel) is sentinel
+
+
+def test_optimizer_with_generator_of_module_parameters(rng):
+    """optimizer(model.parameters()) with a generator, the usual call, sees every parameter."""
+    dg.manual_seed(0)
+    model = dg.nn.Sequential(dg.nn.Linear(3, 4), dg.nn.ReLU(), dg.nn.Linear(4, 1))
+    opt = dg.optim.SGD(model.parameters(), lr=0.1)
+    assert [id(p) for p in opt.param_groups[0]["params"]] == [id(p) for p in model.parameters()]
+    before = [p.detach().numpy().copy() for p in model.parameters()]
+    x = dg.tensor(rng.standard_normal((5, 3)).astype(np.float32))
+    loss = dg.nn.functional.mse_loss(model(x), dg.tensor(np.ones((5, 1), np.float32)))
+    loss.backward()
+    grads = [p.grad.numpy().copy() for p in model.parameters()]
+    opt.step()
+    for p, b, g in zip(model.parameters(), before, grads):
+        assert_close(p.detach().numpy(), b - 0.1 * g.astype(np.float64), np.float32)

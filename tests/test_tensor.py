@@ -1,0 +1,478 @@
+"""The Tensor API and its printing. repr is compared with PyTorch 2.13's repr of the same values
+(torch's text with 'torch.' read as 'densegrad.'); the factories, conversions and properties are
+checked against what PyTorch does, or against NumPy where densegrad deliberately differs (a
+tensor is always float32 or float64)."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+import torch
+import torch._tensor_str
+
+import densegrad as dg
+
+# ==================================================================================================
+# repr against torch
+# ==================================================================================================
+
+# Where the suffixes start: ", size=" / ", dtype=" / ", requires_grad=" / ", grad_fn=" (the body
+# never contains these words), possibly after a line break.
+_SUFFIX = re.compile(r",\s+(?=(?:size|dtype|requires_grad|grad_fn)=)")
+
+
+def torch_repr(t: torch.Tensor) -> str:
+    """torch's repr of t as densegrad should print it.
+
+    'torch.float64' becomes 'densegrad.float64', which is 4 characters longer, so a suffix can
+    wrap where torch's does not. The suffixes are therefore laid out again with torch's own rule
+    (torch._tensor_str._add_suffixes, private but pinned with torch==2.13.0) on the renamed text;
+    the body (numbers, widths, line breaks, '...') is torch's, unchanged.
+    """
+    s = repr(t)
+    head = "Parameter containing:\n" if s.startswith("Parameter containing:\n") else ""
+    s = s[len(head) :]
+    assert s.startswith("tensor(") and s.endswith(")"), s
+    body, *suffixes = _SUFFIX.split(s[:-1])
+    suffixes = [x.replace("torch.", "densegrad.") for x in suffixes]
+    return head + torch._tensor_str._add_suffixes(body, suffixes, len("tensor("), False)
+
+
+@pytest.fixture
+def printoptions():
+    """Restore both libraries' print options to the defaults after the test, pass or fail."""
+    yield
+    dg.set_printoptions(precision=4, threshold=1000, edgeitems=3, linewidth=80, sci_mode=None)
+    torch.set_printoptions(profile="default")
+
+
+def _repr_cases():
+    r = np.random.default_rng(20261126)  # fixed: these are layout cases, not statistics
+    f32, f64 = np.float32, np.float64
+    return {
+        "0d": np.array(3.5, f32),
+        "0d_whole": np.array(-3.0, f32),
+        "0d_tiny": np.array(1.25e-7, f32),
+        "0d_zero": np.array(0.0, f32),
+        "1d": np.array([1.5, -2.25, 3.0], f32),
+        "1d_one": np.array([0.1], f32),
+        "2d": r.standard_normal((3, 4)).astype(f32),
+        "2d_col": r.standard_normal((5, 1)).astype(f32),
+        "2d_row": r.standard_normal((1, 5)).astype(f32),
+        "3d": r.standard_normal((2, 3, 4)).astype(f32),
+        "4d": r.standard_normal((2, 1, 2, 3)).astype(f32),
+        "empty": np.zeros((0,), f32),
+        "empty_0x3": np.zeros((0, 3), f32),
+        "empty_2x0x3": np.zeros((2, 0, 3), f32),
+        "whole": np.array([[1.0, 2.0, -3.0], [40.0, 5.0, 6.0]], f32),
+        "whole_sci": np.array([1.0, 3.0, 123456.0], f32),  # whole numbers spanning > 1000x
+        "whole_huge": np.array([1e9, 2.0], f64),  # whole numbers above 1e8
+        "zeros": np.zeros((2, 2), f32),
+        "negzero": np.array([-0.0, 1.0], f32),
+        "tiny": np.array([1e-5, 2e-6, -3e-7], f32),
+        "huge": np.array([1e10, 2e9, -3e11], f32),
+        "span": np.array([0.001, 10.0, 1234.5], f32),
+        "just_below_sci": np.array([0.0001, 0.1], f32),
+        "mixed_signs": np.array([-0.5, 0.25, -100.125, 7.0], f32),
+        "nan_inf": np.array([np.nan, np.inf, -np.inf, 1.5, -2.0], f32),
+        "nan_inf_whole": np.array([np.nan, np.inf, -np.inf, 1.0, -2.0], f32),
+        "nan_only": np.array([np.nan, np.nan], f32),
+        "inf_sci": np.array([np.inf, 1e-6, 5.0], f32),
+        "wraps_80": r.standard_normal(40).astype(f32),
+        "wraps_whole": np.arange(60, dtype=f32),
+        "wraps_2d": (r.standard_normal((3, 30)) * 1000).astype(f32),
+        "summarised_1d": r.standard_normal(1500).astype(f32),
+        "summarised_2d": r.standard_normal((40, 40)).astype(f32),
+        "summarised_3d": r.standard_normal((12, 12, 12)).astype(f32),
+        "summarised_long_rows": r.standard_normal((2, 1001)).astype(f32),
+        "exactly_1000": r.standard_normal((10, 100)).astype(f32),
+        "f64": r.standard_normal((2, 3)),
+        "f64_0d": np.array(2.5),
+        "f64_empty": np.zeros((0,)),
+        "f64_empty_0x3": np.zeros((0, 3)),
+        "f64_wraps": r.standard_normal(30),
+        "f64_precise": np.array([0.1, 0.2, 0.3], f64),
+        "f64_summarised": r.standard_normal((50, 30)),
+    }
+
+
+REPR_CASES = _repr_cases()
+
+
+@pytest.mark.parametrize("requires_grad", [False, True], ids=["plain", "requires_grad"])
+@pytest.mark.parametrize("name", list(REPR_CASES))
+def test_repr_matches_torch(name, requires_grad):
+    a = REPR_CASES[name]
+    d = dg.tensor(a, requires_grad=requires_grad)
+    t = torch.tensor(a, requires_grad=requires_grad)
+    assert repr(d) == torch_repr(t)
+    assert str(d) == repr(d)
+
+
+def test_repr_suffix_wraps_by_torchs_rule_with_densegrad_name():
+    # torch keeps this on one line ('torch.float64' is shorter); with 'densegrad.float64' the
+    # last line would be 83 columns, so requires_grad=True moves to its own line, indented.
+    a = np.array([[-1.6329, -0.8695, -0.1408], [-0.4872, 2.1500, -0.8445]])
+    assert repr(dg.tensor(a, requires_grad=True)) == (
+        "tensor([[-1.6329, -0.8695, -0.1408],\n"
+        "        [-0.4872,  2.1500, -0.8445]], dtype=densegrad.float64,\n"
+        "       requires_grad=True)"
+    )
+    assert repr(torch.tensor(a, requires_grad=True)).count("\n") == 1  # and torch did not wrap
+
+
+def test_torch_repr_helper_changes_only_suffix_layout():
+    # The helper itself: for a case without a long suffix it is torch's text renamed, verbatim.
+    t = torch.tensor(np.array([[1.5, -2.0]], np.float64), requires_grad=True)
+    assert torch_repr(t) == repr(t).replace("torch.", "densegrad.")
+
+
+def test_repr_fuzz_matches_torch(printoptions):
+    """Random shapes, magnitudes, NaN/Inf patterns and print options (seeded)."""
+    r = np.random.default_rng(7)
+    for _ in range(150):
+        shape = tuple(int(r.integers(0, 7)) for _ in range(int(r.integers(0, 4))))
+        kind = int(r.integers(0, 5))
+        a = r.standard_normal(shape)
+        if kind == 1:
+            a = np.round(a * 10)
+        elif kind == 2:
+            a = a * 10.0 ** r.integers(-12, 12)
+        elif kind == 3:
+            a = a * 10.0 ** r.uniform(-6, 6, size=shape)
+        elif kind == 4:
+            m = r.random(shape)
+            a = np.where(m < 0.15, np.nan, np.where(m < 0.3, np.inf, np.where(m < 0.4, -np.inf, a)))
+        a = np.asarray(a, dtype=[np.float32, np.float64][int(r.integers(0, 2))])
+        opts = {}
+        if r.random() < 0.4:
+            opts["precision"] = int(r.integers(0, 9))
+        if r.random() < 0.4:
+            opts["sci_mode"] = bool(r.integers(0, 2))
+        if r.random() < 0.3:
+            opts["linewidth"] = int(r.integers(20, 140))
+        if r.random() < 0.3:
+            opts["threshold"] = int(r.integers(1, 50))
+            opts["edgeitems"] = int(r.integers(0, 4))
+        dg.set_printoptions(**opts)
+        torch.set_printoptions(**opts)
+        rg = bool(r.integers(0, 2))
+        assert repr(dg.tensor(a, requires_grad=rg)) == torch_repr(torch.tensor(a, requires_grad=rg)), (shape, opts)
+        dg.set_printoptions(precision=4, threshold=1000, edgeitems=3, linewidth=80, sci_mode=None)
+        torch.set_printoptions(profile="default")
+
+
+@pytest.mark.parametrize(
+    "opts",
+    [
+        dict(precision=2),
+        dict(precision=0),
+        dict(precision=8),
+        dict(sci_mode=True),
+        dict(sci_mode=False),  # forced fixed notation must size columns for fixed notation
+        dict(linewidth=40),
+        dict(threshold=10),
+        dict(threshold=10, edgeitems=1),
+        dict(threshold=10, edgeitems=0),
+        dict(edgeitems=0),  # torch then adds size=... even when nothing is summarised
+    ],
+    ids=lambda o: ",".join(f"{k}={v}" for k, v in o.items()),
+)
+def test_set_printoptions_matches_torch(printoptions, opts):
+    r = np.random.default_rng(3)
+    cases = [
+        r.standard_normal((4, 5)).astype(np.float32) * 100,
+        np.array([1e-6, 0.5, 3.0], np.float32),
+        np.array([1.0, 2.0, 300000.0], np.float32),
+        r.standard_normal(30),
+        r.standard_normal((3, 4, 5)).astype(np.float32),
+    ]
+    dg.set_printoptions(**opts)
+    torch.set_printoptions(**opts)
+    for a in cases:
+        assert repr(dg.tensor(a)) == torch_repr(torch.tensor(a))
+
+
+def test_set_printoptions_precision_changes_output_and_defaults_restore(printoptions):
+    d = dg.tensor([1.0 / 3.0, 2.0])
+    assert repr(d) == "tensor([0.3333, 2.0000])"
+    dg.set_printoptions(precision=2)
+    assert repr(d) == "tensor([0.33, 2.00])"
+    dg.set_printoptions(precision=6)
+    assert repr(d) == "tensor([0.333333, 2.000000])"
+    dg.set_printoptions(precision=4, threshold=1000, edgeitems=3, linewidth=80, sci_mode=None)
+    assert repr(d) == "tensor([0.3333, 2.0000])"
+
+
+def test_parameter_repr_matches_torch():
+    a = np.array([[1.5, -2.0], [0.25, 3.0]], np.float32)
+    assert repr(dg.nn.Parameter(dg.tensor(a))) == torch_repr(torch.nn.Parameter(torch.tensor(a)))
+    assert repr(dg.nn.Parameter(dg.tensor(a.astype(np.float64)))) == torch_repr(
+        torch.nn.Parameter(torch.tensor(a.astype(np.float64)))
+    )
+    assert repr(dg.nn.Parameter(dg.tensor(a), requires_grad=False)) == torch_repr(
+        torch.nn.Parameter(torch.tensor(a), requires_grad=False)
+    )
+
+
+# Ops whose graph node densegrad names exactly as torch does (checked against torch 2.13).
+# Not listed because torch names them differently: 1.0 - x (RsubBackward1), 2.0 / x
+# (MulBackward0), 2.0 ** x (PowBackward2), sum/mean over a dim (SumBackward1/MeanBackward1), .T
+# (PermuteBackward0), .t() (TBackward0), reshape/view (ViewBackward0), indexing
+# (SelectBackward0/SliceBackward0), .double() (ToCopyBackward0), matmul (Mm/Mv/Dot/Squeeze...),
+# linear (AddmmBackward0, densegrad: DenseBackward0).
+def _named_ops(lib, x, y):
+    F = lib.nn.functional
+    return {
+        "add": x + y,
+        "add_number": x + 1.0,
+        "radd": 1.0 + x,
+        "sub": x - y,
+        "sub_number": x - 1.0,
+        "mul": x * y,
+        "rmul": 2.0 * x,
+        "div": x / y,
+        "div_number": x / 2.0,
+        "neg": -x,
+        "pow": x**2,
+        "sum": x.sum(),
+        "mean": x.mean(),
+        "clone": x.clone(),
+        "relu": F.relu(x),
+        "relu_top": lib.relu(x),
+        "relu_method": x.relu(),
+        "leaky_relu": F.leaky_relu(x, 0.2),
+        "sigmoid": lib.sigmoid(x),
+        "tanh": lib.tanh(x),
+        "mse": F.mse_loss(x, y),
+        "mse_sum": F.mse_loss(x, y, reduction="sum"),
+        "mse_none": F.mse_loss(x, y, reduction="none"),
+    }
+
+
+@pytest.mark.parametrize("dtype_", [np.float32, np.float64], ids=["float32", "float64"])
+def test_grad_fn_repr_matches_torch(dtype_):
+    a = np.array([[1.5, -2.0, 0.0], [0.25, 3.0, -0.5]], dtype_)
+    b = np.array([[0.5, 1.0, 2.0], [-1.0, 4.0, 8.0]], dtype_)
+    d = _named_ops(dg, dg.tensor(a, requires_grad=True), dg.tensor(b, requires_grad=True))
+    t = _named_ops(torch, torch.tensor(a, requires_grad=True), torch.tensor(b, requires_grad=True))
+    assert d.keys() == t.keys()
+    for k in d:
+        assert d[k].grad_fn.name() == type(t[k].grad_fn).__name__, k
+        assert repr(d[k]) == torch_repr(t[k]), k
+
+
+def test_grad_fn_of_notebook_ops():
+    # The walkthrough's prints: ReluBackward0, MseLossBackward0, SubBackward0.
+    w = dg.tensor([0.8], requires_grad=True)
+    y = dg.relu(w * 0.5 + 0.15)
+    assert repr(y) == "tensor([0.5500], grad_fn=<ReluBackward0>)"
+    loss = dg.nn.functional.mse_loss(y, dg.tensor([0.95]))
+    assert repr(loss) == "tensor(0.1600, grad_fn=<MseLossBackward0>)"
+    assert repr(w - 0.3) == "tensor([0.5000], grad_fn=<SubBackward0>)"
+
+
+def test_no_grad_result_prints_without_grad_fn():
+    x = dg.tensor([1.0, -2.0], requires_grad=True)
+    with dg.no_grad():
+        y = x * 2.0
+    assert repr(y) == "tensor([ 2., -4.])"
+    assert y.grad_fn is None and not y.requires_grad
+
+
+# ==================================================================================================
+# construction
+# ==================================================================================================
+
+
+def test_tensor_from_python_data_is_float32():
+    for data in (3, 3.5, [1, 2, 3], [[1.0, 2.0], [3.0, 4.0]], True, [], (1.5, 2.5)):
+        d = dg.tensor(data)
+        assert d.dtype == dg.float32 == np.float32
+        assert d.shape == np.array(data).shape
+        np.testing.assert_array_equal(d.numpy(), np.array(data, dtype=np.float32))
+
+
+def test_tensor_keeps_float_ndarray_dtype():
+    a64 = np.array([0.1, 0.2])
+    a32 = np.array([0.1, 0.2], np.float32)
+    assert dg.tensor(a64).dtype == np.float64  # as torch.tensor(ndarray)
+    assert dg.tensor(a32).dtype == np.float32
+    assert dg.tensor(np.float64(2.5)).dtype == np.float64 and dg.tensor(np.float64(2.5)).shape == ()
+    assert str(torch.tensor(a64).dtype) == "torch.float64"  # the behaviour copied
+    np.testing.assert_array_equal(dg.tensor(a64).numpy(), a64)  # no rounding through float32
+    # a non-native byte order is read correctly, and stored native
+    be = np.array([1.5, -2.0], dtype=">f8")
+    d = dg.tensor(be)
+    assert d.dtype == np.float64 and d.dtype.isnative
+    np.testing.assert_array_equal(d.numpy(), [1.5, -2.0])
+
+
+def test_tensor_dtype_argument_converts():
+    a64 = np.array([1.0 / 3.0, 2.0])
+    d = dg.tensor(a64, dtype=dg.float32)
+    assert d.dtype == np.float32
+    np.testing.assert_array_equal(d.numpy(), a64.astype(np.float32))
+    assert dg.tensor([1, 2], dtype=dg.float64).dtype == np.float64
+    assert dg.tensor(np.array([1, 2], np.int64), dtype=np.float32).dtype == np.float32
+    assert dg.tensor([0.5], dtype="float64").dtype == np.float64
+    assert dg.tensor(dg.tensor([0.5]), dtype=dg.float64).dtype == np.float64
+
+
+def test_tensor_always_copies():
+    a = np.array([1.0, 2.0, 3.0], np.float32)
+    d = dg.tensor(a)
+    a[0] = 100.0
+    assert d.numpy()[0] == 1.0
+    assert not np.shares_memory(d.numpy(), a)
+    d2 = dg.tensor(d)
+    d.numpy()[1] = -7.0
+    assert d2.numpy()[1] == 2.0
+    # a non-contiguous source becomes a C-contiguous copy
+    m = np.arange(12.0).reshape(3, 4)[:, ::2]
+    dm = dg.tensor(m)
+    assert dm.numpy().flags.c_contiguous
+    np.testing.assert_array_equal(dm.numpy(), m)
+
+
+def test_tensor_requires_grad_flag():
+    d = dg.tensor([1.0], requires_grad=True)
+    assert d.requires_grad and d.is_leaf and d.grad is None and d.grad_fn is None
+    assert not dg.tensor([1.0]).requires_grad
+
+
+def test_from_numpy_is_zero_copy():
+    for a in (np.arange(6.0).reshape(2, 3), np.arange(6.0, dtype=np.float32), np.arange(12.0).reshape(3, 4)[:, 1::2]):
+        d = dg.from_numpy(a)
+        assert d.dtype == a.dtype and d.shape == a.shape
+        assert np.shares_memory(d.numpy(), a)
+        a[(0,) * a.ndim] = 42.0  # numpy -> tensor
+        assert d.numpy()[(0,) * a.ndim] == 42.0
+        d.numpy()[(-1,) * a.ndim] = -5.0  # tensor -> numpy
+        assert a[(-1,) * a.ndim] == -5.0
+        assert d.tolist() == a.tolist()
+
+
+def test_numpy_shares_memory_with_the_tensor():
+    d = dg.tensor([[1.0, 2.0], [3.0, 4.0]])
+    n = d.numpy()
+    assert isinstance(n, np.ndarray) and n.dtype == np.float32
+    n[0, 0] = 9.0
+    assert d.tolist() == [[9.0, 2.0], [3.0, 4.0]]
+    np.testing.assert_array_equal(np.asarray(d), n)
+    # requires_grad: .detach().numpy() shares too (torch refuses .numpy() directly)
+    p = dg.tensor([1.0, 2.0], requires_grad=True)
+    p.detach().numpy()[1] = 5.0
+    assert p.tolist() == [1.0, 5.0]
+
+
+def test_item_and_tolist_match_torch():
+    for a in (np.array(0.1, np.float32), np.array([[0.1]], np.float32), np.array([-2.5]), np.array(np.nan, np.float32)):
+        d, t = dg.tensor(a), torch.tensor(a)
+        di, ti = d.item(), t.item()
+        assert type(di) is float
+        assert di == ti or (np.isnan(di) and np.isnan(ti))
+    a = np.array([[0.1, -2.0, 3.25], [4.0, 5.5, -6.0]], np.float32)
+    assert dg.tensor(a).tolist() == torch.tensor(a).tolist()
+    assert dg.tensor(np.array(0.3)).tolist() == torch.tensor(np.array(0.3)).tolist() == 0.3
+    assert dg.tensor(np.zeros((2, 0))).tolist() == torch.tensor(np.zeros((2, 0))).tolist() == [[], []]
+    assert type(dg.tensor(a).tolist()[0][0]) is float
+
+
+def test_shape_dtype_ndim_len_match_torch():
+    for shape in [(), (0,), (5,), (3, 4), (2, 0, 3), (1, 1, 1, 7)]:
+        a = np.zeros(shape, np.float32)
+        d, t = dg.tensor(a), torch.tensor(a)
+        assert d.shape == tuple(t.shape) and isinstance(d.shape, tuple)
+        assert d.ndim == t.ndim == d.dim()
+        assert d.numel() == t.numel()
+        assert d.size() == tuple(t.size())
+        if shape:
+            assert len(d) == len(t)
+            assert d.size(-1) == t.size(-1)
+        else:
+            with pytest.raises(TypeError):
+                len(d)
+    assert dg.tensor([1.0]).dtype == dg.float32 and dg.tensor(np.ones(1)).dtype == dg.float64
+
+
+def test_transpose():
+    a = np.arange(6.0, dtype=np.float32).reshape(2, 3)
+    d = dg.tensor(a)
+    assert d.T.shape == (3, 2)
+    np.testing.assert_array_equal(d.T.numpy(), torch.tensor(a).T.numpy())
+    np.testing.assert_array_equal(d.t().numpy(), a.T)
+    v = dg.tensor([1.0, 2.0])
+    assert v.T.shape == (2,) and v.T.tolist() == [1.0, 2.0]
+    s = dg.tensor(3.0)
+    assert s.T.shape == () and s.T.item() == 3.0
+    # 3-D: axes reversed, as NumPy (torch warns that x.T on >2-D is deprecated, so not compared)
+    c = np.arange(24.0).reshape(2, 3, 4)
+    np.testing.assert_array_equal(dg.tensor(c).T.numpy(), c.T)
+
+
+def test_detach_shares_data_and_leaves_the_graph():
+    x = dg.tensor([1.0, -2.0], requires_grad=True)
+    y = x * 3.0
+    for src in (x, y):
+        d = src.detach()
+        assert not d.requires_grad and d.grad_fn is None and d.is_leaf
+        assert np.shares_memory(d.numpy(), src._data)
+    x.detach().numpy()[0] = 10.0  # shared: the leaf changes too, as in torch
+    assert x.tolist() == [10.0, -2.0]
+
+
+# ==================================================================================================
+# factories and the global generator
+# ==================================================================================================
+
+
+@pytest.mark.parametrize("factory,value", [(dg.zeros, 0.0), (dg.ones, 1.0)])
+def test_zeros_ones(factory, value):
+    for args, shape in [((3,), (3,)), ((2, 3), (2, 3)), (((2, 3),), (2, 3)), (([4, 1],), (4, 1)), ((), ()), ((0, 5), (0, 5))]:
+        d = factory(*args)
+        assert d.shape == shape and d.dtype == np.float32
+        assert np.all(d.numpy() == value)
+    assert factory(2, dtype=dg.float64).dtype == np.float64
+    r = factory(2, 2, requires_grad=True)
+    assert r.requires_grad and r.is_leaf
+
+
+@pytest.mark.parametrize("factory", [dg.rand, dg.randn], ids=["rand", "randn"])
+def test_random_factories_are_reproducible_with_manual_seed(factory):
+    dg.manual_seed(1234)
+    a = factory(3, 5)
+    b = factory(3, 5)
+    dg.manual_seed(1234)
+    a2 = factory((3, 5))
+    b2 = factory(3, 5)
+    np.testing.assert_array_equal(a.numpy(), a2.numpy())
+    np.testing.assert_array_equal(b.numpy(), b2.numpy())
+    assert not np.array_equal(a.numpy(), b.numpy())  # the stream advances
+    dg.manual_seed(1235)
+    assert not np.array_equal(factory(3, 5).numpy(), a.numpy())
+    assert a.dtype == np.float32 and a.shape == (3, 5)
+    assert factory(4, dtype=dg.float64).dtype == np.float64
+    assert factory(2, requires_grad=True).requires_grad
+
+
+def test_rand_and_randn_ranges():
+    dg.manual_seed(99)
+    u = dg.rand(20000).numpy()
+    assert u.min() >= 0.0 and u.max() < 1.0
+    # mean of 20000 U(0,1): sd = sqrt(1/12/20000) = 0.002; 5 sd
+    assert abs(u.mean() - 0.5) < 0.01
+    n = dg.randn(20000, dtype=dg.float64).numpy()
+    # sd of the mean 1/sqrt(20000) = 0.007; sd of the sample variance sqrt(2/20000) = 0.01; 5 sd
+    assert abs(n.mean()) < 0.035 and abs(n.var() - 1.0) < 0.05
+
+
+def test_manual_seed_also_makes_linear_init_reproducible():
+    dg.manual_seed(5)
+    a = dg.nn.Linear(4, 3)
+    dg.manual_seed(5)
+    b = dg.nn.Linear(4, 3)
+    np.testing.assert_array_equal(a.weight.detach().numpy(), b.weight.detach().numpy())
+    np.testing.assert_array_equal(a.bias.detach().numpy(), b.bias.detach().numpy())

@@ -1,0 +1,216 @@
+"""densegrad.train.Trainer: the fused C++ training step must give bitwise the same losses,
+gradients and parameters as the autograd path (zero_grad, backward, step), for every supported
+layer and optimizer option, and must refuse what it cannot fuse."""
+
+from __future__ import annotations
+
+import threading
+import tracemalloc
+
+import numpy as np
+import pytest
+
+import densegrad as dg
+
+ARCHS = {
+    "relu": lambda dt: [dg.nn.Linear(5, 7, dtype=dt), dg.nn.ReLU(), dg.nn.Linear(7, 3, dtype=dt)],
+    "mixed": lambda dt: [
+        dg.nn.Linear(5, 13, dtype=dt), dg.nn.Tanh(),
+        dg.nn.Linear(13, 7, bias=False, dtype=dt), dg.nn.LeakyReLU(-0.2),  # needs the pre-activation
+        dg.nn.Linear(7, 6, dtype=dt), dg.nn.Sigmoid(),
+        dg.nn.Linear(6, 4, dtype=dt), dg.nn.LeakyReLU(0.1),
+        dg.nn.Linear(4, 2, dtype=dt), dg.nn.Identity(),
+    ],
+    "linear_linear": lambda dt: [dg.nn.Linear(5, 4, dtype=dt), dg.nn.Linear(4, 1, dtype=dt)],
+}
+OPTIMIZERS = {
+    "sgd": lambda p: dg.optim.SGD(p, lr=0.05),
+    "sgd_momentum_dampening": lambda p: dg.optim.SGD(p, lr=0.05, momentum=0.9, dampening=0.2),
+    "sgd_nesterov_wd_max": lambda p: dg.optim.SGD(p, lr=0.02, momentum=0.8, nesterov=True, weight_decay=0.01, maximize=True),
+    "adam": lambda p: dg.optim.Adam(p, lr=0.01),
+    "adam_amsgrad_wd": lambda p: dg.optim.Adam(p, lr=0.01, betas=(0.8, 0.99), weight_decay=0.05, amsgrad=True),
+}
+
+
+def _pair(arch, opt, dtype, seed=3):
+    models = []
+    for _ in range(2):
+        dg.manual_seed(seed)
+        m = dg.nn.Sequential(*ARCHS[arch](dtype))
+        models.append((m, OPTIMIZERS[opt](m.parameters())))
+    return models
+
+
+def _data(rng, model, batch, dtype):
+    mods = list(model)
+    x = rng.standard_normal((batch, mods[0].in_features)).astype(dtype)
+    y = rng.standard_normal((batch, [m for m in mods if isinstance(m, dg.nn.Linear)][-1].out_features)).astype(dtype)
+    return x, y
+
+
+def _autograd_step(model, opt, loss_fn, x, y):
+    opt.zero_grad()
+    loss = loss_fn(model(dg.from_numpy(x)), dg.from_numpy(y))
+    loss.backward()
+    opt.step()
+    return loss.item()
+
+
+def _assert_same(ma, mb):
+    for (name, pa), (_, pb) in zip(ma.named_parameters(), mb.named_parameters()):
+        assert np.array_equal(pa.detach().numpy(), pb.detach().numpy()), f"parameter {name} differs"
+        assert np.array_equal(pa.grad.numpy(), pb.grad.numpy()), f"gradient of {name} differs"
+
+
+@pytest.mark.parametrize("opt", list(OPTIMIZERS))
+@pytest.mark.parametrize("arch", list(ARCHS))
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+def test_fused_step_is_bitwise_the_autograd_step(rng, dtype, arch, opt, reduction):
+    (ma, oa), (mb, ob) = _pair(arch, opt, dtype)
+    loss_fn = dg.nn.MSELoss(reduction=reduction)
+    trainer = dg.train.Trainer(mb, ob, loss_fn)
+    for batch in (16, 1, 16, 7, 0, 5):  # varying batch sizes, including empty
+        x, y = _data(rng, ma, batch, dtype)
+        la = _autograd_step(ma, oa, loss_fn, x, y)
+        lb = trainer.step(x, y)
+        assert la == lb or (np.isnan(la) and np.isnan(lb)), (batch, la, lb)
+        _assert_same(ma, mb)
+
+
+def test_fused_and_autograd_steps_mix(rng, dtype):
+    """State (momentum buffers, Adam moments and step counts) is shared, so the two kinds of
+    step can alternate and still match a pure autograd run."""
+    for opt in ("sgd_momentum_dampening", "adam_amsgrad_wd"):
+        (ma, oa), (mb, ob) = _pair("mixed", opt, dtype)
+        trainer = dg.train.Trainer(mb, ob)
+        loss_fn = dg.nn.MSELoss()
+        for i in range(6):
+            x, y = _data(rng, ma, 8, dtype)
+            _autograd_step(ma, oa, loss_fn, x, y)
+            if i % 2:
+                _autograd_step(mb, ob, loss_fn, x, y)
+            else:
+                trainer.step(x, y)
+        _assert_same(ma, mb)
+
+
+def test_hyperparameter_changes_and_zero_grad_are_picked_up(rng):
+    (ma, oa), (mb, ob) = _pair("relu", "adam", np.float32)
+    trainer = dg.train.Trainer(mb, ob)
+    loss_fn = dg.nn.MSELoss()
+    for i in range(5):
+        for o in (oa, ob):
+            o.param_groups[0]["lr"] = 0.01 / (i + 1)  # a schedule
+        x, y = _data(rng, ma, 4, np.float32)
+        _autograd_step(ma, oa, loss_fn, x, y)
+        ob.zero_grad()  # sets every .grad to None: the trainer must rebind, not write stale arrays
+        trainer.step(x, y)
+    _assert_same(ma, mb)
+
+
+def test_predict_matches_the_model(rng, dtype):
+    (m, o), _ = _pair("mixed", "sgd", dtype)
+    trainer = dg.train.Trainer(m, o)
+    x, _ = _data(rng, m, 9, dtype)
+    with dg.no_grad():
+        expected = m(dg.from_numpy(x)).numpy()
+    assert np.array_equal(trainer.predict(x), expected)
+
+
+def test_trainer_learns(rng):
+    dg.manual_seed(0)
+    model = dg.nn.Sequential(dg.nn.Linear(2, 32), dg.nn.Tanh(), dg.nn.Linear(32, 1))
+    trainer = dg.train.Trainer(model, dg.optim.Adam(model.parameters(), lr=0.01))
+    x = rng.uniform(-1, 1, (256, 2)).astype(np.float32)
+    y = (np.sin(3 * x[:, :1]) * x[:, 1:]).astype(np.float32)
+    first = trainer.step(x, y)
+    for _ in range(500):
+        last = trainer.step(x, y)
+    assert last < 0.05 * first
+
+
+@pytest.mark.parametrize(
+    "build,error,fragment",
+    [
+        (lambda: (dg.nn.Linear(2, 2), "sgd"), TypeError, "nn.Sequential"),
+        (lambda: (dg.nn.Sequential(dg.nn.ReLU(), dg.nn.Linear(2, 2)), "sgd"), ValueError, "not a Linear"),
+        (lambda: (dg.nn.Sequential(dg.nn.Linear(2, 2), dg.nn.ReLU(), dg.nn.ReLU()), "sgd"), ValueError, "not a Linear"),
+        (lambda: (dg.nn.Sequential(dg.nn.Linear(2, 2)), "other_params"), ValueError, "exactly the model's parameters"),
+        (lambda: (dg.nn.Sequential(dg.nn.Linear(2, 2)), "two_groups"), ValueError, "one parameter group"),
+        (lambda: (dg.nn.Sequential(dg.nn.Linear(2, 2)), "none_loss"), ValueError, "MSELoss"),
+    ],
+)
+def test_trainer_refuses_what_it_cannot_fuse(build, error, fragment):
+    model, kind = build()
+    params = list(model.parameters())
+    loss = None
+    if kind == "other_params":
+        opt = dg.optim.SGD(params + [dg.nn.Parameter(dg.zeros(3))], lr=0.1)
+    elif kind == "two_groups":
+        opt = dg.optim.SGD([{"params": params[:1]}, {"params": params[1:]}], lr=0.1)
+    else:
+        opt = dg.optim.SGD(params, lr=0.1)
+        loss = dg.nn.MSELoss(reduction="none") if kind == "none_loss" else None
+    with pytest.raises(error, match=fragment):
+        dg.train.Trainer(model, opt, loss)
+
+
+def test_step_checks_its_batch():
+    model = dg.nn.Sequential(dg.nn.Linear(3, 2))
+    trainer = dg.train.Trainer(model, dg.optim.SGD(model.parameters(), lr=0.1))
+    x = np.zeros((4, 3), np.float32)
+    with pytest.raises(ValueError, match=r"shape \(batch, 3\)"):
+        trainer.step(np.zeros((4, 2), np.float32), np.zeros((4, 2), np.float32))
+    with pytest.raises(TypeError, match="float32"):
+        trainer.step(x.astype(np.float64), np.zeros((4, 2)))
+    with pytest.raises(ValueError, match="rows"):
+        trainer.step(x, np.zeros((5, 2), np.float32))
+    # transposed (non-contiguous) input is accepted and gives the same step as a copy
+    xt = np.asfortranarray(np.arange(12, dtype=np.float32).reshape(4, 3))
+    assert trainer.predict(xt).tolist() == trainer.predict(np.ascontiguousarray(xt)).tolist()
+
+
+def test_fused_steps_do_not_grow_python_memory(rng):
+    model = dg.nn.Sequential(dg.nn.Linear(8, 32), dg.nn.ReLU(), dg.nn.Linear(32, 1))
+    trainer = dg.train.Trainer(model, dg.optim.SGD(model.parameters(), lr=0.01, momentum=0.9))
+    x = rng.standard_normal((16, 8)).astype(np.float32)
+    y = rng.standard_normal((16, 1)).astype(np.float32)
+    for _ in range(50):
+        trainer.step(x, y)
+    tracemalloc.start()
+    try:
+        for _ in range(100):
+            trainer.step(x, y)
+        before = tracemalloc.get_traced_memory()[0]
+        for _ in range(2000):
+            trainer.step(x, y)
+        after = tracemalloc.get_traced_memory()[0]
+    finally:
+        tracemalloc.stop()
+    assert after - before < 4096, f"Python memory grew by {after - before} bytes over 2000 steps"
+
+
+def test_one_trainer_from_two_threads_never_corrupts(rng):
+    """Concurrent steps on one network are refused with a clear error, never run over each other."""
+    model = dg.nn.Sequential(dg.nn.Linear(64, 256), dg.nn.ReLU(), dg.nn.Linear(256, 1))
+    trainer = dg.train.Trainer(model, dg.optim.SGD(model.parameters(), lr=1e-4))
+    x = rng.standard_normal((256, 64)).astype(np.float32)
+    y = rng.standard_normal((256, 1)).astype(np.float32)
+    errors, done = [], []
+
+    def work():
+        for _ in range(100):
+            try:
+                trainer.step(x, y)
+                done.append(1)
+            except RuntimeError as e:
+                errors.append(str(e))
+
+    threads = [threading.Thread(target=work) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert all("already running a step in another thread" in e for e in errors)
+    assert len(done) + len(errors) == 200 and len(done) > 0
+    assert all(np.isfinite(p.detach().numpy()).all() for p in model.parameters())
