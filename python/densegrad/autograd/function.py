@@ -48,32 +48,30 @@ class Context:
 class Node:
     """One recorded op in the graph (what PyTorch calls a grad_fn)."""
 
-    __slots__ = ("fn", "ctx", "next_functions", "_versions", "_retained", "__weakref__")
+    __slots__ = ("fn", "ctx", "next_functions", "_versions", "_out", "_out_version", "_retained", "__weakref__")
 
-    def __init__(self, fn: type[Function], ctx: Context, inputs: tuple, output=None):
+    def __init__(self, fn: type[Function], ctx: Context, inputs: tuple, needs, output=None):
         self.fn = fn
         self.ctx = ctx
-        Tensor = _tensor.Tensor
-        edges = []
-        for a in inputs:
-            if isinstance(a, Tensor) and a._requires_grad:
-                edges.append(a._grad_fn if a._grad_fn is not None else a)  # a leaf: accumulate
-            else:
-                edges.append(None)
-        self.next_functions = tuple(edges)
+        # Edge i: the input's node, the input itself when it is a leaf (its .grad accumulates),
+        # or None when input i needs no gradient.
+        self.next_functions = tuple(
+            (a._grad_fn if a._grad_fn is not None else a) if need else None for a, need in zip(inputs, needs)
+        )
         # When backward will read saved arrays, an in-place change to an input or to the output
         # (sigmoid, tanh, relu, c ** x and dense save theirs) before backward would give a
         # silently wrong gradient, so their versions are checked then. Every tensor input is
         # recorded, not only the ones whose data was saved: that errs on the safe side and costs
         # nothing per op (testing which arrays share memory would). The output is held by a weak
         # reference because it holds this node.
-        if ctx._saved:
-            versions = [(a, a._version) for a in inputs if isinstance(a, Tensor)]
-            if output is not None:
-                versions.append((weakref.ref(output), output._version))
-            self._versions = tuple(versions)
+        if ctx._saved and output is not None:
+            Tensor = _tensor.Tensor
+            self._versions = tuple((a, a._version) for a in inputs if isinstance(a, Tensor))
+            self._out = weakref.ref(output)
+            self._out_version = output._version
         else:
             self._versions = ()
+            self._out = None
         self._retained = None
 
     def name(self) -> str:
@@ -82,6 +80,27 @@ class Node:
 
     def __repr__(self) -> str:
         return f"<{self.name()} object at {hex(id(self))}>"
+
+    def check_versions(self) -> None:
+        """RuntimeError if a tensor backward reads was modified in place since forward."""
+        for t, version in self._versions:
+            if t._version != version:
+                _raise_modified(t, version)
+        if self._out is not None:
+            out = self._out()  # gone: nobody can have modified it
+            if out is not None and out._version != self._out_version:
+                _raise_modified(out, self._out_version)
+
+
+def _raise_modified(t, version) -> None:
+    raise RuntimeError(
+        "one of the variables needed for gradient computation has been modified by an inplace "
+        f"operation: [{t._data.dtype} {tuple(t._data.shape)}] is at version {t._version}; expected "
+        f"version {version} instead."
+    )
+
+
+_NO_NEEDS = [(False,) * n for n in range(8)]
 
 
 class Function:
@@ -99,40 +118,47 @@ class Function:
     def apply(cls, *args):
         Tensor = _tensor.Tensor
         raw = []
+        needs = []
         record = False
         for a in args:
             if isinstance(a, Tensor):
                 raw.append(a._data)
+                needs.append(a._requires_grad)
                 record = record or a._requires_grad
             else:
                 raw.append(a)
-        record = record and grad_mode.is_grad_enabled()
-        if record:
-            ctx = Context(tuple(isinstance(a, Tensor) and a._requires_grad for a in args))
-        else:
-            ctx = Context((False,) * len(args))
-        out = cls.forward(ctx, *raw)
-        result = Tensor._wrap(out if type(out) is np.ndarray else np.asarray(out))
-        if record:
+                needs.append(False)
+        if record and grad_mode.is_grad_enabled():
+            ctx = Context(tuple(needs))
+            out = cls.forward(ctx, *raw)
+            result = Tensor._wrap(out if type(out) is np.ndarray else np.asarray(out))
             result._requires_grad = True
-            result._grad_fn = Node(cls, ctx, args, result)
-        return result
+            result._grad_fn = Node(cls, ctx, args, needs, result)
+            return result
+        n = len(args)
+        ctx = Context(_NO_NEEDS[n] if n < 8 else (False,) * n)
+        out = cls.forward(ctx, *raw)
+        return Tensor._wrap(out if type(out) is np.ndarray else np.asarray(out))
 
 
 def accumulate_grad(t, g: np.ndarray) -> None:
-    """t.grad += g, creating t.grad (a fresh copy) on first use, as PyTorch accumulates."""
-    g = np.asarray(g)
-    if g.dtype != t._data.dtype:
-        g = g.astype(t._data.dtype)
-    if g.shape != t._data.shape:
-        raise RuntimeError(f"internal error: gradient of shape {g.shape} for a tensor of shape {t._data.shape}")
-    if t.grad is None:
+    """t.grad += g, creating t.grad (a fresh copy: g may be shared) on first use, as PyTorch
+    accumulates."""
+    data = t._data
+    if type(g) is not np.ndarray:
+        g = np.asarray(g)
+    if g.dtype != data.dtype:
+        g = g.astype(data.dtype)
+    if g.shape != data.shape:
+        raise RuntimeError(f"internal error: gradient of shape {g.shape} for a tensor of shape {data.shape}")
+    grad = t._grad
+    if grad is None:
         t._grad = _tensor.Tensor._wrap(np.array(g, order="C", copy=True))
-    elif t.grad._data.flags.writeable:
-        t.grad._data += g
-        t.grad._version += 1
+    elif grad._data.flags.writeable:
+        grad._data += g
+        grad._version += 1
     else:
-        t._grad = _tensor.Tensor._wrap(t.grad._data + g)
+        t._grad = _tensor.Tensor._wrap(grad._data + g)
 
 
 def _topological_order(root: Node) -> list[Node]:
@@ -150,7 +176,7 @@ def _topological_order(root: Node) -> list[Node]:
         visited.add(id(node))
         stack.append((node, True))
         for nxt in node.next_functions:
-            if isinstance(nxt, Node) and id(nxt) not in visited:
+            if type(nxt) is Node and id(nxt) not in visited:
                 stack.append((nxt, False))
     order.reverse()  # root first
     return order
@@ -187,28 +213,18 @@ def run_backward(root, gradient, retain_graph: bool = False) -> None:
             ctx = node.ctx
             if ctx._freed:
                 raise RuntimeError(_FREED_MSG)
-            for t, version in node._versions:
-                if isinstance(t, weakref.ref):  # the node's output; gone means unmodifiable
-                    t = t()
-                    if t is None:
-                        continue
-                if t._version != version:
-                    raise RuntimeError(
-                        "one of the variables needed for gradient computation has been modified "
-                        f"by an inplace operation: [{t._data.dtype} {tuple(t._data.shape)}] is at "
-                        f"version {t._version}; expected version {version} instead."
-                    )
+            node.check_versions()
             if node._retained is not None:
                 kept = node._retained()
                 if kept is not None:
                     accumulate_grad(kept, g)
             in_grads = node.fn.backward(ctx, g)
-            if not isinstance(in_grads, tuple):
+            if type(in_grads) is not tuple:
                 in_grads = (in_grads,)
             for nxt, ig in zip(node.next_functions, in_grads):
                 if nxt is None or ig is None:
                     continue
-                if isinstance(nxt, Node):
+                if type(nxt) is Node:
                     prev = grads.get(id(nxt))
                     grads[id(nxt)] = ig if prev is None else prev + ig
                 else:

@@ -54,10 +54,10 @@ class Optimizer:
         """Reset the gradients of all optimized parameters: to None (default) or to zeros."""
         for group in self.param_groups:
             for p in group["params"]:
-                if p.grad is None:
+                if p._grad is None:
                     continue
                 if set_to_none:
-                    p.grad = None
+                    p._grad = None
                 else:
                     p.grad._data[...] = 0
                     p.grad._version += 1

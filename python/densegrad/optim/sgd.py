@@ -31,19 +31,21 @@ class SGD(Optimizer):
         """One update of every parameter that has a gradient; returns closure() if given."""
         loss = closure() if closure is not None else None
         for group in self.param_groups:
+            lr, momentum, dampening = group["lr"], group["momentum"], group["dampening"]
+            wd, nesterov, maximize = group["weight_decay"], group["nesterov"], group["maximize"]
             for p in group["params"]:
                 grad = self._grad_of(p)
                 if grad is None:
                     continue
+                buf, first = None, False
                 state = self.state.setdefault(p, {})
-                buf = state.get("momentum_buffer")
-                # A buffer the fused Trainer allocated but has not yet used is still "first".
-                first = buf is None or state.pop("_fresh", False)
-                if group["momentum"] != 0 and first:
-                    buf = state["momentum_buffer"] = np.empty_like(p._data)
-                _core.sgd_step(  # positional: keyword parsing would dominate for small tensors
-                    p._data, grad, buf if group["momentum"] != 0 else None, group["lr"], group["momentum"],
-                    group["dampening"], group["weight_decay"], group["nesterov"], group["maximize"], first,
-                )
+                if momentum != 0:
+                    buf = state.get("momentum_buffer")
+                    # A buffer the fused Trainer allocated but has not yet used is still "first".
+                    first = buf is None or state.pop("_fresh", False)
+                    if buf is None:
+                        buf = state["momentum_buffer"] = np.empty_like(p._data)
+                # positional: keyword parsing would dominate for small tensors
+                _core.sgd_step(p._data, grad, buf, lr, momentum, dampening, wd, nesterov, maximize, first)
                 p._version += 1
         return loss

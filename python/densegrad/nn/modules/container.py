@@ -73,9 +73,11 @@ class Sequential(Module):
             return input
         for m, act in self._fusion_plan():
             if act is not None:
-                input = F._dense(input, m.weight, m.bias, act.fused_activation, getattr(act, "negative_slope", 0.0))
+                p = m._parameters
+                input = F._dense(input, p["weight"], p["bias"], act.fused_activation, getattr(act, "negative_slope", 0.0))
             elif type(m) is Linear:
-                input = F._dense(input, m.weight, m.bias, "identity", 0.0)
+                p = m._parameters
+                input = F._dense(input, p["weight"], p["bias"], "identity", 0.0)
             else:
                 input = m(input)
         return input
