@@ -38,6 +38,7 @@ def main(argv=None) -> int:
     ap.add_argument("--quick", action="store_true", help="small cases and few repeats (a smoke test)")
     ap.add_argument("--dtype", choices=["float32", "float64", "both"], default="both")
     ap.add_argument("--only", choices=["train", "gemm"], help="run one of the two tables")
+    ap.add_argument("--cases", help="comma-separated training cases to run (seed,tiny,small,medium,large)")
     ap.add_argument("--repeats", type=int, default=None, help="rounds per case (default 7, quick 3)")
     ap.add_argument("--json", metavar="PATH", help="also write the results as JSON")
     ap.add_argument("--no-torch", action="store_true", help="skip PyTorch even if it is installed")
@@ -63,7 +64,8 @@ def main(argv=None) -> int:
     dtypes = ["float32", "float64"] if args.dtype == "both" else [args.dtype]
     for dt in dtypes:
         if args.only in (None, "train"):
-            r = bench_train.run(dt, repeats, args.quick, torch)
+            only = args.cases.split(",") if args.cases else None
+            r = bench_train.run(dt, repeats, args.quick, torch, only)
             print("\n" + r.pop("text"))
             out["train"].append(r)
         if args.only in (None, "gemm"):

@@ -384,6 +384,136 @@ void adam_step(const py::object& p_obj, const py::object& g_obj, const py::objec
   });
 }
 
+// ---- a stack of dense layers as one autograd op ------------------------------------------------
+
+// layers: list of (w, b or None, activation, negative_slope); checked to chain from x's width.
+template <typename T>
+std::vector<densegrad::DenseLayerRef<T>> stack_refs(const py::list& layers, Index in0) {
+  if (layers.size() == 0) throw py::value_error("a dense stack needs at least one layer");
+  std::vector<densegrad::DenseLayerRef<T>> refs(layers.size());
+  Index in = in0;
+  for (std::size_t l = 0; l < layers.size(); ++l) {
+    py::tuple t = layers[l].cast<py::tuple>();
+    if (t.size() != 4) throw py::value_error("each layer is (w, b, activation, negative_slope)");
+    py::array w = as_array(t[0], "w");
+    check_operand<T>(w, "w", 2);
+    if (w.shape(1) != in)
+      throw py::value_error("layer " + std::to_string(l) + ": w " + shape_of(w) + " does not take " +
+                            std::to_string(in) + " inputs");
+    densegrad::DenseLayerRef<T>& r = refs[l];
+    r.spec.in = in;
+    r.spec.out = w.shape(0);
+    r.spec.act = t[2].cast<Activation>();
+    r.spec.slope = t[3].cast<double>();
+    r.spec.bias = !t[1].is_none();
+    r.w = const_cast<T*>(cptr<T>(w));  // read only: forward and backward never write w
+    if (r.spec.bias) {
+      py::array b = as_array(t[1], "b");
+      check_operand<T>(b, "b", 1);
+      if (b.shape(0) != r.spec.out)
+        throw py::value_error("layer " + std::to_string(l) + ": b " + shape_of(b) + " does not match w " + shape_of(w));
+      r.b = const_cast<T*>(cptr<T>(b));
+    }
+    in = r.spec.out;
+  }
+  return refs;
+}
+
+// (acts, pres): every layer's output, and its pre-activation where backward needs it (else None).
+py::tuple mlp_forward(const py::object& x_obj, const py::list& layers) {
+  py::array x = as_array(x_obj, "x");
+  return dispatch(x, "x", [&](auto tag) -> py::tuple {
+    using T = decltype(tag);
+    check_operand<T>(x, "x", 2);
+    const Index batch = x.shape(0);
+    auto refs = stack_refs<T>(layers, x.shape(1));
+    py::list acts, pres;
+    std::vector<T*> act_p, pre_p;
+    for (const auto& r : refs) {
+      check_alloc<T>("layer output", batch, r.spec.out);
+      py::array_t<T> a({batch, r.spec.out});
+      act_p.push_back(a.mutable_data());
+      acts.append(a);
+      if (densegrad::activation_needs_preactivation(r.spec.act, r.spec.slope)) {
+        py::array_t<T> z({batch, r.spec.out});
+        pre_p.push_back(z.mutable_data());
+        pres.append(z);
+      } else {
+        pre_p.push_back(nullptr);
+        pres.append(py::none());
+      }
+    }
+    const T* xp = cptr<T>(x);
+    {
+      py::gil_scoped_release nogil;
+      densegrad::mlp_forward_keep<T>(act_p.data(), pre_p.data(), refs, xp, batch);
+    }
+    return py::make_tuple(acts, pres);
+  });
+}
+
+// (dx or None, [dw], [db or None]) from dy and the forward's (acts, pres).
+py::tuple mlp_backward(const py::object& dy_obj, const py::object& x_obj, const py::list& layers,
+                       const py::list& acts, const py::list& pres, bool need_dx) {
+  py::array dy = as_array(dy_obj, "dy"), x = as_array(x_obj, "x");
+  return dispatch(x, "x", [&](auto tag) -> py::tuple {
+    using T = decltype(tag);
+    check_operand<T>(x, "x", 2);
+    check_operand<T>(dy, "dy", 2);
+    const Index batch = x.shape(0);
+    auto refs = stack_refs<T>(layers, x.shape(1));
+    if (acts.size() != refs.size() || pres.size() != refs.size())
+      throw py::value_error("acts and pres need one entry per layer");
+    std::vector<const T*> act_p, pre_p;
+    py::list dws, dbs;
+    for (std::size_t l = 0; l < refs.size(); ++l) {
+      auto& r = refs[l];
+      py::array a = as_array(acts[l], "act");
+      check_operand<T>(a, "act", 2);
+      if (a.shape(0) != batch || a.shape(1) != r.spec.out)
+        throw py::value_error("act " + std::to_string(l) + " has shape " + shape_of(a));
+      act_p.push_back(cptr<T>(a));
+      if (pres[l].is_none()) {
+        if (densegrad::activation_needs_preactivation(r.spec.act, r.spec.slope))
+          throw py::value_error("layer " + std::to_string(l) + " needs its pre-activation");
+        pre_p.push_back(nullptr);
+      } else {
+        py::array z = as_array(pres[l], "pre");
+        check_operand<T>(z, "pre", 2);
+        check_same_shape(a, "act", z, "pre");
+        pre_p.push_back(cptr<T>(z));
+      }
+      py::array_t<T> dw({r.spec.out, r.spec.in});
+      r.dw = dw.mutable_data();
+      dws.append(dw);
+      if (r.spec.bias) {
+        py::array_t<T> db(r.spec.out);
+        r.db = db.mutable_data();
+        dbs.append(db);
+      } else {
+        dbs.append(py::none());
+      }
+    }
+    if (dy.shape(0) != batch || dy.shape(1) != refs.back().spec.out)
+      throw py::value_error("dy has shape " + shape_of(dy) + ", expected (" + std::to_string(batch) + ", " +
+                            std::to_string(refs.back().spec.out) + ")");
+    py::object dx = py::none();
+    T* dxp = nullptr;
+    if (need_dx) {
+      py::array_t<T> d({batch, x.shape(1)});
+      dxp = d.mutable_data();
+      dx = d;
+    }
+    const T *xp = cptr<T>(x), *dyp = cptr<T>(dy);
+    {
+      py::gil_scoped_release nogil;
+      densegrad::MlpWorkspace<T> ws;
+      densegrad::mlp_backward<T>(dxp, refs, act_p.data(), pre_p.data(), xp, dyp, batch, ws);
+    }
+    return py::make_tuple(dx, dws, dbs);
+  });
+}
+
 // ---- fused MLP training step ------------------------------------------------------------------
 
 // Holds the NumPy arrays of a network (parameters, gradients, optimizer state) and the C++
@@ -589,6 +719,11 @@ PYBIND11_MODULE(_core, m) {
         return py::make_tuple(value, flops);
       }, py::arg("f32"), py::arg("iters"),
       "Run the FMA throughput loop; returns (value, flops). Time it to get the machine's peak.");
+
+  m.def("mlp_forward", &mlp_forward, py::arg("x"), py::arg("layers"),
+        "A stack of dense layers [(w, b, activation, slope)] applied to x: (outputs, pre-activations).");
+  m.def("mlp_backward", &mlp_backward, py::arg("dy"), py::arg("x"), py::arg("layers"), py::arg("acts"),
+        py::arg("pres"), py::arg("need_dx"), "Backward of mlp_forward: (dx or None, [dw], [db or None]).");
 
   py::class_<FusedMlp>(m, "FusedMlp")
       .def(py::init<const py::list&, const std::string&, Reduction>(), py::arg("layers"),

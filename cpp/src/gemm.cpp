@@ -125,33 +125,43 @@ void pack_a(T* ap, const T* a, Index lda, bool trans, Index i0, Index mc, Index 
 template <typename T>
 void pack_b(T* bp, const T* b, Index ldb, bool trans, Index p0, Index kc, Index j0, Index nc, Index nr,
             Packer<T> fast) {
+  if (!trans) {
+    // op(B)(p, j) = b[p * ldb + j]: walk B row by row (sequential reads, one page at a time)
+    // and scatter each row over the panels; walking panel by panel instead would touch kc rows
+    // far apart per panel, which costs TLB misses on wide matrices.
+    const Index full = nc / nr * nr;
+    for (Index p = 0; p < kc; ++p) {
+      const T* src = b + (p0 + p) * ldb + j0;
+      T* dst = bp + p * nr;
+      Index jr = 0;
+      if (nr == 16) {
+        for (; jr < full; jr += 16) std::memcpy(dst + jr * kc, src + jr, 16 * sizeof(T));
+      } else if (nr == 8) {
+        for (; jr < full; jr += 8) std::memcpy(dst + jr * kc, src + jr, 8 * sizeof(T));
+      }
+      for (; jr < nc; jr += nr) {
+        const Index cols = std::min(nr, nc - jr);
+        T* d = dst + jr * kc;
+        for (Index j = 0; j < cols; ++j) d[j] = src[jr + j];
+        for (Index j = cols; j < nr; ++j) d[j] = T(0);
+      }
+    }
+    return;
+  }
   for (Index jr = 0; jr < nc; jr += nr) {
     const Index cols = std::min(nr, nc - jr);
     T* dst = bp + jr * kc;
-    if (!trans) {  // op(B)(p, j) = b[p * ldb + j]: rows are contiguous
-      const T* src = b + p0 * ldb + j0 + jr;
-      if (cols == 16) {  // the AVX2 float panel: constant-size copies, a few vector moves each
-        for (Index p = 0; p < kc; ++p, dst += nr, src += ldb) std::memcpy(dst, src, 16 * sizeof(T));
-      } else if (cols == 8) {
-        for (Index p = 0; p < kc; ++p, dst += nr, src += ldb) std::memcpy(dst, src, 8 * sizeof(T));
-      } else {
-        for (Index p = 0; p < kc; ++p, dst += nr, src += ldb) {
-          for (Index j = 0; j < cols; ++j) dst[j] = src[j];
-          for (Index j = cols; j < nr; ++j) dst[j] = T(0);
-        }
-      }
-    } else {  // op(B)(p, j) = b[j * ldb + p]: walk p, gathering one value from each of nr rows
-      const T* src = b + (j0 + jr) * ldb + p0;
-      if (cols == nr && fast != nullptr) {
-        fast(dst, src, ldb, kc);
-      } else if (cols == nr) {
-        for (Index p = 0; p < kc; ++p, dst += nr)
-          for (Index j = 0; j < nr; ++j) dst[j] = src[j * ldb + p];
-      } else {
-        for (Index p = 0; p < kc; ++p, dst += nr) {
-          for (Index j = 0; j < cols; ++j) dst[j] = src[j * ldb + p];
-          for (Index j = cols; j < nr; ++j) dst[j] = T(0);
-        }
+    // op(B)(p, j) = b[j * ldb + p]: walk p, gathering one value from each of nr rows
+    const T* src = b + (j0 + jr) * ldb + p0;
+    if (cols == nr && fast != nullptr) {
+      fast(dst, src, ldb, kc);
+    } else if (cols == nr) {
+      for (Index p = 0; p < kc; ++p, dst += nr)
+        for (Index j = 0; j < nr; ++j) dst[j] = src[j * ldb + p];
+    } else {
+      for (Index p = 0; p < kc; ++p, dst += nr) {
+        for (Index j = 0; j < cols; ++j) dst[j] = src[j * ldb + p];
+        for (Index j = cols; j < nr; ++j) dst[j] = T(0);
       }
     }
   }

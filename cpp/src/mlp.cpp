@@ -59,39 +59,44 @@ void check_layers(const std::vector<DenseLayerRef<T>>& layers, const OptimizerSp
 }
 
 template <typename T>
+void MlpWorkspace<T>::reserve_gradients(const std::vector<DenseLayerRef<T>>& layers, Index batch) {
+  Index width = 0;
+  for (const auto& r : layers) width = std::max({width, r.spec.in, r.spec.out});
+  const Index out = layers.back().spec.out;
+  if (batch <= grad_capacity && width <= grad_width && out == grad_out) return;
+  const Index rows = std::max(batch, grad_capacity);
+  detail::require_shape("MLP gradient", rows, width, sizeof(T));
+  dloss.resize(std::size_t(rows * layers.back().spec.out));
+  grad_a.resize(std::size_t(rows * width));
+  grad_b.resize(std::size_t(rows * width));
+  dz.resize(std::size_t(rows * width));
+  grad_capacity = rows;
+  grad_width = width;
+  grad_out = out;
+}
+
+template <typename T>
 void MlpWorkspace<T>::reserve(const std::vector<DenseLayerRef<T>>& layers, Index batch) {
   if (batch <= capacity && act.size() == layers.size()) return;
   const Index rows = std::max(batch, capacity);
-  Index width = 0;
   act.resize(layers.size());
   pre.resize(layers.size());
+  act_ptr.resize(layers.size());
+  pre_ptr.resize(layers.size());
   for (std::size_t l = 0; l < layers.size(); ++l) {
     const LayerSpec& s = layers[l].spec;
     detail::require_shape("MLP activation", rows, s.out, sizeof(T));
     act[l].resize(std::size_t(rows * s.out));
     if (activation_needs_preactivation(s.act, s.slope)) pre[l].resize(std::size_t(rows * s.out));
-    width = std::max({width, s.in, s.out});
+    act_ptr[l] = act[l].data();
+    pre_ptr[l] = pre[l].empty() ? nullptr : pre[l].data();
   }
-  detail::require_shape("MLP gradient", rows, width, sizeof(T));
-  grad_a.resize(std::size_t(rows * width));
-  grad_b.resize(std::size_t(rows * width));
-  dz.resize(std::size_t(rows * width));
+  grad_capacity = -1;  // layer widths may have changed with the layers
+  reserve_gradients(layers, rows);
   capacity = rows;
 }
 
 namespace {
-
-template <typename T>
-void forward_all(const std::vector<DenseLayerRef<T>>& layers, const T* x, Index batch, MlpWorkspace<T>& ws) {
-  const T* in = x;
-  for (std::size_t l = 0; l < layers.size(); ++l) {
-    const DenseLayerRef<T>& L = layers[l];
-    T* z = ws.pre[l].empty() ? nullptr : ws.pre[l].data();
-    dense_forward<T>(ws.act[l].data(), z, in, L.w, L.spec.bias ? L.b : nullptr, batch, L.spec.in, L.spec.out,
-                     L.spec.act, T(L.spec.slope));
-    in = ws.act[l].data();
-  }
-}
 
 template <typename T>
 void update(T* p, T* const* state, const T* g, Index n, const OptimizerSpec& opt, Index step, bool first) {
@@ -102,6 +107,38 @@ void update(T* p, T* const* state, const T* g, Index n, const OptimizerSpec& opt
 }
 
 }  // namespace
+
+template <typename T>
+void mlp_forward_keep(T* const* act, T* const* pre, const std::vector<DenseLayerRef<T>>& layers, const T* x,
+                      Index batch) {
+  const T* in = x;
+  for (std::size_t l = 0; l < layers.size(); ++l) {
+    const DenseLayerRef<T>& L = layers[l];
+    dense_forward<T>(act[l], pre[l], in, L.w, L.spec.bias ? L.b : nullptr, batch, L.spec.in, L.spec.out,
+                     L.spec.act, T(L.spec.slope));
+    in = act[l];
+  }
+}
+
+template <typename T>
+void mlp_backward(T* dx, const std::vector<DenseLayerRef<T>>& layers, const T* const* act, const T* const* pre,
+                  const T* x, const T* dy, Index batch, MlpWorkspace<T>& ws) {
+  ws.reserve_gradients(layers, batch);
+  // d(loss)/d(output of layer l) lives in `g`; layer l writes d(loss)/d(its input) to `next`
+  // (the caller's dx for layer 0), then the two swap.
+  const T* g = dy;
+  T* bufs[2] = {ws.grad_a.data(), ws.grad_b.data()};
+  int which = 0;
+  for (std::size_t l = layers.size(); l-- > 0;) {
+    const DenseLayerRef<T>& L = layers[l];
+    const T* in = l == 0 ? x : act[l - 1];
+    T* next = l == 0 ? dx : bufs[which];
+    dense_backward<T>(next, L.dw, L.spec.bias ? L.db : nullptr, ws.dz.data(), g, in, L.w, act[l], pre[l], batch,
+                      L.spec.in, L.spec.out, L.spec.act, T(L.spec.slope), false);
+    g = next;
+    which ^= 1;
+  }
+}
 
 template <typename T>
 T mlp_train_step(std::vector<DenseLayerRef<T>>& layers, const T* x, const T* target, Index batch,
@@ -115,27 +152,18 @@ T mlp_train_step(std::vector<DenseLayerRef<T>>& layers, const T* x, const T* tar
   else
     check_adam_options(opt.adam);
   ws.reserve(layers, batch);
-  forward_all(layers, x, batch, ws);
+  mlp_forward_keep<T>(ws.act_ptr.data(), ws.pre_ptr.data(), layers, x, batch);
 
   const std::size_t L = layers.size();
   const Index n_out = batch * layers[L - 1].spec.out;
   const T* pred = ws.act[L - 1].data();
   T loss = T(0);
   mse_forward<T>(&loss, pred, target, n_out, reduction);
+  // d(loss)/d(pred) gets its own buffer: mlp_backward ping-pongs between grad_a and grad_b.
   const T one = T(1);
-  T* dy = ws.grad_a.data();
-  T* dnext = ws.grad_b.data();
+  T* dy = ws.dloss.data();
   mse_backward<T>(dy, &one, pred, target, n_out, reduction);
-
-  for (std::size_t l = L; l-- > 0;) {
-    DenseLayerRef<T>& Ly = layers[l];
-    const T* in = l == 0 ? x : ws.act[l - 1].data();
-    const T* z = ws.pre[l].empty() ? nullptr : ws.pre[l].data();
-    dense_backward<T>(l == 0 ? nullptr : dnext, Ly.dw, Ly.spec.bias ? Ly.db : nullptr, ws.dz.data(), dy, in,
-                      Ly.w, ws.act[l].data(), z, batch, Ly.spec.in, Ly.spec.out, Ly.spec.act, T(Ly.spec.slope),
-                      false);
-    std::swap(dy, dnext);
-  }
+  mlp_backward<T>(nullptr, layers, ws.act_ptr.data(), ws.pre_ptr.data(), x, dy, batch, ws);
   for (auto& Ly : layers) {
     update<T>(Ly.w, Ly.w_state, Ly.dw, Ly.spec.out * Ly.spec.in, opt, step, first_step);
     if (Ly.spec.bias) update<T>(Ly.b, Ly.b_state, Ly.db, Ly.spec.out, opt, step, first_step);
@@ -148,11 +176,19 @@ void mlp_forward(T* y, const std::vector<DenseLayerRef<T>>& layers, const T* x, 
   check_layers(layers, nullptr);
   DENSEGRAD_CHECK(batch >= 0, "negative batch " + std::to_string(batch));
   ws.reserve(layers, batch);
-  forward_all(layers, x, batch, ws);
+  mlp_forward_keep<T>(ws.act_ptr.data(), ws.pre_ptr.data(), layers, x, batch);
   const auto& last = ws.act.back();
   std::copy(last.begin(), last.begin() + batch * layers.back().spec.out, y);
 }
 
+template void mlp_forward_keep<float>(float* const*, float* const*, const std::vector<DenseLayerRef<float>>&,
+                                     const float*, Index);
+template void mlp_forward_keep<double>(double* const*, double* const*, const std::vector<DenseLayerRef<double>>&,
+                                      const double*, Index);
+template void mlp_backward<float>(float*, const std::vector<DenseLayerRef<float>>&, const float* const*,
+                                  const float* const*, const float*, const float*, Index, MlpWorkspace<float>&);
+template void mlp_backward<double>(double*, const std::vector<DenseLayerRef<double>>&, const double* const*,
+                                   const double* const*, const double*, const double*, Index, MlpWorkspace<double>&);
 template void check_layers<float>(const std::vector<DenseLayerRef<float>>&, const OptimizerSpec*);
 template void check_layers<double>(const std::vector<DenseLayerRef<double>>&, const OptimizerSpec*);
 template class MlpWorkspace<float>;

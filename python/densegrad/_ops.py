@@ -57,14 +57,17 @@ def sum_to(grad: np.ndarray, meta) -> np.ndarray:
     back to its dtype)."""
     shape, dtype = meta
     grad = np.asarray(grad)
-    if grad.shape != shape:
-        lead = grad.ndim - len(shape)
-        if lead > 0:
-            grad = grad.sum(axis=tuple(range(lead)))
-        axes = tuple(i for i, s in enumerate(shape) if s == 1 and grad.shape[i] != 1)
-        if axes:
-            grad = grad.sum(axis=axes, keepdims=True)
-    return grad.astype(dtype, copy=False)
+    if grad.shape == shape and grad.dtype == dtype:
+        return grad
+    with _quiet():  # sums and casts may overflow to Inf: a value, not an error
+        if grad.shape != shape:
+            lead = grad.ndim - len(shape)
+            if lead > 0:
+                grad = grad.sum(axis=tuple(range(lead)))
+            axes = tuple(i for i, s in enumerate(shape) if s == 1 and grad.shape[i] != 1)
+            if axes:
+                grad = grad.sum(axis=axes, keepdims=True)
+        return grad.astype(dtype, copy=False)
 
 
 def _same_dtype(op: str, *arrays) -> None:
@@ -321,6 +324,9 @@ class Cast(Function):
 
 
 class MatMul(Function):
+    numpy_math = False
+    fresh_grads = True  # new GEMM outputs (reshape of a fresh array is a view nobody else holds)
+
     @staticmethod
     def forward(ctx, a, b):
         if not isinstance(a, np.ndarray) or not isinstance(b, np.ndarray) or a.ndim == 0 or b.ndim == 0:
@@ -369,6 +375,9 @@ class MatMul(Function):
 
 
 class _Activation(Function):
+    numpy_math = False
+    fresh_grads = True
+
     @staticmethod
     def forward(ctx, x, act, slope):
         x = _contig(x)
@@ -429,6 +438,9 @@ def needs_preactivation(act, slope: float) -> bool:
 
 
 class Dense(Function):
+    numpy_math = False
+    fresh_grads = True
+
     @staticmethod
     def forward(ctx, x, w, b, act, slope):
         check_dense_args(x, w, b)
@@ -468,6 +480,9 @@ class Dense(Function):
 
 
 class MseLoss(Function):
+    numpy_math = False  # C++ kernels; sum_to silences its own casts
+    fresh_grads = True  # d from the kernel and its negation
+
     @staticmethod
     def forward(ctx, input, target, reduction):
         if reduction not in _REDUCTIONS:
@@ -489,3 +504,42 @@ class MseLoss(Function):
         ni, nt = ctx.needs_input_grad[:2]
         d = _core.mse_backward(_contig(np.asarray(g, dtype=input.dtype)), input, target, ctx.reduction)
         return (sum_to(d, ctx.mi) if ni else None), (sum_to(-d, ctx.mt) if nt else None), None
+
+
+# ==================================================================================================
+# a whole stack of dense layers (a Sequential MLP) as one recorded op
+# ==================================================================================================
+
+
+class DenseStack(Function):
+    """act_L(... act_1(x @ w_1.T + b_1) ...) in one C++ call forward and one backward.
+
+    apply(x, specs, w_1, b_1, ..., w_L, b_L) with specs = ((activation, slope), ...) per layer
+    and b_l None for a layer without bias. The same dense kernels as one Dense op per layer, in
+    the same order, so the results are bitwise those of the per-layer path; only the Python
+    overhead per layer goes away.
+    """
+
+    numpy_math = False
+    fresh_grads = True
+
+    @staticmethod
+    def forward(ctx, x, specs, *params):
+        x = _contig(x)
+        params = [None if p is None else _contig(p) for p in params]
+        layers = [(params[2 * l], params[2 * l + 1], act, slope) for l, (act, slope) in enumerate(specs)]
+        acts, pres = _core.mlp_forward(x, layers)
+        ctx.save_for_backward(x, layers, acts, pres)
+        return acts[-1]
+
+    @staticmethod
+    def backward(ctx, g):
+        x, layers, acts, pres = ctx.saved_tensors
+        if not g.flags.c_contiguous:
+            g = np.ascontiguousarray(g)
+        dx, dws, dbs = _core.mlp_backward(g, x, layers, acts, pres, ctx.needs_input_grad[0])
+        grads = [dx, None]
+        for dw, db in zip(dws, dbs):
+            grads.append(dw)
+            grads.append(db)
+        return tuple(grads)

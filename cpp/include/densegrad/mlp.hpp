@@ -57,11 +57,15 @@ class MlpWorkspace {
  public:
   // Make room for `batch` rows of the given layers (allocates only when growing).
   void reserve(const std::vector<DenseLayerRef<T>>& layers, Index batch);
+  // Only the gradient buffers backward needs (mlp_backward with the caller's act/pre).
+  void reserve_gradients(const std::vector<DenseLayerRef<T>>& layers, Index batch);
   std::vector<std::vector<T>> act;  // act[l]: output of layer l (batch, out_l)
   std::vector<std::vector<T>> pre;  // pre[l]: pre-activation, only where backward needs it
+  std::vector<T> dloss;             // d(loss)/d(output), (batch, out_last)
   std::vector<T> grad_a, grad_b;    // ping-pong d(loss)/d(activation), (batch, max width)
   std::vector<T> dz;                // dy * act'(z) of the current layer
-  Index capacity = -1;
+  std::vector<T*> act_ptr, pre_ptr;  // data() of act / pre (null where pre is not kept)
+  Index capacity = -1, grad_capacity = -1, grad_width = 0, grad_out = 0;
 };
 
 // Checks that consecutive layers connect (out of one = in of the next), sizes are sane and
@@ -77,6 +81,20 @@ template <typename T>
 T mlp_train_step(std::vector<DenseLayerRef<T>>& layers, const T* x, const T* target, Index batch,
                  Reduction reduction, const OptimizerSpec& opt, Index step, bool first_step,
                  MlpWorkspace<T>& ws);
+
+// Forward through every layer keeping what backward needs: act[l] (batch, out_l) written with
+// layer l's output; pre[l] written with its pre-activation where pre[l] is non-null (needed
+// where activation_needs_preactivation). x (batch, in_0).
+template <typename T>
+void mlp_forward_keep(T* const* act, T* const* pre, const std::vector<DenseLayerRef<T>>& layers, const T* x,
+                      Index batch);
+
+// Backward through every layer from dy = d(loss)/d(output) (batch, out_last), given the forward's
+// act/pre: writes every layer's dw (and db where it has a bias); dx (batch, in_0) written when
+// non-null. Uses ws's gradient buffers (grown on demand).
+template <typename T>
+void mlp_backward(T* dx, const std::vector<DenseLayerRef<T>>& layers, const T* const* act, const T* const* pre,
+                  const T* x, const T* dy, Index batch, MlpWorkspace<T>& ws);
 
 // Inference: y (batch, out_last) = the network applied to x (batch, in_0).
 template <typename T>

@@ -104,7 +104,17 @@ _NO_NEEDS = [(False,) * n for n in range(8)]
 
 
 class Function:
-    """Base class of differentiable ops; subclasses define ``forward`` and ``backward``."""
+    """Base class of differentiable ops; subclasses define ``forward`` and ``backward``.
+
+    Two class attributes describe a subclass's backward to the engine:
+      numpy_math    True (default): it computes with NumPy, whose overflow / 0-0 warnings must
+                    be silenced (NaN and Inf propagate silently, as in PyTorch).
+      fresh_grads   True: every array it returns is newly allocated and referenced nowhere else,
+                    so a leaf may keep it as its .grad without a copy (default False).
+    """
+
+    numpy_math = True
+    fresh_grads = False
 
     @staticmethod
     def forward(ctx: Context, *args):
@@ -141,24 +151,27 @@ class Function:
         return Tensor._wrap(out if type(out) is np.ndarray else np.asarray(out))
 
 
-def accumulate_grad(t, g: np.ndarray) -> None:
-    """t.grad += g, creating t.grad (a fresh copy: g may be shared) on first use, as PyTorch
-    accumulates."""
+def accumulate_grad(t, g: np.ndarray, fresh: bool = False) -> None:
+    """t.grad += g, as PyTorch accumulates. On first use t.grad becomes a copy of g, or g itself
+    when `fresh` says nobody else holds it."""
     data = t._data
     if type(g) is not np.ndarray:
         g = np.asarray(g)
     if g.dtype != data.dtype:
-        g = g.astype(data.dtype)
+        g, fresh = g.astype(data.dtype), True
     if g.shape != data.shape:
         raise RuntimeError(f"internal error: gradient of shape {g.shape} for a tensor of shape {data.shape}")
     grad = t._grad
     if grad is None:
-        t._grad = _tensor.Tensor._wrap(np.array(g, order="C", copy=True))
-    elif grad._data.flags.writeable:
-        grad._data += g
-        grad._version += 1
-    else:
-        t._grad = _tensor.Tensor._wrap(grad._data + g)
+        keep = fresh and g.flags.c_contiguous and g.flags.writeable
+        t._grad = _tensor.Tensor._wrap(g if keep else np.array(g, order="C", copy=True))
+        return
+    with np.errstate(all="ignore"):  # overflow to Inf is a value, not an error
+        if grad._data.flags.writeable:
+            grad._data += g
+            grad._version += 1
+        else:
+            t._grad = _tensor.Tensor._wrap(grad._data + g)
 
 
 def _topological_order(root: Node) -> list[Node]:
@@ -189,7 +202,7 @@ def run_backward(root, gradient, retain_graph: bool = False) -> None:
     if gradient is None:
         if root._data.size != 1:
             raise RuntimeError("grad can be implicitly created only for scalar outputs")
-        seed = np.ones_like(root._data)
+        seed = np.ones(root._data.shape, root._data.dtype)
     else:
         seed = np.asarray(gradient._data if isinstance(gradient, _tensor.Tensor) else gradient)
         if seed.dtype.kind not in "fiu":
@@ -204,9 +217,18 @@ def run_backward(root, gradient, retain_graph: bool = False) -> None:
         accumulate_grad(root, seed)
         return
 
-    with np.errstate(all="ignore"), grad_mode.no_grad():
+    order = _topological_order(root._grad_fn)
+    # Silence NumPy's overflow / 0-0 warnings only when some op computes with NumPy (the C++
+    # kernels never warn), and record nothing while a backward runs (a user-defined backward may
+    # use tensor operations).
+    quiet = np.errstate(all="ignore") if any(node.fn.numpy_math for node in order) else None
+    if quiet is not None:
+        quiet.__enter__()
+    was_enabled = grad_mode.is_grad_enabled()
+    grad_mode._set_enabled(False)
+    try:
         grads: dict[int, np.ndarray] = {id(root._grad_fn): seed}
-        for node in _topological_order(root._grad_fn):
+        for node in order:
             g = grads.pop(id(node), None)
             if g is None:  # no gradient reached this node (its consumers returned None)
                 continue
@@ -218,21 +240,31 @@ def run_backward(root, gradient, retain_graph: bool = False) -> None:
                 kept = node._retained()
                 if kept is not None:
                     accumulate_grad(kept, g)
-            in_grads = node.fn.backward(ctx, g)
+            fn = node.fn
+            in_grads = fn.backward(ctx, g)
             if type(in_grads) is not tuple:
                 in_grads = (in_grads,)
+            fresh = fn.fresh_grads
             for nxt, ig in zip(node.next_functions, in_grads):
                 if nxt is None or ig is None:
                     continue
                 if type(nxt) is Node:
                     prev = grads.get(id(nxt))
-                    grads[id(nxt)] = ig if prev is None else prev + ig
+                    if prev is None:
+                        grads[id(nxt)] = ig
+                    else:
+                        with np.errstate(all="ignore"):
+                            grads[id(nxt)] = prev + ig
                 else:
-                    accumulate_grad(nxt, ig)
+                    accumulate_grad(nxt, ig, fresh)
             if not retain_graph and ctx._saved:
                 # As in PyTorch, only nodes that saved arrays refuse a second backward.
                 ctx._saved = None
                 ctx._freed = True
+    finally:
+        grad_mode._set_enabled(was_enabled)
+        if quiet is not None:
+            quiet.__exit__(None, None, None)
 
 
 def retain(t) -> None:

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from collections import OrderedDict
 
+from ... import _ops
+from ..._tensor import Tensor
 from .. import functional as F
 from .activation import Identity, LeakyReLU, ReLU, Sigmoid, Tanh
 from .linear import Linear
@@ -63,7 +65,34 @@ class Sequential(Module):
                 i += 1
         self.__dict__["_plan"] = plan
         self.__dict__["_plan_version"] = self._modules_version
+        # A pure MLP (every step a Linear, with or without a fused activation) can run as one
+        # DenseStack op: its (activation, slope) per layer, or None.
+        if plan and all(type(m) is Linear for m, _ in plan):
+            self.__dict__["_stack"] = [(m, act) for m, act in plan]
+        else:
+            self.__dict__["_stack"] = None
         return plan
+
+    def _forward_stack(self, input):
+        """The whole MLP as one recorded op, or None when the input or parameters do not fit it
+        (then the per-layer path runs, and raises its own clear errors)."""
+        if not isinstance(input, Tensor) or input.ndim != 2:
+            return None
+        dtype, width = input.dtype, input.shape[1]
+        specs, params = [], []
+        for m, act in self.__dict__["_stack"]:
+            p = m._parameters
+            w, b = p["weight"], p["bias"]
+            if w.dtype != dtype or w.ndim != 2 or w.shape[1] != width:
+                return None
+            if b is not None and (b.dtype != dtype or b.shape != (w.shape[0],)):
+                return None
+            width = w.shape[0]
+            name = "identity" if act is None else act.fused_activation
+            specs.append((F._ACTIVATIONS[name], float(getattr(act, "negative_slope", 0.0))))
+            params.append(w)
+            params.append(b)
+        return _ops.DenseStack.apply(input, tuple(specs), *params)
 
     def forward(self, input):
         if not self.fuse:
@@ -71,7 +100,12 @@ class Sequential(Module):
                 if m is not None:
                     input = m(input)
             return input
-        for m, act in self._fusion_plan():
+        plan = self._fusion_plan()
+        if self.__dict__["_stack"] is not None:
+            out = self._forward_stack(input)
+            if out is not None:
+                return out
+        for m, act in plan:
             if act is not None:
                 p = m._parameters
                 input = F._dense(input, p["weight"], p["bias"], act.fused_activation, getattr(act, "negative_slope", 0.0))
