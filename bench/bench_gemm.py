@@ -69,3 +69,33 @@ def run(dtype: str = "float32", repeats: int = 5, quick: bool = False) -> dict:
         title=f"GEMM, {dtype}, one thread (measured peak {peak:.1f} GFLOP/s per core)",
     )
     return {"dtype": dtype, "peak_gflops": peak, "cases": results, "text": text}
+
+
+THREAD_SIZES = [16, 32, 48, 64, 96, 128, 192, 256, 384, 512]
+
+
+def run_threads(repeats: int = 5, quick: bool = False) -> dict:
+    """Where do threads start to pay? Square float32 products timed on one thread and on all,
+    with the threshold switched off so even tiny products are split."""
+    threads = dg.get_num_threads()
+    saved = _core.parallel_min_work()
+    rng = np.random.default_rng(0)
+    rows, results = [], []
+    try:
+        _core.set_parallel_min_work(0)
+        for s in THREAD_SIZES[::3] if quick else THREAD_SIZES:
+            a = rng.standard_normal((s, s)).astype(np.float32)
+            b = rng.standard_normal((s, s)).astype(np.float32)
+            t = time_interleaved({
+                "1": (lambda: dg.set_num_threads(1), lambda: _core.gemm(a, b)),
+                "n": (lambda: dg.set_num_threads(threads), lambda: _core.gemm(a, b)),
+            }, repeats, min_time=0.01 if quick else 0.05)
+            speedup = t["1"][0] / t["n"][0]
+            rows.append([f"{s}", f"{s ** 3:,}", f"{t['1'][0] * 1e6:,.1f}", f"{t['n'][0] * 1e6:,.1f}", f"{speedup:.2f}x"])
+            results.append({"size": s, "work": s ** 3, "us_1": t["1"][0] * 1e6, "us_n": t["n"][0] * 1e6, "speedup": speedup})
+    finally:
+        _core.set_parallel_min_work(saved)
+        dg.set_num_threads(threads)
+    text = table(["m=n=k", "m*n*k", "1 thread us", f"{threads} threads us", "speed-up"], rows,
+                 title=f"Threads on square float32 GEMMs (threshold off); the library splits from m*n*k >= {saved:,}")
+    return {"threads": threads, "threshold": saved, "cases": results, "text": text}

@@ -214,3 +214,27 @@ def test_one_trainer_from_two_threads_never_corrupts(rng):
     assert all("already running a step in another thread" in e for e in errors)
     assert len(done) + len(errors) == 200 and len(done) > 0
     assert all(np.isfinite(p.detach().numpy()).all() for p in model.parameters())
+
+
+@pytest.mark.parametrize("arch", list(ARCHS))
+def test_sequential_stack_op_is_bitwise_the_per_layer_path(rng, dtype, arch):
+    """A pure-MLP Sequential records one DenseStack op; module-by-module (fuse=False) and the
+    per-layer fused path (an input it cannot stack: 1-D) give the very same numbers."""
+    (ma, _), (mb, _) = _pair(arch, "sgd", dtype)
+    mb.fuse = False
+    x, y = _data(rng, ma, 6, dtype)
+    outs = []
+    for model in (ma, mb):
+        xt = dg.tensor(x, requires_grad=True)
+        out = model(xt)
+        dg.nn.MSELoss()(out, dg.from_numpy(y)).backward()
+        outs.append((out, xt.grad.numpy(), [p.grad.numpy().copy() for p in model.parameters()]))
+    (oa, ga, pa), (ob, gb, pb) = outs
+    assert oa.grad_fn.name() == "DenseStackBackward0"
+    assert np.array_equal(oa.detach().numpy(), ob.detach().numpy())
+    assert np.array_equal(ga, gb)
+    assert all(np.array_equal(u, v) for u, v in zip(pa, pb))
+    # a 1-D input takes the per-layer fused ops (one node per Linear)
+    one = ma(dg.from_numpy(x[0]))
+    assert one.grad_fn.name() == "DenseBackward0"
+    assert np.array_equal(one.detach().numpy(), oa.detach().numpy()[0])

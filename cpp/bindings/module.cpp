@@ -710,6 +710,8 @@ PYBIND11_MODULE(_core, m) {
   m.def("set_gemm_kernel", &densegrad::set_gemm_kernel, py::arg("name"),
         "Select 'generic', 'avx2-fma' or 'auto'; False if that kernel cannot run on this CPU.");
   m.def("parallel_min_work", &densegrad::detail::parallel_min_work);
+  m.def("set_parallel_min_work", &densegrad::detail::set_parallel_min_work, py::arg("work"),
+        "Set the m*n*k from which GEMMs use threads (for measuring the threshold).");
   m.def("fma_loop", [](bool f32, Index iters) {
         double flops = 0, value;
         {

@@ -186,17 +186,35 @@ struct GemmTask {
   bool split_rows;  // threads split the rows (else the columns) of C
 };
 
-template <typename T>
-void apply_epilogue(const Epilogue<T>& ep, T* c, Index ldc, Index i0, Index j0, Index rows, Index cols) {
+// One activation per instantiation, so the loops have no switch in them and vectorise.
+template <typename T, Activation A>
+void epilogue_rows(const Epilogue<T>& ep, T* c, Index ldc, Index i0, Index j0, Index rows, Index cols) {
+  const T* bias = ep.bias != nullptr ? ep.bias + j0 : nullptr;
+  const T slope = ep.slope;
   for (Index i = 0; i < rows; ++i) {
     T* ci = c + (i0 + i) * ldc + j0;
     T* yi = ep.y + (i0 + i) * ep.ldy + j0;
-    const T* bias = ep.bias != nullptr ? ep.bias + j0 : nullptr;
-    for (Index j = 0; j < cols; ++j) {
-      const T v = bias != nullptr ? ci[j] + bias[j] : ci[j];
-      ci[j] = v;
-      yi[j] = activation_forward(ep.act, v, ep.slope);
+    if (bias != nullptr)
+#pragma omp simd
+      for (Index j = 0; j < cols; ++j) ci[j] += bias[j];
+    if (yi == ci) {  // no pre-activation kept: activate in place
+#pragma omp simd
+      for (Index j = 0; j < cols; ++j) ci[j] = activation_forward(A, ci[j], slope);
+    } else {
+#pragma omp simd
+      for (Index j = 0; j < cols; ++j) yi[j] = activation_forward(A, ci[j], slope);
     }
+  }
+}
+
+template <typename T>
+void apply_epilogue(const Epilogue<T>& ep, T* c, Index ldc, Index i0, Index j0, Index rows, Index cols) {
+  switch (ep.act) {
+    case Activation::Identity: return epilogue_rows<T, Activation::Identity>(ep, c, ldc, i0, j0, rows, cols);
+    case Activation::Relu: return epilogue_rows<T, Activation::Relu>(ep, c, ldc, i0, j0, rows, cols);
+    case Activation::LeakyRelu: return epilogue_rows<T, Activation::LeakyRelu>(ep, c, ldc, i0, j0, rows, cols);
+    case Activation::Sigmoid: return epilogue_rows<T, Activation::Sigmoid>(ep, c, ldc, i0, j0, rows, cols);
+    case Activation::Tanh: return epilogue_rows<T, Activation::Tanh>(ep, c, ldc, i0, j0, rows, cols);
   }
 }
 
@@ -272,9 +290,19 @@ void gemm_thread(void* ctx, int i, int n) {
 }  // namespace
 
 // Work (m * n * k multiply-adds) below which a GEMM runs on one thread: waking a sleeping
-// worker costs tens of microseconds on a loaded machine, about what this much work takes.
-// Measured with bench/bench_gemm.py --threads (see bench/README.md).
-Index parallel_min_work() { return Index(1) << 21; }
+// worker costs ~20 us here; measured, 2 threads overtake 1 between 96^3 and 128^3 (0.9-2.1M
+// multiply-adds), so the split starts at 4M to stay clear of that crossover on a loaded machine.
+// Measured with `bench/run.py --only threads` (see bench/README.md).
+namespace {
+std::atomic<Index> g_parallel_min_work{Index(1) << 22};
+}  // namespace
+
+Index parallel_min_work() { return g_parallel_min_work.load(std::memory_order_relaxed); }
+
+void set_parallel_min_work(Index work) {
+  DENSEGRAD_CHECK(work >= 0, "parallel_min_work must be >= 0, got " + std::to_string(work));
+  g_parallel_min_work.store(work);
+}
 
 template <typename T>
 void gemm_ex(Trans trans_a, Trans trans_b, Index m, Index n, Index k, T alpha, const T* a, Index lda,

@@ -59,8 +59,10 @@ template <typename T>
 void gemm_ex(Trans trans_a, Trans trans_b, Index m, Index n, Index k, T alpha, const T* a, Index lda,
              const T* b, Index ldb, T beta, T* c, Index ldc, const Epilogue<T>* ep);
 
-// Multiply-adds (m * n * k) from which a GEMM is split across threads.
+// Multiply-adds (m * n * k) from which a GEMM is split across threads; settable for measuring
+// where threads start to pay (the benchmarks do).
 Index parallel_min_work();
+void set_parallel_min_work(Index work);
 
 // Shape and pointer checks shared by both GEMMs (std::invalid_argument on failure).
 void check_gemm_args(Trans trans_a, Trans trans_b, Index m, Index n, Index k, const void* a,
