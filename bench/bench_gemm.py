@@ -32,7 +32,15 @@ def products(batch: int, nin: int, nout: int):
 
 
 def run(dtype: str = "float32", repeats: int = 5, quick: bool = False) -> dict:
+    threads = dg.get_num_threads()
     dg.set_num_threads(1)
+    try:
+        return _run(dtype, repeats, quick)
+    finally:
+        dg.set_num_threads(threads)
+
+
+def _run(dtype: str, repeats: int, quick: bool) -> dict:
     peak = measure_peak(dtype)
     rng = np.random.default_rng(0)
     cases = []

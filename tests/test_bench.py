@@ -33,3 +33,24 @@ def test_bench_quick_runs_and_writes_json(tmp_path):
 def test_bench_help_lists_its_options():
     r = subprocess.run([sys.executable, "-m", "densegrad", "bench", "--help"], capture_output=True, text=True)
     assert r.returncode == 0 and "--quick" in r.stdout and "--json" in r.stdout
+
+
+def test_bench_restores_the_thread_count():
+    import sys as _sys
+    from pathlib import Path
+
+    import densegrad as dg
+
+    bench_dir = Path(__file__).resolve().parents[1] / "bench"
+    _sys.path.insert(0, str(bench_dir))
+    try:
+        import bench_gemm
+    finally:
+        _sys.path.remove(str(bench_dir))
+    saved = dg.get_num_threads()
+    try:
+        dg.set_num_threads(2)
+        bench_gemm.run("float32", repeats=1, quick=True)
+        assert dg.get_num_threads() == 2
+    finally:
+        dg.set_num_threads(saved)
