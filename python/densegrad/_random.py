@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
-_generator = np.random.default_rng()
+# Created on first use: importing numpy.random costs more than the rest of densegrad's import.
+_generator = None
 
 
 def manual_seed(seed: int) -> np.random.Generator:
@@ -22,4 +23,7 @@ def manual_seed(seed: int) -> np.random.Generator:
 
 def default_generator() -> np.random.Generator:
     """The global generator used by initialisers and random factories."""
+    global _generator
+    if _generator is None:
+        _generator = np.random.default_rng()
     return _generator
