@@ -25,7 +25,7 @@ def test_readme_test_command_is_what_ci_runs():
 
 def test_readme_python_examples_run():
     blocks = _code_blocks("python")
-    assert len(blocks) == 2
+    assert len(blocks) == 3
     ns: dict = {}
     exec(compile(blocks[0], "README quickstart", "exec"), ns)
     assert round(ns["loss"].item(), 6) == 0.16
@@ -33,3 +33,7 @@ def test_readme_python_examples_run():
     exec(compile(blocks[1], "README training loop", "exec"), ns)
     first = np.mean((ns["y"].numpy()) ** 2)  # the loss of predicting 0
     assert ns["loss"].item() < 0.1 * first, "the README's training loop should fit its data"
+    ns = {}
+    exec(compile(blocks[2], "README Trainer", "exec"), ns)
+    assert ns["loss"] < 0.2 * float(np.mean(ns["y"] ** 2)), "the README's Trainer loop should fit its data"
+    assert ns["pred"].shape == (5, 1)
