@@ -55,13 +55,30 @@ def get_num_threads() -> int:
     return _core.get_num_threads()
 
 
+def get_include() -> str:
+    """The directory of densegrad's C++ headers shipped in this package (``#include
+    "densegrad/densegrad.hpp"``), for compiling other extensions against them."""
+    from importlib import resources
+
+    return str(resources.files("densegrad") / "include")
+
+
+def get_cmake_dir() -> str:
+    """A directory for ``find_package(densegrad-headers CONFIG PATHS ...)`` (CMake): it defines
+    the INTERFACE target ``densegrad::headers``. The wheel ships headers, not the C++ library;
+    to link the kernels, install the C++ library with CMake (see the README)."""
+    from importlib import resources
+
+    return str(resources.files("densegrad") / "share" / "cmake" / "densegrad")
+
+
 def matmul(input: Tensor, other: Tensor) -> Tensor:
     """input @ other with NumPy's rules for 1-D and 2-D operands."""
     return input @ other
 
 
 __all__ = [
-    "Tensor", "enable_grad", "float32", "float64", "from_numpy", "get_num_threads", "is_grad_enabled", "manual_seed",
+    "Tensor", "enable_grad", "float32", "float64", "from_numpy", "get_cmake_dir", "get_include", "get_num_threads", "is_grad_enabled", "manual_seed",
     "matmul", "nn", "no_grad", "ones", "optim", "rand", "randn", "relu", "set_grad_enabled",
     "set_num_threads", "set_printoptions", "sigmoid", "tanh", "tensor", "train", "zeros",
 ]

@@ -1,0 +1,76 @@
+// densegrad::Mlp -- a multi-layer perceptron that owns its parameters, gradients, optimizer
+// state and workspaces: build it from layer specs (deterministic initialisation from a seed),
+// train it one batch at a time, predict, and save / load it in the model-file format the Python
+// package writes (docs/model-format.md: safetensors with the architecture in its metadata).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "densegrad/common.hpp"
+#include "densegrad/mlp.hpp"
+
+namespace densegrad {
+
+// The standardisation a model was trained with (empty vectors: none):
+//   prediction = model((x - x_mean) / x_std) * y_std + y_mean, computed in double.
+struct Normalization {
+  std::vector<double> x_mean, x_std, y_mean, y_std;
+  bool empty() const { return x_mean.empty() && y_mean.empty(); }
+};
+
+template <typename T>
+class Mlp {
+ public:
+  // Layers must chain (out of one = in of the next). Weights and biases are drawn from
+  // U(-1/sqrt(in), 1/sqrt(in)) -- PyTorch's nn.Linear default -- with a generator seeded by
+  // `seed` (std::mt19937_64: the same numbers on every platform).
+  explicit Mlp(std::vector<LayerSpec> layers, std::uint64_t seed = 0);
+  Mlp(const Mlp& other);
+  Mlp& operator=(const Mlp& other);
+  Mlp(Mlp&&) noexcept = default;
+  Mlp& operator=(Mlp&&) noexcept = default;
+
+  // A model file (either float dtype; converted to T). Throws std::invalid_argument with the
+  // reason for a truncated, malformed or inconsistent file, std::runtime_error if unreadable.
+  static Mlp load(const std::string& path);
+  static Mlp load_from_memory(const char* data, std::size_t size);
+  void save(const std::string& path) const;
+  std::string save_to_memory() const;
+
+  const std::vector<LayerSpec>& layers() const { return specs_; }
+  Index in_features() const { return specs_.front().in; }
+  Index out_features() const { return specs_.back().out; }
+  // Layer l's weight (out, in), row-major, and bias (out) or null; gradients likewise (written
+  // by train_step).
+  MatrixView<T> weight(std::size_t l);
+  T* bias(std::size_t l);
+  MatrixView<const T> weight_grad(std::size_t l) const;
+  const T* bias_grad(std::size_t l) const;
+
+  // SGD or Adam (torch.optim's rules); resets the optimizer state. Default: SGD, lr 0.01.
+  void set_optimizer(const OptimizerSpec& opt);
+  // One step on a batch: x (batch, in_features), target (batch, out_features), both row-major.
+  // Returns the MSE loss before the update.
+  T train_step(const T* x, const T* target, Index batch, Reduction reduction = Reduction::Mean);
+  // The network alone: y (batch, out_features) from x (batch, in_features).
+  void forward(T* y, const T* x, Index batch);
+  // With the stored normalisation applied (if any): rows of in_features inputs -> rows of
+  // out_features predictions.
+  std::vector<double> predict(const std::vector<double>& x);
+
+  Normalization normalization;
+
+ private:
+  void bind();
+
+  std::vector<LayerSpec> specs_;
+  std::vector<T> params_, grads_, state_[3];
+  std::vector<DenseLayerRef<T>> refs_;
+  MlpWorkspace<T> ws_;
+  OptimizerSpec opt_;
+  Index step_ = 0;
+};
+
+}  // namespace densegrad

@@ -1,0 +1,261 @@
+// The JSON parser and writer declared in json.hpp.
+#include "json.hpp"
+
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <stdexcept>
+
+namespace densegrad {
+namespace json {
+
+const Value* Value::find(const std::string& key) const {
+  for (const auto& kv : object)
+    if (kv.first == key) return &kv.second;
+  return nullptr;
+}
+
+namespace {
+
+constexpr int kMaxDepth = 64;  // deep enough for any header; bounded so hostile input cannot blow the stack
+
+class Parser {
+ public:
+  Parser(const char* p, std::size_t n) : begin_(p), p_(p), end_(p + n) {}
+
+  Value document() {
+    Value v = value(0);
+    skip_ws();
+    if (p_ != end_) fail("trailing characters after the JSON value");
+    return v;
+  }
+
+ private:
+  [[noreturn]] void fail(const std::string& what) const {
+    throw std::invalid_argument("densegrad: invalid JSON at byte " + std::to_string(p_ - begin_) + ": " + what);
+  }
+  void skip_ws() {
+    while (p_ < end_ && (*p_ == ' ' || *p_ == '\t' || *p_ == '\n' || *p_ == '\r')) ++p_;
+  }
+  bool consume(const char* word) {
+    const std::size_t n = std::strlen(word);
+    if (std::size_t(end_ - p_) >= n && std::memcmp(p_, word, n) == 0) {
+      p_ += n;
+      return true;
+    }
+    return false;
+  }
+
+  Value value(int depth) {
+    if (depth > kMaxDepth) fail("nested too deeply");
+    skip_ws();
+    if (p_ == end_) fail("unexpected end of input");
+    Value v;
+    const char c = *p_;
+    if (c == '{') {
+      v.kind = Value::Kind::Object;
+      ++p_;
+      skip_ws();
+      if (p_ < end_ && *p_ == '}') { ++p_; return v; }
+      for (;;) {
+        skip_ws();
+        if (p_ == end_ || *p_ != '"') fail("expected a string key");
+        std::string key = string();
+        if (v.find(key) != nullptr) fail("duplicate key \"" + key + "\"");
+        skip_ws();
+        if (p_ == end_ || *p_ != ':') fail("expected ':'");
+        ++p_;
+        v.object.emplace_back(std::move(key), value(depth + 1));
+        skip_ws();
+        if (p_ < end_ && *p_ == ',') { ++p_; continue; }
+        if (p_ < end_ && *p_ == '}') { ++p_; return v; }
+        fail("expected ',' or '}'");
+      }
+    }
+    if (c == '[') {
+      v.kind = Value::Kind::Array;
+      ++p_;
+      skip_ws();
+      if (p_ < end_ && *p_ == ']') { ++p_; return v; }
+      for (;;) {
+        v.array.push_back(value(depth + 1));
+        skip_ws();
+        if (p_ < end_ && *p_ == ',') { ++p_; continue; }
+        if (p_ < end_ && *p_ == ']') { ++p_; return v; }
+        fail("expected ',' or ']'");
+      }
+    }
+    if (c == '"') {
+      v.kind = Value::Kind::String;
+      v.string = string();
+      return v;
+    }
+    if (consume("true")) { v.kind = Value::Kind::Bool; v.boolean = true; return v; }
+    if (consume("false")) { v.kind = Value::Kind::Bool; return v; }
+    if (consume("null")) return v;
+    if (c == '-' || (c >= '0' && c <= '9')) {
+      v.kind = Value::Kind::Number;
+      v.number = number();
+      return v;
+    }
+    fail(std::string("unexpected character '") + c + "'");
+  }
+
+  double number() {
+    const char* start = p_;
+    if (p_ < end_ && *p_ == '-') ++p_;
+    if (p_ == end_) fail("incomplete number");
+    if (*p_ == '0') ++p_;
+    else if (*p_ >= '1' && *p_ <= '9') while (p_ < end_ && *p_ >= '0' && *p_ <= '9') ++p_;
+    else fail("invalid number");
+    if (p_ < end_ && *p_ == '.') {
+      ++p_;
+      if (p_ == end_ || !(*p_ >= '0' && *p_ <= '9')) fail("invalid fraction");
+      while (p_ < end_ && *p_ >= '0' && *p_ <= '9') ++p_;
+    }
+    if (p_ < end_ && (*p_ == 'e' || *p_ == 'E')) {
+      ++p_;
+      if (p_ < end_ && (*p_ == '+' || *p_ == '-')) ++p_;
+      if (p_ == end_ || !(*p_ >= '0' && *p_ <= '9')) fail("invalid exponent");
+      while (p_ < end_ && *p_ >= '0' && *p_ <= '9') ++p_;
+    }
+    const std::string text(start, p_);  // strtod needs a terminated copy
+    return std::strtod(text.c_str(), nullptr);
+  }
+
+  unsigned hex4() {
+    if (end_ - p_ < 4) fail("incomplete \\u escape");
+    unsigned v = 0;
+    for (int i = 0; i < 4; ++i) {
+      const char h = *p_++;
+      v <<= 4;
+      if (h >= '0' && h <= '9') v |= unsigned(h - '0');
+      else if (h >= 'a' && h <= 'f') v |= unsigned(h - 'a' + 10);
+      else if (h >= 'A' && h <= 'F') v |= unsigned(h - 'A' + 10);
+      else fail("invalid \\u escape");
+    }
+    return v;
+  }
+
+  static void utf8(std::string& out, unsigned cp) {
+    if (cp < 0x80) out += char(cp);
+    else if (cp < 0x800) { out += char(0xC0 | (cp >> 6)); out += char(0x80 | (cp & 0x3F)); }
+    else if (cp < 0x10000) { out += char(0xE0 | (cp >> 12)); out += char(0x80 | ((cp >> 6) & 0x3F)); out += char(0x80 | (cp & 0x3F)); }
+    else { out += char(0xF0 | (cp >> 18)); out += char(0x80 | ((cp >> 12) & 0x3F)); out += char(0x80 | ((cp >> 6) & 0x3F)); out += char(0x80 | (cp & 0x3F)); }
+  }
+
+  std::string string() {
+    ++p_;  // opening quote
+    std::string out;
+    for (;;) {
+      if (p_ == end_) fail("unterminated string");
+      const char c = *p_++;
+      if (c == '"') return out;
+      if (static_cast<unsigned char>(c) < 0x20) fail("control character in string");
+      if (c != '\\') { out += c; continue; }
+      if (p_ == end_) fail("unterminated escape");
+      const char e = *p_++;
+      switch (e) {
+        case '"': out += '"'; break;
+        case '\\': out += '\\'; break;
+        case '/': out += '/'; break;
+        case 'b': out += '\b'; break;
+        case 'f': out += '\f'; break;
+        case 'n': out += '\n'; break;
+        case 'r': out += '\r'; break;
+        case 't': out += '\t'; break;
+        case 'u': {
+          unsigned cp = hex4();
+          if (cp >= 0xD800 && cp <= 0xDBFF) {  // a surrogate pair
+            if (!consume("\\u")) fail("unpaired surrogate");
+            const unsigned lo = hex4();
+            if (lo < 0xDC00 || lo > 0xDFFF) fail("invalid surrogate pair");
+            cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+          } else if (cp >= 0xDC00 && cp <= 0xDFFF) {
+            fail("unpaired surrogate");
+          }
+          utf8(out, cp);
+          break;
+        }
+        default: fail(std::string("invalid escape '\\") + e + "'");
+      }
+    }
+  }
+
+  const char* begin_;
+  const char* p_;
+  const char* end_;
+};
+
+void dump_to(std::string& out, const Value& v) {
+  switch (v.kind) {
+    case Value::Kind::Null: out += "null"; break;
+    case Value::Kind::Bool: out += v.boolean ? "true" : "false"; break;
+    case Value::Kind::Number: {
+      if (!std::isfinite(v.number)) throw std::invalid_argument("densegrad: JSON cannot hold a non-finite number");
+      char buf[32];
+      // Whole numbers (sizes, offsets) as integers; others with 17 significant digits (exact).
+      if (v.number == std::floor(v.number) && std::fabs(v.number) < 9.007199254740992e15)
+        std::snprintf(buf, sizeof buf, "%.0f", v.number);
+      else
+        std::snprintf(buf, sizeof buf, "%.17g", v.number);
+      out += buf;
+      break;
+    }
+    case Value::Kind::String: out += quote(v.string); break;
+    case Value::Kind::Array:
+      out += '[';
+      for (std::size_t i = 0; i < v.array.size(); ++i) {
+        if (i) out += ',';
+        dump_to(out, v.array[i]);
+      }
+      out += ']';
+      break;
+    case Value::Kind::Object:
+      out += '{';
+      for (std::size_t i = 0; i < v.object.size(); ++i) {
+        if (i) out += ',';
+        out += quote(v.object[i].first);
+        out += ':';
+        dump_to(out, v.object[i].second);
+      }
+      out += '}';
+      break;
+  }
+}
+
+}  // namespace
+
+Value parse(const char* text, std::size_t size) { return Parser(text, size).document(); }
+
+std::string dump(const Value& v) {
+  std::string out;
+  dump_to(out, v);
+  return out;
+}
+
+std::string quote(const std::string& s) {
+  std::string out = "\"";
+  for (const char c : s) {
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      case '\t': out += "\\t"; break;
+      default:
+        if (static_cast<unsigned char>(c) < 0x20) {
+          char buf[8];
+          std::snprintf(buf, sizeof buf, "\\u%04x", unsigned(static_cast<unsigned char>(c)));
+          out += buf;
+        } else {
+          out += c;
+        }
+    }
+  }
+  return out + "\"";
+}
+
+}  // namespace json
+}  // namespace densegrad

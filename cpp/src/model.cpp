@@ -1,0 +1,507 @@
+// densegrad::Mlp and its model files (docs/model-format.md). The reader trusts nothing in the
+// file: every size, offset and name is checked before a byte is copied.
+#include "densegrad/model.hpp"
+
+#include <cmath>
+#include <cstring>
+#include <fstream>
+#include <random>
+#include <algorithm>
+#include <sstream>
+#include <stdexcept>
+
+#include "json.hpp"
+
+namespace densegrad {
+
+namespace {
+
+const char* const kFormat = "densegrad.mlp";
+const char* const kVersion = "0.1.0";
+
+std::string act_module(Activation a) {
+  switch (a) {
+    case Activation::Relu: return "ReLU";
+    case Activation::LeakyRelu: return "LeakyReLU";
+    case Activation::Sigmoid: return "Sigmoid";
+    case Activation::Tanh: return "Tanh";
+    case Activation::Identity: return "Identity";
+  }
+  return "Identity";
+}
+
+bool parse_act(const std::string& type, Activation* a) {
+  if (type == "ReLU") *a = Activation::Relu;
+  else if (type == "LeakyReLU") *a = Activation::LeakyRelu;
+  else if (type == "Sigmoid") *a = Activation::Sigmoid;
+  else if (type == "Tanh") *a = Activation::Tanh;
+  else if (type == "Identity") *a = Activation::Identity;
+  else return false;
+  return true;
+}
+
+[[noreturn]] void bad(const std::string& what) { throw std::invalid_argument("densegrad: model file: " + what); }
+
+json::Value num(double v) {
+  json::Value j;
+  j.kind = json::Value::Kind::Number;
+  j.number = v;
+  return j;
+}
+json::Value str(const std::string& s) {
+  json::Value j;
+  j.kind = json::Value::Kind::String;
+  j.string = s;
+  return j;
+}
+json::Value boolean(bool b) {
+  json::Value j;
+  j.kind = json::Value::Kind::Bool;
+  j.boolean = b;
+  return j;
+}
+json::Value object() {
+  json::Value j;
+  j.kind = json::Value::Kind::Object;
+  return j;
+}
+json::Value array_of(const std::vector<double>& v) {
+  json::Value j;
+  j.kind = json::Value::Kind::Array;
+  for (double x : v) j.array.push_back(num(x));
+  return j;
+}
+
+// A non-negative integer that fits an Index, from a JSON number.
+Index integer(const json::Value* v, const std::string& what) {
+  if (v == nullptr || !v->is(json::Value::Kind::Number)) bad(what + " must be a number");
+  const double d = v->number;
+  if (!(d >= 0 && d <= 9.007199254740992e15 && d == std::floor(d))) bad(what + " must be a non-negative integer");
+  return Index(d);
+}
+
+std::vector<double> numbers(const json::Value* v, const std::string& what, std::size_t n, bool positive) {
+  if (v == nullptr || !v->is(json::Value::Kind::Array)) bad("normalization." + what + " must be a list");
+  if (v->array.size() != n)
+    bad("normalization." + what + " has " + std::to_string(v->array.size()) + " values, expected " + std::to_string(n));
+  std::vector<double> out;
+  for (const auto& e : v->array) {
+    if (!e.is(json::Value::Kind::Number) || !std::isfinite(e.number)) bad("normalization." + what + " holds a non-finite value");
+    if (positive && !(e.number > 0)) bad("normalization." + what + " holds a standard deviation <= 0");
+    out.push_back(e.number);
+  }
+  return out;
+}
+
+std::uint64_t read_le64(const char* p) {
+  std::uint64_t v = 0;
+  for (int i = 7; i >= 0; --i) v = (v << 8) | static_cast<unsigned char>(p[i]);
+  return v;
+}
+
+bool little_endian() {
+  const std::uint16_t one = 1;
+  unsigned char b;
+  std::memcpy(&b, &one, 1);
+  return b == 1;
+}
+
+struct TensorEntry {
+  std::string dtype;
+  std::vector<Index> shape;
+  std::uint64_t begin, end;
+};
+
+}  // namespace
+
+template <typename T>
+Mlp<T>::Mlp(std::vector<LayerSpec> layers, std::uint64_t seed) : specs_(std::move(layers)) {
+  check_layers(specs_);
+  for (const auto& s : specs_)
+    DENSEGRAD_CHECK(s.act != Activation::LeakyRelu || std::isfinite(s.slope), "leaky_relu slope must be finite");
+  Index n = 0;
+  for (const auto& s : specs_) n += s.out * s.in + (s.bias ? s.out : 0);
+  params_.assign(std::size_t(n), T(0));
+  grads_.assign(std::size_t(n), T(0));
+  std::mt19937_64 gen(seed);
+  std::size_t at = 0;
+  for (const auto& s : specs_) {
+    const double bound = s.in > 0 ? 1.0 / std::sqrt(double(s.in)) : 0.0;
+    const Index count = s.out * s.in + (s.bias ? s.out : 0);
+    for (Index i = 0; i < count; ++i) {
+      const double u = double(gen() >> 11) * 0x1.0p-53;  // [0, 1), exactly 53 random bits
+      params_[at++] = T(-bound + 2.0 * bound * u);
+    }
+  }
+  opt_.kind = OptimizerSpec::Kind::Sgd;
+  opt_.sgd.lr = 0.01;
+  bind();
+}
+
+template <typename T>
+Mlp<T>::Mlp(const Mlp& o)
+    : normalization(o.normalization), specs_(o.specs_), params_(o.params_), grads_(o.grads_), opt_(o.opt_), step_(o.step_) {
+  for (int k = 0; k < 3; ++k) state_[k] = o.state_[k];
+  bind();
+}
+
+template <typename T>
+Mlp<T>& Mlp<T>::operator=(const Mlp& o) {
+  if (this != &o) {
+    Mlp copy(o);
+    *this = std::move(copy);
+  }
+  return *this;
+}
+
+template <typename T>
+void Mlp<T>::bind() {
+  refs_.assign(specs_.size(), DenseLayerRef<T>());
+  std::size_t at = 0;
+  for (std::size_t l = 0; l < specs_.size(); ++l) {
+    const LayerSpec& s = specs_[l];
+    DenseLayerRef<T>& r = refs_[l];
+    r.spec = s;
+    const std::size_t nw = std::size_t(s.out * s.in), nb = s.bias ? std::size_t(s.out) : 0;
+    r.w = params_.data() + at;
+    r.dw = grads_.data() + at;
+    for (int k = 0; k < 3; ++k) r.w_state[k] = state_[k].empty() ? nullptr : state_[k].data() + at;
+    if (s.bias) {
+      r.b = params_.data() + at + nw;
+      r.db = grads_.data() + at + nw;
+      for (int k = 0; k < 3; ++k) r.b_state[k] = state_[k].empty() ? nullptr : state_[k].data() + at + nw;
+    }
+    at += nw + nb;
+  }
+}
+
+template <typename T>
+MatrixView<T> Mlp<T>::weight(std::size_t l) {
+  DENSEGRAD_CHECK(l < specs_.size(), "layer " + std::to_string(l) + " out of range");
+  return MatrixView<T>(refs_[l].w, specs_[l].out, specs_[l].in);
+}
+
+template <typename T>
+T* Mlp<T>::bias(std::size_t l) {
+  DENSEGRAD_CHECK(l < specs_.size(), "layer " + std::to_string(l) + " out of range");
+  return refs_[l].b;
+}
+
+template <typename T>
+MatrixView<const T> Mlp<T>::weight_grad(std::size_t l) const {
+  DENSEGRAD_CHECK(l < specs_.size(), "layer " + std::to_string(l) + " out of range");
+  return MatrixView<const T>(refs_[l].dw, specs_[l].out, specs_[l].in);
+}
+
+template <typename T>
+const T* Mlp<T>::bias_grad(std::size_t l) const {
+  DENSEGRAD_CHECK(l < specs_.size(), "layer " + std::to_string(l) + " out of range");
+  return refs_[l].db;
+}
+
+template <typename T>
+void Mlp<T>::set_optimizer(const OptimizerSpec& opt) {
+  if (opt.kind == OptimizerSpec::Kind::Sgd) check_sgd_options(opt.sgd);
+  else check_adam_options(opt.adam);
+  opt_ = opt;
+  const int buffers = opt.kind == OptimizerSpec::Kind::Adam ? (opt.adam.amsgrad ? 3 : 2) : (opt.sgd.momentum != 0 ? 1 : 0);
+  for (int k = 0; k < 3; ++k) state_[k].assign(k < buffers ? params_.size() : 0, T(0));
+  step_ = 0;
+  bind();
+}
+
+template <typename T>
+T Mlp<T>::train_step(const T* x, const T* target, Index batch, Reduction reduction) {
+  DENSEGRAD_CHECK(batch >= 0, "negative batch " + std::to_string(batch));
+  detail::require_data("train_step x", x, batch * in_features());
+  detail::require_data("train_step target", target, batch * out_features());
+  const bool needs_state = opt_.kind == OptimizerSpec::Kind::Adam || opt_.sgd.momentum != 0;
+  if (needs_state && state_[0].empty()) set_optimizer(opt_);  // state created on first use
+  ++step_;
+  return mlp_train_step<T>(refs_, x, target, batch, reduction, opt_, step_, step_ == 1, ws_);
+}
+
+template <typename T>
+void Mlp<T>::forward(T* y, const T* x, Index batch) {
+  detail::require_data("forward x", x, batch * in_features());
+  detail::require_data("forward y", y, batch * out_features());
+  mlp_forward<T>(y, refs_, x, batch, ws_);
+}
+
+template <typename T>
+std::vector<double> Mlp<T>::predict(const std::vector<double>& x) {
+  const Index in = in_features(), out = out_features();
+  DENSEGRAD_CHECK(in > 0 ? x.size() % std::size_t(in) == 0 : x.empty(),
+                  "predict: " + std::to_string(x.size()) + " inputs is not a whole number of rows of " + std::to_string(in));
+  const Index batch = in > 0 ? Index(x.size()) / in : 0;
+  std::vector<T> xt(x.size()), yt(std::size_t(batch * out));
+  const bool norm_x = !normalization.x_mean.empty(), norm_y = !normalization.y_mean.empty();
+  for (Index i = 0; i < batch; ++i)
+    for (Index j = 0; j < in; ++j) {
+      const double v = x[std::size_t(i * in + j)];
+      xt[std::size_t(i * in + j)] =
+          T(norm_x ? (v - normalization.x_mean[std::size_t(j)]) / normalization.x_std[std::size_t(j)] : v);
+    }
+  forward(yt.data(), xt.data(), batch);
+  std::vector<double> y(yt.size());
+  for (Index i = 0; i < batch; ++i)
+    for (Index j = 0; j < out; ++j) {
+      const double v = double(yt[std::size_t(i * out + j)]);
+      y[std::size_t(i * out + j)] = norm_y ? v * normalization.y_std[std::size_t(j)] + normalization.y_mean[std::size_t(j)] : v;
+    }
+  return y;
+}
+
+// ---- files ----------------------------------------------------------------------------------
+
+template <typename T>
+std::string Mlp<T>::save_to_memory() const {
+  DENSEGRAD_CHECK(little_endian(), "model files are little-endian; this machine is not");
+  const char* dt = sizeof(T) == 4 ? "F32" : "F64";
+  json::Value arch = object(), mods;
+  mods.kind = json::Value::Kind::Array;
+  json::Value header = object();
+  std::uint64_t offset = 0;
+  std::vector<std::pair<const T*, std::size_t>> chunks;
+  Index module = 0;
+  auto tensor = [&](const std::string& name, const T* data, std::vector<Index> shape) {
+    std::size_t n = 1;
+    json::Value t = object(), sh, off;
+    sh.kind = off.kind = json::Value::Kind::Array;
+    for (Index d : shape) {
+      sh.array.push_back(num(double(d)));
+      n *= std::size_t(d);
+    }
+    off.array.push_back(num(double(offset)));
+    offset += n * sizeof(T);
+    off.array.push_back(num(double(offset)));
+    t.object.emplace_back("dtype", str(dt));
+    t.object.emplace_back("shape", sh);
+    t.object.emplace_back("data_offsets", off);
+    header.object.emplace_back(name, t);
+    chunks.emplace_back(data, n);
+  };
+  for (std::size_t l = 0; l < specs_.size(); ++l) {
+    const LayerSpec& s = specs_[l];
+    json::Value lin = object();
+    lin.object.emplace_back("type", str("Linear"));
+    lin.object.emplace_back("in_features", num(double(s.in)));
+    lin.object.emplace_back("out_features", num(double(s.out)));
+    lin.object.emplace_back("bias", boolean(s.bias));
+    mods.array.push_back(lin);
+    tensor(std::to_string(module) + ".weight", refs_[l].w, {s.out, s.in});
+    if (s.bias) tensor(std::to_string(module) + ".bias", refs_[l].b, {s.out});
+    ++module;
+    if (s.act != Activation::Identity) {
+      json::Value a = object();
+      a.object.emplace_back("type", str(act_module(s.act)));
+      if (s.act == Activation::LeakyRelu) a.object.emplace_back("negative_slope", num(s.slope));
+      mods.array.push_back(a);
+      ++module;
+    }
+  }
+  arch.object.emplace_back("dtype", str(sizeof(T) == 4 ? "float32" : "float64"));
+  arch.object.emplace_back("layers", mods);
+  json::Value meta = object();
+  meta.object.emplace_back("format", str(kFormat));
+  meta.object.emplace_back("format_version", str("1"));
+  meta.object.emplace_back("densegrad_version", str(kVersion));
+  meta.object.emplace_back("architecture", str(json::dump(arch)));
+  if (!normalization.empty()) {
+    json::Value n = object();
+    n.object.emplace_back("x_mean", array_of(normalization.x_mean));
+    n.object.emplace_back("x_std", array_of(normalization.x_std));
+    n.object.emplace_back("y_mean", array_of(normalization.y_mean));
+    n.object.emplace_back("y_std", array_of(normalization.y_std));
+    meta.object.emplace_back("normalization", str(json::dump(n)));
+  }
+  header.object.insert(header.object.begin(), {"__metadata__", meta});
+  std::string h = json::dump(header);
+  h.append((8 - h.size() % 8) % 8, ' ');  // data starts 8-byte aligned, as safetensors writes it
+  std::string out(8, '\0');
+  std::uint64_t hl = h.size();
+  for (int i = 0; i < 8; ++i) out[std::size_t(i)] = char((hl >> (8 * i)) & 0xFF);
+  out += h;
+  for (const auto& c : chunks) out.append(reinterpret_cast<const char*>(c.first), c.second * sizeof(T));
+  return out;
+}
+
+template <typename T>
+void Mlp<T>::save(const std::string& path) const {
+  const std::string bytes = save_to_memory();
+  std::ofstream f(path, std::ios::binary | std::ios::trunc);
+  if (!f) throw std::runtime_error("densegrad: cannot open " + path + " for writing");
+  f.write(bytes.data(), std::streamsize(bytes.size()));
+  if (!f) throw std::runtime_error("densegrad: writing " + path + " failed");
+}
+
+template <typename T>
+Mlp<T> Mlp<T>::load(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  if (!f) throw std::runtime_error("densegrad: cannot open " + path);
+  std::ostringstream ss;
+  ss << f.rdbuf();
+  const std::string bytes = ss.str();
+  try {
+    return load_from_memory(bytes.data(), bytes.size());
+  } catch (const std::invalid_argument& e) {
+    throw std::invalid_argument(std::string(e.what()) + " (" + path + ")");
+  }
+}
+
+template <typename T>
+Mlp<T> Mlp<T>::load_from_memory(const char* data, std::size_t size) {
+  if (!little_endian()) bad("this machine is big-endian; model files are little-endian");
+  if (size < 8) bad("shorter than the 8-byte header length (" + std::to_string(size) + " bytes)");
+  const std::uint64_t hl = read_le64(data);
+  if (hl > size - 8) bad("header length " + std::to_string(hl) + " exceeds the file (" + std::to_string(size) + " bytes)");
+  const json::Value header = json::parse(data + 8, std::size_t(hl));
+  if (!header.is(json::Value::Kind::Object)) bad("the header is not a JSON object");
+  const char* body = data + 8 + hl;
+  const std::uint64_t body_size = size - 8 - hl;
+
+  // Metadata.
+  const json::Value* meta = header.find("__metadata__");
+  if (meta == nullptr || !meta->is(json::Value::Kind::Object)) bad("no __metadata__ (not a densegrad model file)");
+  auto meta_str = [&](const char* key) -> const std::string* {
+    const json::Value* v = meta->find(key);
+    if (v == nullptr) return nullptr;
+    if (!v->is(json::Value::Kind::String)) bad(std::string("metadata '") + key + "' is not a string");
+    return &v->string;
+  };
+  const std::string* format = meta_str("format");
+  if (format == nullptr) bad("metadata has no 'format'");
+  if (*format != kFormat) bad("format is '" + *format + "', expected '" + kFormat + "'");
+  const std::string* version = meta_str("format_version");
+  if (version == nullptr || *version != "1") bad("unsupported format_version");
+  const std::string* arch_text = meta_str("architecture");
+  if (arch_text == nullptr) bad("metadata has no 'architecture'");
+  const json::Value arch = json::parse(*arch_text);
+  const json::Value* mods = arch.find("layers");
+  if (!arch.is(json::Value::Kind::Object) || mods == nullptr || !mods->is(json::Value::Kind::Array))
+    bad("architecture needs a 'layers' list");
+
+  // Architecture -> layer specs; remember each Linear's module index for the tensor names.
+  std::vector<LayerSpec> specs;
+  std::vector<Index> module_of;
+  for (std::size_t i = 0; i < mods->array.size(); ++i) {
+    const json::Value& m = mods->array[i];
+    const json::Value* type = m.find("type");
+    if (!m.is(json::Value::Kind::Object) || type == nullptr || !type->is(json::Value::Kind::String))
+      bad("layer " + std::to_string(i) + " has no 'type'");
+    Activation act;
+    if (type->string == "Linear") {
+      LayerSpec s;
+      s.in = integer(m.find("in_features"), "layer " + std::to_string(i) + " in_features");
+      s.out = integer(m.find("out_features"), "layer " + std::to_string(i) + " out_features");
+      const json::Value* b = m.find("bias");
+      if (b == nullptr || !b->is(json::Value::Kind::Bool)) bad("layer " + std::to_string(i) + " needs a boolean 'bias'");
+      s.bias = b->boolean;
+      specs.push_back(s);
+      module_of.push_back(Index(i));
+    } else if (parse_act(type->string, &act)) {
+      if (specs.empty() || module_of.back() != Index(i) - 1 || specs.back().act != Activation::Identity)
+        bad("layer " + std::to_string(i) + " (" + type->string + ") does not follow a Linear; the C++ Mlp supports "
+            "Linear layers each followed by at most one activation");
+      specs.back().act = act;
+      if (act == Activation::LeakyRelu) {
+        const json::Value* sl = m.find("negative_slope");
+        if (sl == nullptr || !sl->is(json::Value::Kind::Number) || !std::isfinite(sl->number))
+          bad("layer " + std::to_string(i) + " needs a finite negative_slope");
+        specs.back().slope = sl->number;
+      }
+    } else {
+      bad("layer " + std::to_string(i) + " has unknown type '" + type->string + "'");
+    }
+  }
+  if (specs.empty()) bad("the architecture has no Linear layer");
+  try {
+    check_layers(specs);
+  } catch (const std::invalid_argument& e) {
+    bad(std::string("architecture: ") + e.what());
+  }
+
+  // Tensors: every entry checked, ranges inside the data section, no overlap, no holes.
+  std::vector<std::pair<std::string, TensorEntry>> tensors;
+  for (const auto& kv : header.object) {
+    if (kv.first == "__metadata__") continue;
+    const json::Value& t = kv.second;
+    const json::Value *dt = t.find("dtype"), *sh = t.find("shape"), *off = t.find("data_offsets");
+    if (!t.is(json::Value::Kind::Object) || dt == nullptr || !dt->is(json::Value::Kind::String) || sh == nullptr ||
+        !sh->is(json::Value::Kind::Array) || off == nullptr || !off->is(json::Value::Kind::Array) || off->array.size() != 2)
+      bad("tensor '" + kv.first + "' needs dtype, shape and data_offsets");
+    TensorEntry e;
+    e.dtype = dt->string;
+    if (e.dtype != "F32" && e.dtype != "F64") bad("tensor '" + kv.first + "' has unsupported dtype " + e.dtype);
+    std::uint64_t elems = 1;
+    for (const auto& d : sh->array) {
+      const Index n = integer(&d, "tensor '" + kv.first + "' shape");
+      e.shape.push_back(n);
+      if (n != 0 && elems > (std::uint64_t(1) << 60) / std::uint64_t(n)) bad("tensor '" + kv.first + "' is too large");
+      elems *= std::uint64_t(n);
+    }
+    e.begin = std::uint64_t(integer(&off->array[0], "data_offsets"));
+    e.end = std::uint64_t(integer(&off->array[1], "data_offsets"));
+    const std::uint64_t width = e.dtype == "F32" ? 4 : 8;
+    if (e.begin > e.end || e.end > body_size)
+      bad("tensor '" + kv.first + "' lies outside the data (" + std::to_string(body_size) + " bytes): file truncated?");
+    if (e.end - e.begin != elems * width) bad("tensor '" + kv.first + "' has a byte range that does not match its shape");
+    tensors.emplace_back(kv.first, e);
+  }
+  std::vector<std::pair<std::uint64_t, std::uint64_t>> ranges;
+  for (const auto& t : tensors) ranges.emplace_back(t.second.begin, t.second.end);
+  std::sort(ranges.begin(), ranges.end());
+  std::uint64_t covered = 0;
+  for (const auto& r : ranges) {
+    if (r.first != covered) bad(r.first < covered ? "tensors overlap" : "the data has a hole between tensors");
+    covered = r.second;
+  }
+  if (covered != body_size) bad("the data section has " + std::to_string(body_size - covered) + " unused trailing bytes");
+
+  Mlp<T> model(specs, 0);
+  std::size_t used = 0;
+  auto fill = [&](const std::string& name, T* dst, std::vector<Index> shape) {
+    for (const auto& t : tensors) {
+      if (t.first != name) continue;
+      if (t.second.shape != shape) bad("tensor '" + name + "' has the wrong shape for the architecture");
+      const std::size_t n = std::size_t(shape.size() == 2 ? shape[0] * shape[1] : shape[0]);
+      const char* src = body + t.second.begin;
+      for (std::size_t i = 0; i < n; ++i) {
+        if (t.second.dtype == "F32") {
+          float v;
+          std::memcpy(&v, src + 4 * i, 4);
+          dst[i] = T(v);
+        } else {
+          double v;
+          std::memcpy(&v, src + 8 * i, 8);
+          dst[i] = T(v);
+        }
+      }
+      ++used;
+      return;
+    }
+    bad("tensor '" + name + "' is missing");
+  };
+  for (std::size_t l = 0; l < specs.size(); ++l) {
+    const std::string prefix = std::to_string(module_of[l]) + ".";
+    fill(prefix + "weight", model.refs_[l].w, {specs[l].out, specs[l].in});
+    if (specs[l].bias) fill(prefix + "bias", model.refs_[l].b, {specs[l].out});
+  }
+  if (used != tensors.size()) bad("the file holds tensors the architecture does not use");
+
+  if (const std::string* norm = meta_str("normalization")) {
+    const json::Value n = json::parse(*norm);
+    if (!n.is(json::Value::Kind::Object)) bad("normalization is not a JSON object");
+    const std::size_t in = std::size_t(model.in_features()), out = std::size_t(model.out_features());
+    model.normalization.x_mean = numbers(n.find("x_mean"), "x_mean", in, false);
+    model.normalization.x_std = numbers(n.find("x_std"), "x_std", in, true);
+    model.normalization.y_mean = numbers(n.find("y_mean"), "y_mean", out, false);
+    model.normalization.y_std = numbers(n.find("y_std"), "y_std", out, true);
+  }
+  return model;
+}
+
+template class Mlp<float>;
+template class Mlp<double>;
+
+}  // namespace densegrad

@@ -1,0 +1,217 @@
+// C++ tests of densegrad::Mlp: deterministic initialisation, training, a finite-difference check
+// of the fused step's gradients, model files (round trips in both dtypes, a file written by the
+// Python package, and rejection of truncated or tampered files). argv[1]: cpp/tests/data.
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <functional>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "densegrad/densegrad.hpp"
+
+using namespace densegrad;
+
+namespace {
+
+int g_checks = 0, g_failures = 0;
+
+void check(bool ok, const std::string& what) {
+  ++g_checks;
+  if (!ok) {
+    ++g_failures;
+    std::printf("FAIL: %s\n", what.c_str());
+  }
+}
+
+void expect_invalid(const std::function<void()>& f, const std::string& what, const std::string& fragment = "") {
+  std::string msg;
+  bool threw = false;
+  try {
+    f();
+  } catch (const std::invalid_argument& e) {
+    threw = true;
+    msg = e.what();
+  }
+  check(threw && msg.find(fragment) != std::string::npos,
+        "rejects " + what + (threw ? " (said: " + msg + ")" : " (did not throw)"));
+}
+
+const std::vector<LayerSpec> kLayers = {{3, 5, Activation::Tanh, 0.01, true},
+                                        {5, 4, Activation::LeakyRelu, -0.2, false},
+                                        {4, 2, Activation::Sigmoid, 0.01, true},
+                                        {2, 2, Activation::Identity, 0.01, true}};
+
+std::vector<double> inputs(int rows, int cols) {
+  std::vector<double> x(std::size_t(rows * cols));
+  for (std::size_t i = 0; i < x.size(); ++i) x[i] = std::sin(0.7 * double(i) + 0.3) * 2.0;
+  return x;
+}
+
+void test_construction_and_init() {
+  Mlp<float> a(kLayers, 7), b(kLayers, 7), c(kLayers, 8);
+  bool same = true, differs = false, bounded = true;
+  for (std::size_t l = 0; l < kLayers.size(); ++l) {
+    const MatrixView<float> wa = a.weight(l), wb = b.weight(l), wc = c.weight(l);
+    const double bound = 1.0 / std::sqrt(double(kLayers[l].in));
+    for (Index i = 0; i < wa.size(); ++i) {
+      same &= wa.data[i] == wb.data[i];
+      differs |= wa.data[i] != wc.data[i];
+      bounded &= std::fabs(double(wa.data[i])) <= bound;
+    }
+  }
+  check(same, "the same seed gives the same parameters");
+  check(differs, "another seed gives other parameters");
+  check(bounded, "weights lie within +-1/sqrt(in_features)");
+  check(a.bias(1) == nullptr && a.bias(0) != nullptr, "bias=false layers have no bias");
+  expect_invalid([] { Mlp<float>({{3, 4}, {5, 1}}); }, "layers that do not chain", "takes 5 inputs");
+  expect_invalid([] { Mlp<float>({}); }, "no layers", "at least one layer");
+  expect_invalid([] { Mlp<float>({{-1, 4}}); }, "a negative size", "negative");
+  std::vector<float> x(6, 0.f), y(2);
+  expect_invalid([&] { a.forward(y.data(), nullptr, 2); }, "a null input");
+  expect_invalid([&] { a.weight(9); }, "a layer index out of range", "out of range");
+}
+
+// d(loss)/d(w) from train_step (lr 0: parameters unchanged) against central differences.
+void test_gradients_by_finite_differences() {
+  Mlp<double> m(kLayers, 3);
+  OptimizerSpec sgd;
+  sgd.sgd.lr = 0.0;
+  m.set_optimizer(sgd);
+  const int batch = 4;
+  std::vector<double> x = inputs(batch, 3), t(batch * 2);
+  for (std::size_t i = 0; i < t.size(); ++i) t[i] = std::cos(double(i));
+  m.train_step(x.data(), t.data(), batch);
+  auto loss = [&]() {
+    std::vector<double> y(batch * 2);
+    m.forward(y.data(), x.data(), batch);
+    double s = 0;
+    for (std::size_t i = 0; i < y.size(); ++i) s += (y[i] - t[i]) * (y[i] - t[i]);
+    return s / double(y.size());
+  };
+  double worst = 0;
+  for (std::size_t l = 0; l < kLayers.size(); ++l) {
+    MatrixView<double> w = m.weight(l);
+    const MatrixView<const double> g = m.weight_grad(l);
+    for (Index i = 0; i < w.size(); ++i) {
+      const double keep = w.data[i], eps = 1e-6;
+      w.data[i] = keep + eps;
+      const double up = loss();
+      w.data[i] = keep - eps;
+      const double down = loss();
+      w.data[i] = keep;
+      const double fd = (up - down) / (2 * eps);
+      worst = std::max(worst, std::fabs(fd - g.data[i]) / (1e-5 + std::fabs(fd)));
+    }
+  }
+  check(worst < 1e-4, "fused-step weight gradients match central differences (worst rel err " + std::to_string(worst) + ")");
+}
+
+template <typename T>
+void test_round_trip() {
+  Mlp<T> m(kLayers, 11);
+  m.normalization = {{0.5, -1.0, 2.0}, {1.5, 0.25, 3.0}, {10.0, -3.0}, {2.0, 0.5}};
+  OptimizerSpec adam;
+  adam.kind = OptimizerSpec::Kind::Adam;
+  m.set_optimizer(adam);
+  std::vector<T> x(12), y(8);
+  for (std::size_t i = 0; i < x.size(); ++i) x[i] = T(std::sin(double(i)));
+  for (std::size_t i = 0; i < y.size(); ++i) y[i] = T(std::cos(double(i)));
+  const T first = m.train_step(x.data(), y.data(), 4);
+  T last = first;
+  for (int i = 0; i < 200; ++i) last = m.train_step(x.data(), y.data(), 4);
+  check(last < first, std::string("training lowers the loss (") + (sizeof(T) == 4 ? "f32" : "f64") + ")");
+  const std::string bytes = m.save_to_memory();
+  Mlp<T> back = Mlp<T>::load_from_memory(bytes.data(), bytes.size());
+  const std::vector<double> in = inputs(5, 3);
+  check(m.predict(in) == back.predict(in), "saved and loaded model predicts identically");
+  check(back.normalization.y_std == m.normalization.y_std, "normalization survives the round trip");
+  check(back.layers().size() == kLayers.size() && back.layers()[1].act == Activation::LeakyRelu &&
+            back.layers()[1].slope == -0.2 && !back.layers()[1].bias,
+        "architecture survives the round trip");
+  // Loading into the other dtype converts.
+  using U = typename std::conditional<sizeof(T) == 4, double, float>::type;
+  Mlp<U> other = Mlp<U>::load_from_memory(bytes.data(), bytes.size());
+  const std::vector<double> p = m.predict(in), q = other.predict(in);
+  double worst = 0;
+  for (std::size_t i = 0; i < p.size(); ++i) worst = std::max(worst, std::fabs(p[i] - q[i]) / (1 + std::fabs(p[i])));
+  check(worst < 1e-5, "a model loads into the other dtype");
+  // A copy is independent of its original.
+  Mlp<T> copy = m;
+  copy.weight(0).data[0] += T(1);
+  check(copy.weight(0).data[0] != m.weight(0).data[0], "copies do not share parameters");
+}
+
+void test_rejects_bad_files() {
+  Mlp<float> m(kLayers, 1);
+  const std::string good = m.save_to_memory();
+  // Every truncation fails cleanly (never reads past the end).
+  int rejected = 0;
+  for (std::size_t n = 0; n < good.size(); ++n) {
+    try {
+      Mlp<float>::load_from_memory(good.data(), n);
+    } catch (const std::invalid_argument&) {
+      ++rejected;
+    }
+  }
+  check(rejected == int(good.size()), "every truncated prefix is rejected (" + std::to_string(rejected) + "/" +
+                                          std::to_string(good.size()) + ")");
+  auto with = [&](const std::string& from, const std::string& to) {
+    std::string s = good;
+    const std::size_t at = s.find(from);
+    if (at == std::string::npos) throw std::logic_error("test setup: '" + from + "' not in the file");
+    s.replace(at, from.size(), to);
+    return s;
+  };
+  auto load = [](const std::string& s) { Mlp<float>::load_from_memory(s.data(), s.size()); };
+  std::string huge = good;
+  huge[7] = char(0x7F);  // header length near 2^63
+  expect_invalid([&] { load(huge); }, "a header length beyond the file", "exceeds the file");
+  expect_invalid([&] { load(with("densegrad.mlp", "densegrad.xyz")); }, "another format", "format is");
+  expect_invalid([&] { load(with("\"F32\"", "\"I64\"")); }, "an unsupported dtype", "unsupported dtype");
+  expect_invalid([&] { load(with("0.weight", "9.weight")); }, "a renamed tensor", "missing");
+  // (the architecture is JSON inside a JSON string: its quotes are escaped in the file;
+  // replacements keep the length, so the header length stays right)
+  expect_invalid([&] { load(with(R"({\"type\":\"Tanh\"})", R"({\"type\":\"Tanx\"})")); }, "an unknown layer type",
+                 "unknown type");
+  expect_invalid([&] { load(with(R"(\"in_features\":5)", R"(\"in_features\":6)")); }, "an architecture that does not chain");
+  expect_invalid([&] { load(with("\"format\"", "\"formaT\"")); }, "missing metadata", "no 'format'");
+  expect_invalid([&] { load(with("{\"dtype\":\"F32\"", "{\"dtype\":\"F32\",")); }, "malformed JSON", "invalid JSON");
+  std::string extra = good + std::string(8, '\0');
+  expect_invalid([&] { load(extra); }, "unused trailing data", "unused trailing");
+}
+
+// A model written by the Python package (tests/make_cpp_fixture.py) and what Python predicted.
+void test_python_written_model(const std::string& dir) {
+  Mlp<float> m = Mlp<float>::load(dir + "/python_model.safetensors");
+  std::ifstream f(dir + "/python_model_predictions.txt");
+  check(bool(f), "the Python fixture's predictions are readable");
+  int rows = 0, cols = 0, outs = 0;
+  f >> rows >> cols >> outs;
+  check(cols == m.in_features() && outs == m.out_features(), "the fixture's shapes match the model");
+  std::vector<double> x(std::size_t(rows * cols)), expected(std::size_t(rows * outs));
+  for (auto& v : x) f >> v;
+  for (auto& v : expected) f >> v;
+  const std::vector<double> got = m.predict(x);
+  double worst = 0;
+  for (std::size_t i = 0; i < got.size(); ++i)
+    worst = std::max(worst, std::fabs(got[i] - expected[i]) / (1e-6 + std::fabs(expected[i])));
+  // Same kernels and the same float32 arithmetic as Python: equal to float32 rounding.
+  check(worst < 1e-5, "a Python-written model predicts in C++ what it predicted in Python (worst rel err " +
+                          std::to_string(worst) + ")");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  test_construction_and_init();
+  test_gradients_by_finite_differences();
+  test_round_trip<float>();
+  test_round_trip<double>();
+  test_rejects_bad_files();
+  if (argc > 1) test_python_written_model(argv[1]);
+  std::printf("%d checks, %d failures\n", g_checks, g_failures);
+  return g_failures == 0 ? 0 : 1;
+}
