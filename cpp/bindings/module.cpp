@@ -5,7 +5,6 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
-#include <memory>
 #include <optional>
 #include <string>
 #include <tuple>
@@ -689,43 +688,6 @@ class FusedMlp {
   densegrad::MlpWorkspace<double> ws_d_;
 };
 
-// ---- the C++ model class, for checking that files written in Python load in C++ ------------------
-
-// densegrad::Mlp loaded from a model file, in float32 or float64.
-class CppMlp {
- public:
-  CppMlp(const std::string& path, const std::string& dtype) {
-    if (dtype == "float32") f_ = std::make_unique<densegrad::Mlp<float>>(densegrad::Mlp<float>::load(path));
-    else if (dtype == "float64") d_ = std::make_unique<densegrad::Mlp<double>>(densegrad::Mlp<double>::load(path));
-    else throw py::type_error("dtype must be 'float32' or 'float64', got '" + dtype + "'");
-  }
-  Index in_features() const { return f_ ? f_->in_features() : d_->in_features(); }
-  Index out_features() const { return f_ ? f_->out_features() : d_->out_features(); }
-  // x: (rows, in_features) float64; returns (rows, out_features) float64, normalisation applied.
-  py::array predict(const py::object& x_obj) {
-    py::array x = as_array(x_obj, "x");
-    check_operand<double>(x, "x", 2);
-    if (x.shape(1) != in_features())
-      throw py::value_error("x must have " + std::to_string(in_features()) + " columns, got shape " + shape_of(x));
-    std::vector<double> in(cptr<double>(x), cptr<double>(x) + x.size()), out;
-    {
-      py::gil_scoped_release nogil;
-      out = f_ ? f_->predict(in) : d_->predict(in);
-    }
-    py::array_t<double> y({Index(x.shape(0)), out_features()});
-    std::copy(out.begin(), out.end(), y.mutable_data());
-    return y;
-  }
-  void save(const std::string& path) const {
-    if (f_) f_->save(path);
-    else d_->save(path);
-  }
-
- private:
-  std::unique_ptr<densegrad::Mlp<float>> f_;
-  std::unique_ptr<densegrad::Mlp<double>> d_;
-};
-
 }  // namespace
 
 PYBIND11_MODULE(_core, m) {
@@ -764,13 +726,6 @@ PYBIND11_MODULE(_core, m) {
         "A stack of dense layers [(w, b, activation, slope)] applied to x: (outputs, pre-activations).");
   m.def("mlp_backward", &mlp_backward, py::arg("dy"), py::arg("x"), py::arg("layers"), py::arg("acts"),
         py::arg("pres"), py::arg("need_dx"), "Backward of mlp_forward: (dx or None, [dw], [db or None]).");
-
-  py::class_<CppMlp>(m, "CppMlp", "densegrad::Mlp (the C++ model class) loaded from a model file.")
-      .def(py::init<const std::string&, const std::string&>(), py::arg("path"), py::arg("dtype") = "float32")
-      .def_property_readonly("in_features", &CppMlp::in_features)
-      .def_property_readonly("out_features", &CppMlp::out_features)
-      .def("predict", &CppMlp::predict, py::arg("x"), "Predictions for float64 rows, normalisation applied.")
-      .def("save", &CppMlp::save, py::arg("path"));
 
   py::class_<FusedMlp>(m, "FusedMlp")
       .def(py::init<const py::list&, const std::string&, Reduction>(), py::arg("layers"),

@@ -2,12 +2,12 @@
 // file: every size, offset and name is checked before a byte is copied.
 #include "densegrad/model.hpp"
 
-#include <cmath>
-#include <cstring>
-#include <fstream>
-#include <random>
 #include <algorithm>
-#include <sstream>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+#include <random>
 #include <stdexcept>
 
 #include "json.hpp"
@@ -326,22 +326,28 @@ std::string Mlp<T>::save_to_memory() const {
   return out;
 }
 
+namespace {
+// C stdio, not iostreams: iostreams would add ~150 KB to every binary that links the library.
+using File = std::unique_ptr<std::FILE, int (*)(std::FILE*)>;
+}  // namespace
+
 template <typename T>
 void Mlp<T>::save(const std::string& path) const {
   const std::string bytes = save_to_memory();
-  std::ofstream f(path, std::ios::binary | std::ios::trunc);
+  File f(std::fopen(path.c_str(), "wb"), std::fclose);
   if (!f) throw std::runtime_error("densegrad: cannot open " + path + " for writing");
-  f.write(bytes.data(), std::streamsize(bytes.size()));
-  if (!f) throw std::runtime_error("densegrad: writing " + path + " failed");
+  if (std::fwrite(bytes.data(), 1, bytes.size(), f.get()) != bytes.size() || std::fflush(f.get()) != 0)
+    throw std::runtime_error("densegrad: writing " + path + " failed");
 }
 
 template <typename T>
 Mlp<T> Mlp<T>::load(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
+  File f(std::fopen(path.c_str(), "rb"), std::fclose);
   if (!f) throw std::runtime_error("densegrad: cannot open " + path);
-  std::ostringstream ss;
-  ss << f.rdbuf();
-  const std::string bytes = ss.str();
+  std::string bytes;
+  char buf[1 << 16];
+  for (std::size_t n; (n = std::fread(buf, 1, sizeof buf, f.get())) > 0;) bytes.append(buf, n);
+  if (std::ferror(f.get())) throw std::runtime_error("densegrad: reading " + path + " failed");
   try {
     return load_from_memory(bytes.data(), bytes.size());
   } catch (const std::invalid_argument& e) {

@@ -203,15 +203,54 @@ void test_python_written_model(const std::string& dir) {
                           std::to_string(worst) + ")");
 }
 
+Mlp<float> fixture_model() {
+  Mlp<float> m({{4, 6, Activation::Relu, 0.01, true}, {6, 3, Activation::Sigmoid, 0.01, false}, {3, 2}}, 99);
+  m.normalization = {{1.0, 2.0, -1.0, 0.0}, {0.5, 2.0, 1.0, 3.0}, {0.25, -4.0}, {1.5, 10.0}};
+  return m;
+}
+
+// Writes the C++ side's fixture: a model file written by densegrad::Mlp and what C++ predicts,
+// which tests/test_cpp_model.py loads in Python. (test_model --write-fixture DIR)
+void write_fixture(const std::string& dir) {
+  Mlp<float> m = fixture_model();
+  m.save(dir + "/cpp_model.safetensors");
+  const std::vector<double> x = inputs(5, 4), y = m.predict(x);
+  std::FILE* f = std::fopen((dir + "/cpp_model_predictions.txt").c_str(), "w");
+  std::fprintf(f, "5 4 2\n");
+  for (double v : x) std::fprintf(f, "%.17g ", v);
+  std::fprintf(f, "\n");
+  for (double v : y) std::fprintf(f, "%.17g ", v);
+  std::fprintf(f, "\n");
+  std::fclose(f);
+}
+
+// The committed C++ fixture still says what this code predicts (so Python's test is current).
+void test_cpp_fixture_is_current(const std::string& dir) {
+  std::FILE* f = std::fopen((dir + "/cpp_model.safetensors").c_str(), "rb");
+  std::string committed;
+  char buf[4096];
+  for (std::size_t n; f != nullptr && (n = std::fread(buf, 1, sizeof buf, f)) > 0;) committed.append(buf, n);
+  if (f != nullptr) std::fclose(f);
+  check(committed == fixture_model().save_to_memory(),
+        "the committed C++ fixture is byte for byte what write_fixture writes (rerun test_model --write-fixture cpp/tests/data)");
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (argc > 2 && std::string(argv[1]) == "--write-fixture") {
+    write_fixture(argv[2]);
+    return 0;
+  }
   test_construction_and_init();
   test_gradients_by_finite_differences();
   test_round_trip<float>();
   test_round_trip<double>();
   test_rejects_bad_files();
-  if (argc > 1) test_python_written_model(argv[1]);
+  if (argc > 1) {
+    test_python_written_model(argv[1]);
+    test_cpp_fixture_is_current(argv[1]);
+  }
   std::printf("%d checks, %d failures\n", g_checks, g_failures);
   return g_failures == 0 ? 0 : 1;
 }
