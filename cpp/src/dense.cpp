@@ -60,6 +60,61 @@ void dense_backward(T* dx, T* dw, T* db, T* dz, const T* dy, const T* x, const T
   }
 }
 
+namespace {
+
+// A view the pointer kernels can take: contiguous rows, and (when it is not empty) the expected
+// shape.
+template <typename V>
+void check_view(const char* name, const V& v, Index rows, Index cols, bool optional) {
+  if (optional && v.data == nullptr && v.rows == 0 && v.cols == 0) return;
+  detail::require_view(name, v);
+  DENSEGRAD_CHECK(v.rows == rows && v.cols == cols, std::string(name) + " has shape " + detail::shape_str(v.rows, v.cols) +
+                                                        ", expected " + detail::shape_str(rows, cols));
+  DENSEGRAD_CHECK(v.rows <= 1 || v.ld == v.cols,
+                  std::string(name) + ": rows must be contiguous (ld " + std::to_string(v.ld) + " != " + std::to_string(v.cols) + ")");
+}
+
+}  // namespace
+
+template <typename T>
+void dense_forward(MatrixView<T> y, MatrixView<T> z, MatrixView<const T> x, MatrixView<const T> w, const T* b,
+                   Activation act, T slope) {
+  const Index batch = x.rows, in = x.cols, out = w.rows;
+  check_view("dense_forward x", x, batch, in, false);
+  check_view("dense_forward w", w, out, in, false);
+  check_view("dense_forward y", y, batch, out, false);
+  check_view("dense_forward z", z, batch, out, true);
+  dense_forward<T>(y.data, z.data, x.data, w.data, b, batch, in, out, act, slope);
+}
+
+template <typename T>
+void dense_backward(MatrixView<T> dx, MatrixView<T> dw, T* db, MatrixView<T> dz, MatrixView<const T> dy,
+                    MatrixView<const T> x, MatrixView<const T> w, MatrixView<const T> y, MatrixView<const T> z,
+                    Activation act, T slope, bool accumulate) {
+  const Index batch = x.rows, in = x.cols, out = w.rows;
+  check_view("dense_backward x", x, batch, in, false);
+  check_view("dense_backward w", w, out, in, false);
+  check_view("dense_backward dy", dy, batch, out, false);
+  check_view("dense_backward y", y, batch, out, false);
+  check_view("dense_backward z", z, batch, out, true);
+  check_view("dense_backward dx", dx, batch, in, true);
+  check_view("dense_backward dw", dw, out, in, true);
+  check_view("dense_backward dz", dz, batch, out, true);
+  dense_backward<T>(dx.data, dw.data, db, dz.data, dy.data, x.data, w.data, y.data, z.data, batch, in, out, act, slope,
+                    accumulate);
+}
+
+template void dense_forward<float>(MatrixView<float>, MatrixView<float>, MatrixView<const float>, MatrixView<const float>,
+                                   const float*, Activation, float);
+template void dense_forward<double>(MatrixView<double>, MatrixView<double>, MatrixView<const double>,
+                                    MatrixView<const double>, const double*, Activation, double);
+template void dense_backward<float>(MatrixView<float>, MatrixView<float>, float*, MatrixView<float>, MatrixView<const float>,
+                                    MatrixView<const float>, MatrixView<const float>, MatrixView<const float>,
+                                    MatrixView<const float>, Activation, float, bool);
+template void dense_backward<double>(MatrixView<double>, MatrixView<double>, double*, MatrixView<double>,
+                                     MatrixView<const double>, MatrixView<const double>, MatrixView<const double>,
+                                     MatrixView<const double>, MatrixView<const double>, Activation, double, bool);
+
 template void dense_forward<float>(float*, float*, const float*, const float*, const float*, Index,
                                    Index, Index, Activation, float);
 template void dense_forward<double>(double*, double*, const double*, const double*, const double*,

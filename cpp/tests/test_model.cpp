@@ -235,6 +235,37 @@ void test_cpp_fixture_is_current(const std::string& dir) {
         "the committed C++ fixture is byte for byte what write_fixture writes (rerun test_model --write-fixture cpp/tests/data)");
 }
 
+// The matrix-view forms of the dense kernels agree with the pointer forms and check shapes.
+void test_matrix_views() {
+  std::vector<float> x(3 * 4), w(5 * 4), b(5, 0.5f), y1(3 * 5), y2(3 * 5);
+  for (std::size_t i = 0; i < x.size(); ++i) x[i] = float(std::sin(double(i)));
+  for (std::size_t i = 0; i < w.size(); ++i) w[i] = float(std::cos(double(i)));
+  dense_forward<float>(y1.data(), nullptr, x.data(), w.data(), b.data(), 3, 4, 5, Activation::Tanh, 0.f);
+  dense_forward<float>(MatrixView<float>(y2.data(), 3, 5), MatrixView<float>(), MatrixView<const float>(x.data(), 3, 4),
+                       MatrixView<const float>(w.data(), 5, 4), b.data(), Activation::Tanh);
+  check(y1 == y2, "dense_forward on views equals the pointer form");
+  expect_invalid([&] {
+    dense_forward<float>(MatrixView<float>(y2.data(), 3, 4), MatrixView<float>(), MatrixView<const float>(x.data(), 3, 4),
+                         MatrixView<const float>(w.data(), 5, 4), b.data(), Activation::Tanh);
+  }, "a view of the wrong shape", "expected (3, 5)");
+  expect_invalid([&] {
+    dense_forward<float>(MatrixView<float>(y2.data(), 3, 5), MatrixView<float>(), MatrixView<const float>(x.data(), 3, 2),
+                         MatrixView<const float>(w.data(), 5, 4), b.data(), Activation::Tanh);
+  }, "x and w that do not match", "expected (5, 2)");
+  expect_invalid([&] {
+    dense_forward<float>(MatrixView<float>(y2.data(), 3, 5), MatrixView<float>(), MatrixView<const float>(x.data(), 3, 2, 4),
+                         MatrixView<const float>(w.data(), 5, 2), b.data(), Activation::Tanh);
+  }, "a view with gaps between rows", "rows must be contiguous");
+  std::vector<float> dy(3 * 5, 1.f), dx(3 * 4), dw(5 * 4), db(5), dz(3 * 5), dx2(3 * 4), dw2(5 * 4), db2(5);
+  dense_backward<float>(dx.data(), dw.data(), db.data(), dz.data(), dy.data(), x.data(), w.data(), y1.data(), nullptr, 3, 4, 5,
+                        Activation::Tanh, 0.f, false);
+  dense_backward<float>(MatrixView<float>(dx2.data(), 3, 4), MatrixView<float>(dw2.data(), 5, 4), db2.data(),
+                        MatrixView<float>(dz.data(), 3, 5), MatrixView<const float>(dy.data(), 3, 5),
+                        MatrixView<const float>(x.data(), 3, 4), MatrixView<const float>(w.data(), 5, 4),
+                        MatrixView<const float>(y1.data(), 3, 5), MatrixView<const float>(), Activation::Tanh);
+  check(dx == dx2 && dw == dw2 && db == db2, "dense_backward on views equals the pointer form");
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -247,6 +278,7 @@ int main(int argc, char** argv) {
   test_round_trip<float>();
   test_round_trip<double>();
   test_rejects_bad_files();
+  test_matrix_views();
   if (argc > 1) {
     test_python_written_model(argv[1]);
     test_cpp_fixture_is_current(argv[1]);

@@ -29,4 +29,15 @@ void dense_backward(T* dx, T* dw, T* db, T* dz, const T* dy, const T* x, const T
                     const T* z, Index batch, Index in, Index out, Activation act, T slope,
                     bool accumulate);
 
+// The same two kernels on matrix views (rows must be contiguous: ld == cols). Shapes are taken
+// from the views and checked against each other; b / dw / db / z / dx may be empty views or null.
+template <typename T>
+void dense_forward(MatrixView<T> y, MatrixView<T> z, MatrixView<const T> x, MatrixView<const T> w, const T* b,
+                   Activation act, T slope = T(0.01));
+
+template <typename T>
+void dense_backward(MatrixView<T> dx, MatrixView<T> dw, T* db, MatrixView<T> dz, MatrixView<const T> dy,
+                    MatrixView<const T> x, MatrixView<const T> w, MatrixView<const T> y, MatrixView<const T> z,
+                    Activation act, T slope = T(0.01), bool accumulate = false);
+
 }  // namespace densegrad
