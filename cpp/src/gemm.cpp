@@ -55,7 +55,8 @@ constexpr KernelInfo<double> kGenericD{ukr_generic<double, 4, 4>, 4, 4, 256, 128
 #if defined(DENSEGRAD_X86)
 constexpr KernelInfo<float> kAvx2F{sgemm_ukr_avx2_6x16, 6, 16, 256, 120, 3072, "avx2-fma",
                                    pack_a_rows6_avx2, pack_b_trans16_avx2};
-constexpr KernelInfo<double> kAvx2D{dgemm_ukr_avx2_6x8, 6, 8, 256, 96, 2048, "avx2-fma"};
+constexpr KernelInfo<double> kAvx2D{dgemm_ukr_avx2_6x8, 6, 8, 256, 96, 2048, "avx2-fma",
+                                    pack_a_rows6d_avx2, pack_b_trans8d_avx2};
 #endif
 
 bool cpu_has_avx2_fma() {

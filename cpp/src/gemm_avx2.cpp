@@ -151,6 +151,55 @@ void pack_a_rows6_avx2(float* dst, const float* src, Index ld, Index kc) {
 
 #undef DENSEGRAD_TRANSPOSE8
 
+// r[0..3] (4 rows of 4 doubles) -> r[k] = column k.
+#define DENSEGRAD_TRANSPOSE4D(r)                                                              \
+  do {                                                                                        \
+    const __m256d t0 = _mm256_unpacklo_pd(r[0], r[1]), t1 = _mm256_unpackhi_pd(r[0], r[1]);   \
+    const __m256d t2 = _mm256_unpacklo_pd(r[2], r[3]), t3 = _mm256_unpackhi_pd(r[2], r[3]);   \
+    r[0] = _mm256_permute2f128_pd(t0, t2, 0x20);                                              \
+    r[1] = _mm256_permute2f128_pd(t1, t3, 0x20);                                              \
+    r[2] = _mm256_permute2f128_pd(t0, t2, 0x31);                                              \
+    r[3] = _mm256_permute2f128_pd(t1, t3, 0x31);                                              \
+  } while (0)
+
+// dst[p * 8 + j] = src[j * ld + p] for j < 8, p < kc: a full B panel of a transposed B (double).
+void pack_b_trans8d_avx2(double* dst, const double* src, Index ld, Index kc) {
+  Index p = 0;
+  for (; p + 4 <= kc; p += 4) {
+    for (int h = 0; h < 2; ++h) {
+      __m256d r[4];
+      for (int j = 0; j < 4; ++j) r[j] = _mm256_loadu_pd(src + (4 * h + j) * ld + p);
+      DENSEGRAD_TRANSPOSE4D(r);
+      for (int k = 0; k < 4; ++k) _mm256_storeu_pd(dst + (p + k) * 8 + 4 * h, r[k]);
+    }
+  }
+  for (; p < kc; ++p)
+    for (int j = 0; j < 8; ++j) dst[p * 8 + j] = src[j * ld + p];
+}
+
+// dst[p * 6 + i] = src[i * ld + p] for i < 6, p < kc: a full A panel of a non-transposed A
+// (double). Like the float packer, the last 4-wide stores may run 2 doubles past the panel.
+void pack_a_rows6d_avx2(double* dst, const double* src, Index ld, Index kc) {
+  Index p = 0;
+  for (; p + 4 <= kc; p += 4) {
+    __m256d lo[4], hi[4];  // rows 0-3 and rows 4-5 (+ 2 zero rows)
+    for (int i = 0; i < 4; ++i) lo[i] = _mm256_loadu_pd(src + i * ld + p);
+    hi[0] = _mm256_loadu_pd(src + 4 * ld + p);
+    hi[1] = _mm256_loadu_pd(src + 5 * ld + p);
+    hi[2] = hi[3] = _mm256_setzero_pd();
+    DENSEGRAD_TRANSPOSE4D(lo);
+    DENSEGRAD_TRANSPOSE4D(hi);
+    for (int k = 0; k < 4; ++k) {
+      _mm256_storeu_pd(dst + (p + k) * 6, lo[k]);
+      _mm256_storeu_pd(dst + (p + k) * 6 + 4, hi[k]);  // 2 values + 2 overwritten by the next store
+    }
+  }
+  for (; p < kc; ++p)
+    for (int i = 0; i < 6; ++i) dst[p * 6 + i] = src[i * ld + p];
+}
+
+#undef DENSEGRAD_TRANSPOSE4D
+
 }  // namespace detail
 }  // namespace densegrad
 

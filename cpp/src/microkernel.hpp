@@ -38,6 +38,8 @@ void dgemm_ukr_avx2_6x8(Index kc, const double* a, const double* b, double* c, I
 
 void pack_b_trans16_avx2(float* dst, const float* src, Index ld, Index kc);
 void pack_a_rows6_avx2(float* dst, const float* src, Index ld, Index kc);
+void pack_b_trans8d_avx2(double* dst, const double* src, Index ld, Index kc);
+void pack_a_rows6d_avx2(double* dst, const double* src, Index ld, Index kc);
 
 // FMA-throughput loops for measuring the machine's peak (gemm_avx2.cpp); see fma_peak_flops.
 float fma_loop_avx2_f32(Index iters);
