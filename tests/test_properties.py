@@ -282,7 +282,7 @@ def test_gemm_matches_reference_and_is_thread_count_independent(dtype, m, n, k, 
 
 # ---- memory layouts -----------------------------------------------------------------------------
 
-LAYOUTS = ["c", "fortran", "transposed", "strided", "reversed", "offset", "readonly", "broadcast"]
+LAYOUTS = ["c", "fortran", "transposed", "strided", "reversed", "offset", "readonly", "unaligned", "broadcast"]
 
 
 def in_layout(a: np.ndarray, layout: str) -> np.ndarray:
@@ -307,6 +307,11 @@ def in_layout(a: np.ndarray, layout: str) -> np.ndarray:
     if layout == "readonly":
         v = a.copy()
         v.setflags(write=False)
+        return v
+    if layout == "unaligned":  # C-contiguous, but one byte past an aligned address
+        buf = np.zeros(a.nbytes + 1, np.uint8)
+        v = np.frombuffer(buf.data, dtype=a.dtype, count=a.size, offset=1).reshape(a.shape)
+        v[...] = a
         return v
     # broadcast: one row repeated with stride 0 (only for a matrix whose rows are all equal)
     return np.broadcast_to(a[:1], a.shape) if r else a.copy()
@@ -337,12 +342,13 @@ def test_core_refuses_non_contiguous_and_python_layer_handles_every_layout(case)
     kind = getattr(_core.Activation, act)
     y_ref, _ = ref.dense_forward(x, w, b, act, 0.01)
     _, y_bound = forward_bounds(x, w, b, y_ref, act, 0.01, dtype)
-    # _core takes C-contiguous operands only; anything else is a ValueError, never a misread
-    if xv.flags.c_contiguous and wv.flags.c_contiguous:
+    # _core takes C-contiguous, aligned operands only; anything else is a ValueError, never a
+    # misread (nor a misaligned load)
+    if all(v.flags.c_contiguous and v.flags.aligned for v in (xv, wv)):
         y, _ = _core.dense_forward(xv, wv, b, kind, 0.01)
         assert_pattern_and_bound(y, y_ref, y_bound, f"_core x {lx} w {lw}")
     else:
-        with pytest.raises(ValueError, match="C-contiguous"):
+        with pytest.raises(ValueError, match="C-contiguous|aligned"):
             _core.dense_forward(xv, wv, b, kind, 0.01)
     # the Python layer accepts every layout (zero-copy from_numpy), forward and backward
     xt, wt = dg.from_numpy(xv).requires_grad_(), dg.from_numpy(wv).requires_grad_()
