@@ -62,6 +62,10 @@ void check_operand(const py::array& a, const char* name, int ndim, bool writeabl
                           "-D, got shape " + shape_of(a));
   if (!(a.flags() & py::array::c_style))
     throw py::value_error(std::string(name) + " must be C-contiguous (numpy.ascontiguousarray)");
+  // A C-contiguous array can still start at an odd address (np.frombuffer with an offset); the
+  // kernels' scalar loads of T from it would be undefined behaviour (UBSan: misaligned load).
+  if (!(a.flags() & py::detail::npy_api::NPY_ARRAY_ALIGNED_))
+    throw py::value_error(std::string(name) + " is not aligned to its dtype (copy it: numpy.require(a, requirements='CA'))");
   if (writeable && !a.writeable())
     throw py::value_error(std::string(name) + " is read-only but is updated in place");
 }
@@ -98,6 +102,18 @@ T* mptr(std::optional<py::array>& a) { return a ? static_cast<T*>(a->mutable_dat
 template <typename F>
 auto dispatch(const py::array& a, const char* name, F&& f) {
   return dtype_of(a, name) == DType::F32 ? f(float{}) : f(double{});
+}
+
+// A field of a layer tuple as T; a wrong type is a TypeError naming the field (pybind11's own
+// cast_error would surface as a RuntimeError without the field's name).
+template <typename T>
+T field(const py::handle& obj, std::size_t layer, const char* name) {
+  try {
+    return obj.cast<T>();
+  } catch (const py::builtin_exception&) {  // cast_error, or reference_cast_error for None
+    throw py::type_error("layer " + std::to_string(layer) + ": " + name + " has the wrong type (" +
+                         py::str(py::type::of(obj).attr("__name__")).cast<std::string>() + ")");
+  }
 }
 
 std::optional<py::array> opt_array(const py::object& obj, const char* name) {
@@ -403,8 +419,8 @@ std::vector<densegrad::DenseLayerRef<T>> stack_refs(const py::list& layers, Inde
     densegrad::DenseLayerRef<T>& r = refs[l];
     r.spec.in = in;
     r.spec.out = w.shape(0);
-    r.spec.act = t[2].cast<Activation>();
-    r.spec.slope = t[3].cast<double>();
+    r.spec.act = field<Activation>(t[2], l, "activation");
+    r.spec.slope = field<double>(t[3], l, "negative_slope");
     r.spec.bias = !t[1].is_none();
     r.w = const_cast<T*>(cptr<T>(w));  // read only: forward and backward never write w
     if (r.spec.bias) {
@@ -538,10 +554,10 @@ class FusedMlp {
       py::tuple t = layers[l].cast<py::tuple>();
       if (t.size() != 10) throw py::value_error("each layer is a 10-tuple");
       densegrad::LayerSpec spec;
-      spec.in = t[0].cast<Index>();
-      spec.out = t[1].cast<Index>();
-      spec.act = t[2].cast<Activation>();
-      spec.slope = t[3].cast<double>();
+      spec.in = field<Index>(t[0], l, "in_features");
+      spec.out = field<Index>(t[1], l, "out_features");
+      spec.act = field<Activation>(t[2], l, "activation");
+      spec.slope = field<double>(t[3], l, "negative_slope");
       spec.bias = !t[5].is_none();
       specs_.push_back(spec);
       add(t[4], "w", {spec.out, spec.in});
@@ -576,13 +592,16 @@ class FusedMlp {
     bool& f;
   };
 
+  // The options are read by a running step (without the GIL): changing them then is refused too.
   void set_sgd(double lr, double momentum, double dampening, double weight_decay, bool nesterov, bool maximize) {
+    Busy busy(busy_);
     const densegrad::SgdOptions o{lr, momentum, dampening, weight_decay, nesterov, maximize};
     densegrad::check_sgd_options(o);
     opt_.sgd = o;
   }
 
   void set_adam(double lr, double beta1, double beta2, double eps, double weight_decay, bool amsgrad, bool maximize) {
+    Busy busy(busy_);
     const densegrad::AdamOptions o{lr, beta1, beta2, eps, weight_decay, amsgrad, maximize};
     densegrad::check_adam_options(o);
     opt_.adam = o;
@@ -629,7 +648,8 @@ class FusedMlp {
     for (std::size_t i = 0; i < shape.size(); ++i)
       if (a.shape(i) != shape[i])
         throw py::value_error(std::string(name) + " has shape " + shape_of(a) + ", expected " +
-                              densegrad::detail::shape_str(shape[0], shape.size() > 1 ? shape[1] : 1));
+                              (shape.size() > 1 ? densegrad::detail::shape_str(shape[0], shape[1])
+                                                : "(" + std::to_string(shape[0]) + ",)"));
     arrays_.push_back(a);
   }
 

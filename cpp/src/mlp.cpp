@@ -3,6 +3,8 @@
 // operands, so both paths give bitwise identical parameters.
 #include "densegrad/mlp.hpp"
 
+#include <unistd.h>
+
 #include <algorithm>
 
 #include "densegrad/dense.hpp"
@@ -58,6 +60,32 @@ void check_layers(const std::vector<DenseLayerRef<T>>& layers, const OptimizerSp
   }
 }
 
+namespace {
+
+// The machine's physical memory in bytes (0: unknown, no limit).
+double physical_memory() {
+#if defined(_SC_PHYS_PAGES) && defined(_SC_PAGE_SIZE)
+  const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGE_SIZE);
+  if (pages > 0 && page > 0) return double(pages) * double(page);
+#endif
+  return 0.0;
+}
+
+// A workspace larger than the machine's memory is refused before anything is allocated. The
+// activations are batch x width, so a batch of *empty* rows (x of shape (2^40, 0) -- no memory
+// at all) would otherwise ask for terabytes: std::vector would either throw bad_alloc or, below
+// the overcommit limit, zero-fill page after page until the process is killed.
+void require_workspace(const char* what, Index rows, double elements, std::size_t elem_size) {
+  static const double limit = physical_memory();
+  const double bytes = elements * double(elem_size);
+  DENSEGRAD_CHECK(limit == 0.0 || bytes <= limit,
+                  std::string(what) + " workspace for a batch of " + std::to_string(rows) + " rows needs " +
+                      std::to_string(bytes / 1073741824.0) + " GiB, more than this machine's " +
+                      std::to_string(limit / 1073741824.0) + " GiB of memory");
+}
+
+}  // namespace
+
 template <typename T>
 void MlpWorkspace<T>::reserve_gradients(const std::vector<DenseLayerRef<T>>& layers, Index batch) {
   Index width = 0;
@@ -66,6 +94,8 @@ void MlpWorkspace<T>::reserve_gradients(const std::vector<DenseLayerRef<T>>& lay
   if (batch <= grad_capacity && width <= grad_width && out == grad_out) return;
   const Index rows = std::max(batch, grad_capacity);
   detail::require_shape("MLP gradient", rows, width, sizeof(T));
+  detail::require_shape("MLP gradient", rows, out, sizeof(T));
+  require_workspace("MLP gradient", rows, double(rows) * (3.0 * double(width) + double(out)), sizeof(T));
   dloss.resize(std::size_t(rows * layers.back().spec.out));
   grad_a.resize(std::size_t(rows * width));
   grad_b.resize(std::size_t(rows * width));
@@ -77,8 +107,26 @@ void MlpWorkspace<T>::reserve_gradients(const std::vector<DenseLayerRef<T>>& lay
 
 template <typename T>
 void MlpWorkspace<T>::reserve(const std::vector<DenseLayerRef<T>>& layers, Index batch) {
-  if (batch <= capacity && act.size() == layers.size()) return;
+  // Reused only for the very layer shapes it was sized for: a workspace handed a different
+  // network of the same depth must grow too, or the wider layers would write past its buffers.
+  bool same = batch <= capacity && outs.size() == layers.size();
+  for (std::size_t l = 0; same && l < layers.size(); ++l)
+    same = outs[l] == layers[l].spec.out &&
+           keeps_pre[l] == activation_needs_preactivation(layers[l].spec.act, layers[l].spec.slope);
+  if (same) return;
   const Index rows = std::max(batch, capacity);
+  double total = 0;
+  for (const auto& r : layers) {
+    detail::require_shape("MLP activation", rows, r.spec.out, sizeof(T));
+    total += double(rows) * double(r.spec.out) * (activation_needs_preactivation(r.spec.act, r.spec.slope) ? 2 : 1);
+  }
+  require_workspace("MLP activation", rows, total, sizeof(T));
+  outs.clear();
+  keeps_pre.clear();
+  for (const auto& r : layers) {
+    outs.push_back(r.spec.out);
+    keeps_pre.push_back(activation_needs_preactivation(r.spec.act, r.spec.slope));
+  }
   act.resize(layers.size());
   pre.resize(layers.size());
   act_ptr.resize(layers.size());
@@ -87,7 +135,10 @@ void MlpWorkspace<T>::reserve(const std::vector<DenseLayerRef<T>>& layers, Index
     const LayerSpec& s = layers[l].spec;
     detail::require_shape("MLP activation", rows, s.out, sizeof(T));
     act[l].resize(std::size_t(rows * s.out));
-    if (activation_needs_preactivation(s.act, s.slope)) pre[l].resize(std::size_t(rows * s.out));
+    if (activation_needs_preactivation(s.act, s.slope))
+      pre[l].resize(std::size_t(rows * s.out));
+    else
+      pre[l].clear();
     act_ptr[l] = act[l].data();
     pre_ptr[l] = pre[l].empty() ? nullptr : pre[l].data();
   }

@@ -247,6 +247,58 @@ void test_thread_count_does_not_change_results() {
   check(c1 == c2, "gemm with 1 and 2 threads is bitwise identical");
 }
 
+// Hardening regressions (found by the sanitizer/fuzz work; run this file under ASan via
+// tests/sanitize.sh). A workspace reused for a *different* network of the same depth must grow
+// with it: it once kept the old, narrower buffers and the wider layers wrote past them.
+void test_workspace_reuse_across_networks() {
+  std::mt19937 gen(5);
+  std::uniform_real_distribution<float> ud(-1.f, 1.f);
+  auto net = [&](Index in, Index hidden, Index out, std::vector<std::vector<float>>& store) {
+    std::vector<DenseLayerRef<float>> layers(2);
+    const Index dims[3] = {in, hidden, out};
+    for (int l = 0; l < 2; ++l) {
+      layers[std::size_t(l)].spec = {dims[l], dims[l + 1], l == 0 ? Activation::LeakyRelu : Activation::Identity,
+                                     l == 0 ? -0.2 : 0.01, true};
+      store.emplace_back(std::size_t(dims[l] * dims[l + 1]));
+      for (auto& v : store.back()) v = ud(gen);
+      layers[std::size_t(l)].w = store.back().data();
+      store.emplace_back(std::size_t(dims[l + 1]), 0.1f);
+      layers[std::size_t(l)].b = store.back().data();
+    }
+    return layers;
+  };
+  std::vector<std::vector<float>> s1, s2;
+  s1.reserve(8);
+  s2.reserve(8);
+  const auto small = net(3, 2, 1, s1), wide = net(3, 64, 40, s2);
+  const Index batch = 16;
+  std::vector<float> x(std::size_t(batch * 3));
+  for (auto& v : x) v = ud(gen);
+  std::vector<float> y_reused(std::size_t(batch * 40)), y_fresh(std::size_t(batch * 40));
+  std::vector<float> y_small(static_cast<std::size_t>(batch));
+  MlpWorkspace<float> ws, fresh;
+  mlp_forward<float>(y_small.data(), small, x.data(), batch, ws);
+  mlp_forward<float>(y_reused.data(), wide, x.data(), batch, ws);  // same depth, wider: must regrow
+  mlp_forward<float>(y_fresh.data(), wide, x.data(), batch, fresh);
+  check(y_reused == y_fresh, "a workspace reused for a wider network gives the fresh workspace's result");
+}
+
+// A batch of empty rows (in_features 0) costs no input memory but would need a workspace of
+// batch x hidden: refused with invalid_argument before anything is allocated.
+void test_absurd_workspace_is_refused() {
+  std::vector<DenseLayerRef<float>> layers(2);
+  std::vector<float> w1(0), b1(3, 0.f), w2(0);
+  layers[0].spec = {0, 3, Activation::Relu, 0.01, true};
+  layers[0].b = b1.data();
+  layers[1].spec = {3, 0, Activation::Identity, 0.01, false};
+  MlpWorkspace<float> ws;
+  // (Without the check, the 12 TiB std::vector throws bad_alloc, which expect_invalid does not
+  // catch: the test program would stop.)
+  expect_invalid([&] { mlp_forward<float>(nullptr, layers, nullptr, Index(1) << 40, ws); },
+                 "mlp_forward with 2^40 empty rows and a hidden layer of 3");
+  check(ws.act.empty(), "nothing was allocated for the refused workspace");
+}
+
 }  // namespace
 
 int main() {
@@ -258,6 +310,8 @@ int main() {
   test_mlp_train_step<float>(OptimizerSpec::Kind::Sgd);
   test_mlp_train_step<double>(OptimizerSpec::Kind::Adam);
   test_thread_count_does_not_change_results();
+  test_workspace_reuse_across_networks();
+  test_absurd_workspace_is_refused();
   std::printf("%d checks, %d failures\n", g_checks, g_failures);
   return g_failures == 0 ? 0 : 1;
 }

@@ -82,18 +82,25 @@ def _quiet():
     return np.errstate(all="ignore")
 
 
+def _kernel_ready(a: np.ndarray) -> bool:
+    """What the C++ kernels accept without a copy: C-contiguous and aligned to the dtype (an
+    array from np.frombuffer with an odd offset is contiguous but not aligned)."""
+    return a.flags.c_contiguous and a.flags.aligned
+
+
 def _contig(a: np.ndarray) -> np.ndarray:
-    return a if a.flags.c_contiguous else np.ascontiguousarray(a)
+    # np.ascontiguousarray would return a contiguous but misaligned array as it is
+    return a if _kernel_ready(a) else np.array(a, order="C")
 
 
 def _mm(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """a @ b for 2-D arrays of any memory layout: a transposed (Fortran-order) operand is passed
     to the GEMM as a transpose flag instead of being copied."""
     ta = tb = False
-    if not a.flags.c_contiguous:
-        a, ta = (a.T, True) if a.flags.f_contiguous else (np.ascontiguousarray(a), False)
-    if not b.flags.c_contiguous:
-        b, tb = (b.T, True) if b.flags.f_contiguous else (np.ascontiguousarray(b), False)
+    if not _kernel_ready(a):
+        a, ta = (a.T, True) if a.flags.f_contiguous and a.flags.aligned else (_contig(a), False)
+    if not _kernel_ready(b):
+        b, tb = (b.T, True) if b.flags.f_contiguous and b.flags.aligned else (_contig(b), False)
     return _core.gemm(a, b, trans_a=ta, trans_b=tb)
 
 
@@ -447,12 +454,12 @@ class Dense(Function):
         lead = x.shape[:-1]
         # not reshape(-1, in): ambiguous when in_features is 0
         x2 = x if x.ndim == 2 else x.reshape(int(np.prod(lead)), x.shape[-1])
-        if not x2.flags.c_contiguous:
-            x2 = np.ascontiguousarray(x2)
-        if not w.flags.c_contiguous:
-            w = np.ascontiguousarray(w)
-        if b is not None and not b.flags.c_contiguous:
-            b = np.ascontiguousarray(b)
+        if not _kernel_ready(x2):
+            x2 = _contig(x2)
+        if not _kernel_ready(w):
+            w = _contig(w)
+        if b is not None and not _kernel_ready(b):
+            b = _contig(b)
         keep_z = needs_preactivation(act, slope)
         y, z = _core.dense_forward(x2, w, b, act, slope, keep_z)
         ctx.act, ctx.slope, ctx.x_shape, ctx.has_bias = act, slope, x.shape, b is not None
@@ -464,8 +471,8 @@ class Dense(Function):
         x2, w, y, z = ctx.saved_tensors
         nx, nw, nb = ctx.needs_input_grad[:3]
         g2 = g if g.shape == y.shape else g.reshape(y.shape)
-        if not g2.flags.c_contiguous:
-            g2 = np.ascontiguousarray(g2)
+        if not _kernel_ready(g2):
+            g2 = _contig(g2)
         dx, dw, db = _core.dense_backward(
             g2, x2, w, y, z, ctx.act, ctx.slope, need_dx=nx, need_dw=nw, need_db=nb and ctx.has_bias
         )
@@ -535,8 +542,8 @@ class DenseStack(Function):
     @staticmethod
     def backward(ctx, g):
         x, layers, acts, pres = ctx.saved_tensors
-        if not g.flags.c_contiguous:
-            g = np.ascontiguousarray(g)
+        if not _kernel_ready(g):
+            g = _contig(g)
         dx, dws, dbs = _core.mlp_backward(g, x, layers, acts, pres, ctx.needs_input_grad[0])
         grads = [dx, None]
         for dw, db in zip(dws, dbs):

@@ -63,7 +63,7 @@ def _as_batch(name: str, v, dtype: np.dtype, cols: int) -> np.ndarray:
         arr = arr.reshape(-1, 1)
     if arr.ndim != 2 or arr.shape[1] != cols:
         raise ValueError(f"{name} must have shape (batch, {cols}), got {arr.shape}")
-    return arr if arr.flags.c_contiguous else np.ascontiguousarray(arr)
+    return arr if arr.flags.c_contiguous and arr.flags.aligned else np.array(arr, order="C")
 
 
 class Trainer:
@@ -130,7 +130,8 @@ class Trainer:
         """Every array the C++ network writes, as the Python objects hold them now."""
         arrays = []
         for p in self._params:
-            if p._grad is None or p._grad._data.shape != p._data.shape or not p._grad._data.flags.writeable:
+            g = None if p._grad is None else p._grad._data
+            if g is None or g.shape != p._data.shape or not (g.flags.writeable and g.flags.c_contiguous and g.flags.aligned):
                 p._grad = Tensor._wrap(np.zeros_like(p._data))
             arrays.append(p._data)
             arrays.append(p._grad._data)

@@ -65,6 +65,8 @@ class MlpWorkspace {
   std::vector<T> grad_a, grad_b;    // ping-pong d(loss)/d(activation), (batch, max width)
   std::vector<T> dz;                // dy * act'(z) of the current layer
   std::vector<T*> act_ptr, pre_ptr;  // data() of act / pre (null where pre is not kept)
+  std::vector<Index> outs;           // the layer widths act/pre were sized for,
+  std::vector<char> keeps_pre;       // and whether each keeps its pre-activation
   Index capacity = -1, grad_capacity = -1, grad_width = 0, grad_out = 0;
 };
 

@@ -10,7 +10,7 @@ from .._tensor import Tensor, _to_array
 class Parameter(Tensor):
     """A tensor that requires grad by default and is found by ``Module.parameters()``.
 
-    The data is shared with a given Tensor when it is already C-contiguous and writeable
+    The data is shared with a given Tensor when it is already C-contiguous, aligned and writeable
     (optimizers update it in place), and copied otherwise.
     """
 
@@ -23,7 +23,7 @@ class Parameter(Tensor):
             arr = data._data
         else:
             arr = _to_array(data, None)
-        if not (arr.flags.c_contiguous and arr.flags.writeable):
+        if not (arr.flags.c_contiguous and arr.flags.writeable and arr.flags.aligned):
             arr = np.array(arr, order="C", copy=True)
         self._data = arr
         self._requires_grad = bool(requires_grad)

@@ -36,8 +36,9 @@ class Optimizer:
                 raise TypeError(f"optimizer can only optimize Tensors, but one of the params is {type(p).__name__}")
             if not p.is_leaf:
                 raise ValueError("can't optimize a non-leaf Tensor")
-            if not p._data.flags.c_contiguous or not p._data.flags.writeable:
-                raise ValueError("optimizer parameters must be C-contiguous and writeable (use nn.Parameter)")
+            f = p._data.flags
+            if not (f.c_contiguous and f.writeable and f.aligned):
+                raise ValueError("optimizer parameters must be C-contiguous and writeable, and aligned (use nn.Parameter)")
             if id(p) in seen:
                 raise ValueError("some parameters appear in more than one parameter group (or twice in one)")
             seen.add(id(p))
@@ -72,7 +73,7 @@ class Optimizer:
         if g is None:
             return None
         arr = g._data
-        return arr if arr.flags.c_contiguous else arr.copy(order="C")
+        return arr if arr.flags.c_contiguous and arr.flags.aligned else arr.copy(order="C")
 
     def __repr__(self) -> str:
         lines = [f"{type(self).__name__} ("]

@@ -19,6 +19,14 @@ _FUSABLE = (ReLU, LeakyReLU, Sigmoid, Tanh, Identity)
 
 
 class Sequential(Module):
+    """Modules applied in order: ``Sequential(Linear(3, 8), ReLU(), Linear(8, 1))``, or from an
+    OrderedDict of names to modules. Supports len, iteration, indexing and slicing, ``append``,
+    and model files (``save`` / ``load``)."""
+
+    # Set by Sequential.load from a model file (docs/model-format.md), kept by save.
+    normalization = None
+    columns = None
+
     def __init__(self, *args):
         super().__init__()
         object.__setattr__(self, "fuse", True)
@@ -44,8 +52,25 @@ class Sequential(Module):
         return mods[idx][1]
 
     def append(self, module: Module) -> Sequential:
+        """Add a module at the end (named by its index) and return self."""
         self.add_module(str(len(self)), module)
         return self
+
+    def save(self, path, *, normalization=None, columns=None) -> None:
+        """Write this MLP to a model file (``densegrad.save(self, path, ...)``)."""
+        from ...serialization import save
+
+        save(self, path, normalization=normalization, columns=columns)
+
+    @classmethod
+    def load(cls, path) -> Sequential:
+        """Rebuild the Sequential stored in a model file written by ``save`` (or by the C++
+        ``densegrad::Mlp``), with its stored normalisation and columns as ``.normalization`` and
+        ``.columns`` (None when absent). Raises ``ModelFileError`` (a ValueError) for a truncated
+        or inconsistent file; nothing is ever unpickled."""
+        from ...serialization import load_model
+
+        return load_model(path).model
 
     def _fusion_plan(self) -> list:
         """[(Linear, fused activation module or None) or (module, None)], cached until the
