@@ -66,8 +66,8 @@ def metrics(y: np.ndarray, pred: np.ndarray) -> tuple[float, float]:
     return mse, float(np.mean(r2))
 
 
-def _fmt(v: float) -> str:
-    return "n/a" if not np.isfinite(v) else f"{v:.6g}"
+def _fmt(v: float, spec: str = ".6g") -> str:
+    return "n/a" if not np.isfinite(v) else format(v, spec)
 
 
 def _value(v: float) -> str:
@@ -168,10 +168,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     print()
     print(f"{history.epochs} epochs, {history.steps} steps of batch {args.batch_size} ({args.optimizer}, lr {lr:g}) "
           f"in {history.seconds:.2f} s: {history.steps_per_second:,.0f} steps/s ({how}){stopped}")
-    print(f"{'':8}{'MSE':>14}{'R²':>10}")
+    print(f"{'':8}{'MSE':>12}{'R²':>9}")
     for label, idx in rows:
         mse, r2 = metrics(ds.y[idx], pred_all[idx])
-        print(f"{label:8}{_fmt(mse):>14}{_fmt(r2):>10}")
+        print(f"{label:8}{_fmt(mse):>12}{_fmt(r2, '.4f'):>9}")
     k = min(3, n)
     shown = ", ".join(_value(v) for v in pred_all[:k, 0])
     actual = ", ".join(_value(v) for v in ds.y[:k, 0])
