@@ -50,7 +50,8 @@ def fix_defaults(line: str) -> str:
 
 def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
-        subprocess.run([sys.executable, "-m", "pybind11_stubgen", "densegrad._core", "-o", tmp], check=True)
+        subprocess.run([sys.executable, "-m", "pybind11_stubgen", "densegrad._core", "-o", tmp,
+                        "--enum-class-locations", "Activation:densegrad._core", "--enum-class-locations", "Reduction:densegrad._core"], check=True)
         text = (Path(tmp) / "densegrad" / "_core.pyi").read_text(encoding="utf-8")
     text = "\n".join(fix_defaults(line) for line in text.split("\n"))
     ast.parse(text)  # must be valid Python

@@ -120,7 +120,7 @@ class FusedMlp:
         """
         One fused training step; returns the loss.
         """
-def activation_backward(dy: typing.Any, y: typing.Any, z: typing.Any = None, activation: Activation = ..., negative_slope: typing.SupportsFloat | typing.SupportsIndex = 0.01) -> numpy.ndarray:
+def activation_backward(dy: typing.Any, y: typing.Any, z: typing.Any = None, activation: Activation = Activation.identity, negative_slope: typing.SupportsFloat | typing.SupportsIndex = 0.01) -> numpy.ndarray:
     ...
 def activation_forward(z: typing.Any, activation: Activation, negative_slope: typing.SupportsFloat | typing.SupportsIndex = 0.01) -> numpy.ndarray:
     ...
@@ -130,11 +130,11 @@ def adam_step(param: typing.Any, grad: typing.Any, exp_avg: typing.Any, exp_avg_
     """
     torch.optim.Adam's update of one parameter array, in place.
     """
-def dense_backward(dy: typing.Any, x: typing.Any, w: typing.Any, y: typing.Any, z: typing.Any = None, activation: Activation = ..., negative_slope: typing.SupportsFloat | typing.SupportsIndex = 0.01, need_dx: bool = True, need_dw: bool = True, need_db: bool = True) -> tuple:
+def dense_backward(dy: typing.Any, x: typing.Any, w: typing.Any, y: typing.Any, z: typing.Any = None, activation: Activation = Activation.identity, negative_slope: typing.SupportsFloat | typing.SupportsIndex = 0.01, need_dx: bool = True, need_dw: bool = True, need_db: bool = True) -> tuple:
     """
     (dx, dw, db), each None unless asked for.
     """
-def dense_forward(x: typing.Any, w: typing.Any, b: typing.Any = None, activation: Activation = ..., negative_slope: typing.SupportsFloat | typing.SupportsIndex = 0.01, keep_preactivation: bool = False) -> tuple:
+def dense_forward(x: typing.Any, w: typing.Any, b: typing.Any = None, activation: Activation = Activation.identity, negative_slope: typing.SupportsFloat | typing.SupportsIndex = 0.01, keep_preactivation: bool = False) -> tuple:
     """
     (y, z) with y = act(x @ w.T + b); z is the pre-activation if kept, else None.
     """
@@ -160,9 +160,9 @@ def mlp_forward(x: typing.Any, layers: list) -> tuple:
     """
     A stack of dense layers [(w, b, activation, slope)] applied to x: (outputs, pre-activations).
     """
-def mse_backward(dout: typing.Any, input: typing.Any, target: typing.Any, reduction: Reduction = ...) -> numpy.ndarray:
+def mse_backward(dout: typing.Any, input: typing.Any, target: typing.Any, reduction: Reduction = Reduction.mean) -> numpy.ndarray:
     ...
-def mse_forward(input: typing.Any, target: typing.Any, reduction: Reduction = ...) -> numpy.ndarray:
+def mse_forward(input: typing.Any, target: typing.Any, reduction: Reduction = Reduction.mean) -> numpy.ndarray:
     ...
 def parallel_min_work() -> int:
     ...
