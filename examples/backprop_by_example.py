@@ -7,7 +7,15 @@ output digit for digit. After each backward pass, every gradient is also worked 
 the chain rule -- the product is printed with its numbers -- and compared with autograd.
 
 Run it with ``python -m densegrad example`` or ``python examples/backprop_by_example.py``.
+Options: ``--check-torch`` runs each network again in PyTorch (when installed) and compares the
+prediction, the loss and every gradient; ``--graphs DIR`` writes each network's autograd graph
+to DIR as Graphviz DOT, and as SVG when Graphviz's ``dot`` program is installed.
 """
+
+import argparse
+import os
+import shutil
+import sys
 
 import densegrad as dg
 
@@ -86,8 +94,71 @@ def _report(text, hand, auto):
     return agree
 
 
-def main():
+# ---- optional extras: PyTorch as a second opinion, and pictures of the graph ---------------------
+
+
+def check_with_torch(inputs, actual, layers, prediction, loss):
+    """Run the same network in PyTorch from the same numbers; print and compare the prediction,
+    the loss and every gradient with densegrad's. Returns True when all agree."""
+    import torch
+
+    def tt(x, grad=False):
+        return torch.tensor(x.detach().numpy(), requires_grad=grad)
+
+    a = tt(inputs)
+    params = [(tt(W, True), tt(b, True)) for W, b in layers]
+    for W, b in params:
+        a = torch.relu(a @ W + b)
+    tloss = torch.nn.functional.mse_loss(a, tt(actual))
+    tloss.backward()
+    pairs = [("prediction", prediction.detach(), a.detach()), ("loss", loss.detach(), tloss.detach())]
+    for l, ((W, b), (tW, tb)) in enumerate(zip(layers, params), start=1):
+        pairs += [(f"layer {l} dL/dW", W.grad, tW.grad), (f"layer {l} dL/db", b.grad, tb.grad)]
+    ok = True
+    for what, mine, theirs in pairs:
+        m, t = mine.numpy(), theirs.numpy()
+        agree = m.shape == t.shape and bool(((abs(m - t)) <= 1e-6 * (1 + abs(t))).all())
+        ok &= agree
+        diff = float(abs(m - t).max()) if m.shape == t.shape else float("nan")
+        print(f"  {what} = {_short(m)}   torch {_short(t)}   max |diff| {diff:.2g}  {'✓' if agree else '✗ MISMATCH'}")
+    return ok
+
+
+def _short(a):
+    return str([round(float(v), 6) for v in a.reshape(-1)]) if a.ndim else f"{float(a):.6g}"
+
+
+def write_graph(graph_dir, index, loss, params):
+    """Write the autograd graph of `loss` to graph_dir/network<index>.dot (and .svg with Graphviz)."""
+    os.makedirs(graph_dir, exist_ok=True)
+    stem = os.path.join(graph_dir, f"network{index}")
+    written = [dg.viz.render(loss, stem + ".dot", params=params, name="loss")]
+    if shutil.which("dot"):
+        written.append(dg.viz.render(loss, stem + ".svg", params=params, name="loss"))
+    print("Autograd graph written to " + " and ".join(written))
+
+
+def main(check_torch=False, graph_dir=None):
     all_ok = True
+    if check_torch:
+        try:
+            import torch
+        except ImportError:
+            print("--check-torch needs PyTorch, which is not installed (pip install torch)", file=sys.stderr)
+            return 2
+        print(f"Comparing with PyTorch {torch.__version__}.")
+        print()
+
+    def extras(index, inputs, actual, layers, prediction, loss, names):
+        nonlocal all_ok
+        if check_torch:
+            print("PyTorch (same network, same numbers):")
+            all_ok &= check_with_torch(inputs, actual, layers, prediction, loss)
+        if graph_dir is not None:
+            params = {}
+            for (W, b), (wn, bn) in zip(layers, names):
+                params[wn], params[bn] = W, b
+            write_graph(graph_dir, index, loss, params)
 
     print("== 1. One input neuron, one output neuron ==")
     inputs = dg.tensor([0.5])
@@ -109,6 +180,8 @@ def main():
 
     print("Output layer weight gradient: ", output_layer_weights.grad)
     print("Output layer bias gradient: ", output_layer_bias.grad)
+    extras(1, inputs, actual, [(output_layer_weights, output_layer_bias)], output_layer_out, loss,
+           [("output_layer_weights", "output_layer_bias")])
 
     learning_rate = 0.5
 
@@ -154,6 +227,8 @@ def main():
     print("Gradient for output layer bias: ", output_layer_bias.grad)
     print("Gradient for hidden layer weights: ", layer1_weights.grad)
     print("Gradient for hidden layer bias: ", layer1_bias.grad)
+    extras(2, inputs, actual, [(layer1_weights, layer1_bias), (output_layer_weights, output_layer_bias)], output_layer_out, loss,
+           [("layer1_weights", "layer1_bias"), ("output_layer_weights", "output_layer_bias")])
 
     print()
     print("== 3. Two neurons in the hidden layer (1-2-1) ==")
@@ -183,6 +258,8 @@ def main():
     print("Gradient for output layer bias: ", output_layer_bias.grad)
     print("Gradient for hidden layer weights: ", layer1_weights.grad)
     print("Gradient for hidden layer bias: ", layer1_bias.grad)
+    extras(3, inputs, actual, [(layer1_weights, layer1_bias), (output_layer_weights, output_layer_bias)], output_layer_out, loss,
+           [("layer1_weights", "layer1_bias"), ("output_layer_weights", "output_layer_bias")])
 
     print()
     print("== 4. Two hidden layers of two neurons (1-2-2-1) ==")
@@ -224,11 +301,20 @@ def main():
     print("Gradient for hidden layer 2 bias: ", layer2_bias.grad)
     print("Gradient for hidden layer 1 weights: ", layer1_weights.grad)
     print("Gradient for hidden layer 1 bias: ", layer1_bias.grad)
+    extras(4, inputs, actual,
+           [(layer1_weights, layer1_bias), (layer2_weights, layer2_bias), (output_layer_weights, output_layer_bias)],
+           output_layer_out, loss,
+           [("layer1_weights", "layer1_bias"), ("layer2_weights", "layer2_bias"), ("output_layer_weights", "output_layer_bias")])
 
     print()
-    print("All hand-computed gradients agree with autograd." if all_ok else "SOME GRADIENTS DISAGREE (see ✗ above).")
+    agree = "All hand-computed gradients agree with autograd" + (" and with PyTorch." if check_torch else ".")
+    print(agree if all_ok else "SOME GRADIENTS DISAGREE (see ✗ above).")
     return 0 if all_ok else 1
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    ap = argparse.ArgumentParser(description="Backpropagation by example, checked by hand (and by PyTorch).")
+    ap.add_argument("--check-torch", action="store_true", help="also run each network in PyTorch and compare")
+    ap.add_argument("--graphs", metavar="DIR", help="write each network's autograd graph to DIR (DOT, and SVG with Graphviz)")
+    cli = ap.parse_args()
+    raise SystemExit(main(check_torch=cli.check_torch, graph_dir=cli.graphs))

@@ -182,7 +182,16 @@ MISMATCH = [
     ("FusedMlp.step x columns", lambda: fused(layer(2, 3)).step(z(1, 3), z(1, 3), 1, False), "must have 2 columns"),
     ("FusedMlp.step target rows", lambda: fused(layer(2, 3)).step(z(2, 2), z(1, 3), 1, False), "rows but target has"),
     ("FusedMlp.forward 1-D", lambda: fused(layer(2, 3)).forward(z(2)), "2-D"),
+    # aliasing: every buffer a step writes must be its own memory
+    ("FusedMlp dw is w", lambda: _aliased_layer(lambda t: t[:6] + (t[4],) + t[7:]), "overlap"),
+    ("FusedMlp db inside dw", lambda: _aliased_layer(lambda t: t[:7] + (t[6].reshape(-1)[:3],) + t[8:]), "overlap"),
+    ("FusedMlp state is grad", lambda: _aliased_layer(lambda t: t[:8] + ([t[6]], [t[7]])), "overlap"),
+    ("FusedMlp two layers, one set of buffers", lambda: (lambda t: _core.FusedMlp([t, t], "sgd", R.mean))(layer(3, 3)), "overlap"),
 ]
+
+
+def _aliased_layer(edit):
+    return _core.FusedMlp([edit(layer(2, 3, states=1))], "sgd", R.mean)
 
 
 def _fused_momentum_without_buffer():

@@ -11,6 +11,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 TEST_COMMAND = "python -m pip install '.[test]' && python -m pytest"
+MAIN_JOB = "python -m pip install . && python -m densegrad train --demo && python -m densegrad predict model.safetensors --demo --out preds.csv"
 
 
 def _code_blocks(lang: str) -> list[str]:
@@ -23,9 +24,14 @@ def test_readme_test_command_is_what_ci_runs():
     assert "\n" + TEST_COMMAND + "\n" in ci
 
 
-def test_readme_python_examples_run():
+def test_readme_main_job_is_the_demo_training():
+    # the commands themselves run end to end in tests/test_cli.py
+    assert _code_blocks("bash")[0].strip() == MAIN_JOB
+
+
+def test_readme_python_examples_run(tmp_path, monkeypatch):
     blocks = _code_blocks("python")
-    assert len(blocks) == 3
+    assert len(blocks) == 4
     ns: dict = {}
     exec(compile(blocks[0], "README quickstart", "exec"), ns)
     assert round(ns["loss"].item(), 6) == 0.16
@@ -37,3 +43,18 @@ def test_readme_python_examples_run():
     exec(compile(blocks[2], "README Trainer", "exec"), ns)
     assert ns["loss"] < 0.2 * float(np.mean(ns["y"] ** 2)), "the README's Trainer loop should fit its data"
     assert ns["pred"].shape == (5, 1)
+    monkeypatch.chdir(tmp_path)  # the fourth block writes mlp.safetensors
+    ns = {}
+    exec(compile(blocks[3], "README from Python", "exec"), ns)
+    h = ns["history"]
+    assert h.fused and h.epochs == len(h.loss) and h.val_loss[-1] < 0.5 * h.val_loss[0]
+    x = ns["X"][:16]
+    with ns["dg"].no_grad():
+        expected = ns["model"](ns["dg"].from_numpy(x)).numpy()
+        assert np.array_equal(ns["same"](ns["dg"].from_numpy(x)).numpy(), expected)
+    assert list(ns["state"]) == ["0.weight", "0.bias", "2.weight", "2.bias"]
+    import torch
+
+    with torch.no_grad():
+        np.testing.assert_allclose(ns["torch_model"](torch.from_numpy(x)).numpy(), expected, rtol=1e-5, atol=1e-6)
+    assert ns["dot"].startswith("digraph autograd {") and "0.weight" in ns["dot"]

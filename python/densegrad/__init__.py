@@ -20,6 +20,7 @@ from . import nn, optim  # noqa: E402  (nn and optim import the names above)
 from . import train  # noqa: E402
 from . import serialization  # noqa: E402
 from .serialization import load, save  # noqa: E402
+from . import data, interop, viz  # noqa: E402
 
 __version__ = "0.1.0"
 
@@ -80,8 +81,8 @@ def matmul(input: Tensor, other: Tensor) -> Tensor:
 
 
 __all__ = [
-    "Tensor", "enable_grad", "float32", "float64", "from_numpy", "get_cmake_dir", "get_include", "get_num_threads",
-    "is_grad_enabled", "load", "manual_seed", "matmul", "nn", "no_grad", "ones", "optim", "rand", "randn", "relu", "save",
-    "serialization", "set_grad_enabled",
-    "set_num_threads", "set_printoptions", "sigmoid", "tanh", "tensor", "train", "zeros",
+    "Tensor", "data", "enable_grad", "float32", "float64", "from_numpy", "get_cmake_dir", "get_include",
+    "get_num_threads", "interop", "is_grad_enabled", "load", "manual_seed", "matmul", "nn", "no_grad", "ones", "optim",
+    "rand", "randn", "relu", "save", "serialization", "set_grad_enabled", "set_num_threads", "set_printoptions",
+    "sigmoid", "tanh", "tensor", "train", "viz", "zeros",
 ]

@@ -1,7 +1,9 @@
 """The densegrad command line: ``python -m densegrad <command>`` (also the ``densegrad`` script).
 
-Commands:
+Commands (each has --help):
   example   the backprop-by-example walkthrough of the four seed networks
+  train     train an MLP regressor on a CSV or .npz file (or --demo) and save the model
+  predict   run a saved model on new rows
   bench     the benchmark suite (bench/run.py): training steps and GEMMs vs PyTorch and NumPy
 """
 
@@ -14,13 +16,15 @@ import subprocess
 import sys
 from importlib import resources
 
+from . import _cli
+
 
 def _cmd_example(args: argparse.Namespace) -> int:
     # The walkthrough is examples/backprop_by_example.py, shipped inside the package.
     path = resources.files("densegrad") / "examples" / "backprop_by_example.py"
     with resources.as_file(path) as p:
-        runpy.run_path(str(p), run_name="__main__")
-    return 0
+        ns = runpy.run_path(str(p), run_name="densegrad_example")
+    return ns["main"](check_torch=args.check_torch, graph_dir=args.graphs)
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
@@ -33,7 +37,12 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="densegrad", description="densegrad: a small, fast autograd core for dense networks.")
+    """The argparse parser of ``python -m densegrad``."""
+    parser = argparse.ArgumentParser(
+        prog="densegrad",
+        description="densegrad: a small, fast autograd core for dense networks.",
+        epilog="Run 'densegrad COMMAND --help' for a command's options.",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     ex = sub.add_parser(
@@ -42,12 +51,16 @@ def build_parser() -> argparse.ArgumentParser:
         description="Backpropagation by example: forward values, loss and every gradient of four tiny ReLU/MSE "
         "networks, each gradient worked out by the chain rule next to densegrad's autograd result.",
     )
+    ex.add_argument("--check-torch", action="store_true", help="also run each network in PyTorch (when installed) and compare")
+    ex.add_argument("--graphs", metavar="DIR", help="write each network's autograd graph to DIR as Graphviz DOT (and SVG when Graphviz is installed)")
     ex.set_defaults(func=_cmd_example)
+    _cli.add_train_parser(sub)
+    _cli.add_predict_parser(sub)
     be = sub.add_parser(
         "bench",
         help="benchmark training steps and GEMMs against PyTorch eager and NumPy",
         description="Run the benchmark suite; options after 'bench' are passed to it "
-        "(--quick, --dtype, --only train|gemm, --repeats N, --json PATH, --no-torch; see --help).",
+        "(--quick, --dtype, --only train|gemm|threads, --repeats N, --json PATH, --no-torch; see 'densegrad bench --help').",
         add_help=False,
     )
     be.set_defaults(func=_cmd_bench)
@@ -55,6 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Parse argv (default: sys.argv[1:]) and run the command; returns the exit status."""
     parser = build_parser()
     # `bench` forwards everything after it to bench/run.py, which has its own options.
     args, extra = parser.parse_known_args(argv)
@@ -62,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
         args.bench_args = extra
     elif extra:
         parser.error("unrecognized arguments: " + " ".join(extra))
-    return args.func(args)
+    return _cli.run(args)
 
 
 if __name__ == "__main__":

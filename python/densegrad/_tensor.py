@@ -96,18 +96,22 @@ class Tensor:
 
     @property
     def shape(self) -> tuple[int, ...]:
+        """The size of each dimension, a tuple of ints."""
         return self._data.shape
 
     @property
     def dtype(self) -> np.dtype:
+        """The element type: densegrad.float32 or densegrad.float64 (NumPy dtypes)."""
         return self._data.dtype
 
     @property
     def ndim(self) -> int:
+        """The number of dimensions."""
         return self._data.ndim
 
     @property
     def requires_grad(self) -> bool:
+        """Whether operations on this tensor are recorded for backward()."""
         return self._requires_grad
 
     @requires_grad.setter
@@ -179,15 +183,19 @@ class Tensor:
         return self._data.item()
 
     def tolist(self):
+        """The values as (nested) Python floats."""
         return self._data.tolist()
 
     def size(self, dim: int | None = None):
+        """The shape, or the size of dimension ``dim``."""
         return self.shape if dim is None else self.shape[dim]
 
     def dim(self) -> int:
+        """The number of dimensions (as ``ndim``)."""
         return self._data.ndim
 
     def numel(self) -> int:
+        """The number of elements."""
         return int(self._data.size)
 
     def __len__(self) -> int:
@@ -343,6 +351,7 @@ class Tensor:
         return _ops.RPow.apply(float(base), self)
 
     def pow(self, exponent) -> Tensor:
+        """self ** exponent elementwise (a Python number exponent)."""
         return self.__pow__(exponent)
 
     def __matmul__(self, other):
@@ -354,6 +363,7 @@ class Tensor:
         return NotImplemented if o is NotImplemented else _ops.MatMul.apply(o, self)
 
     def matmul(self, other) -> Tensor:
+        """self @ other with NumPy's rules for 1-D and 2-D operands."""
         return self.__matmul__(other)
 
     def __getitem__(self, key) -> Tensor:
@@ -368,6 +378,7 @@ class Tensor:
         return _ops.Mean.apply(self, _dims(dim), bool(keepdim))
 
     def reshape(self, *shape) -> Tensor:
+        """The same values in a new shape (one dimension may be -1); differentiable."""
         if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
             shape = tuple(shape[0])
         return _ops.Reshape.apply(self, tuple(int(s) for s in shape))
@@ -375,11 +386,13 @@ class Tensor:
     view = reshape
 
     def t(self) -> Tensor:
+        """The transpose of a tensor of at most 2 dimensions."""
         if self.ndim > 2:
             raise ValueError(f"t() expects a tensor with <= 2 dimensions, but self is {self.ndim}D")
         return self.T
 
     def clone(self) -> Tensor:
+        """A copy that stays in the graph (gradients flow back to self)."""
         return _ops.Clone.apply(self)
 
     def to(self, dtype) -> Tensor:
@@ -388,18 +401,23 @@ class Tensor:
         return self if dt == self.dtype else _ops.Cast.apply(self, dt)
 
     def float(self) -> Tensor:
+        """This tensor as float32 (self when it already is)."""
         return self.to(float32)
 
     def double(self) -> Tensor:
+        """This tensor as float64 (self when it already is)."""
         return self.to(float64)
 
     def relu(self) -> Tensor:
+        """max(0, x) elementwise."""
         return _ops.Relu.apply(self, _ops.RELU, 0.0)
 
     def sigmoid(self) -> Tensor:
+        """1 / (1 + exp(-x)) elementwise."""
         return _ops.Sigmoid.apply(self, _ops.SIGMOID, 0.0)
 
     def tanh(self) -> Tensor:
+        """tanh(x) elementwise."""
         return _ops.Tanh.apply(self, _ops.TANH, 0.0)
 
 

@@ -166,6 +166,22 @@ def architecture(model: Sequential) -> dict:
     return arch
 
 
+def _finite_number(v: Any) -> bool:
+    """A JSON number that is a finite float64 (an integer literal like 1e400 written out in
+    digits does not fit: float() of it raises OverflowError)."""
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        return False
+    try:
+        return math.isfinite(float(v))
+    except OverflowError:
+        return False
+
+
+# json.loads of a hostile header or metadata value raises more than JSONDecodeError: ValueError
+# for an integer literal of more than 4300 digits, RecursionError for deep nesting ('[[[[...')
+_JSON_ERRORS = (ValueError, RecursionError)
+
+
 def _check_architecture(arch: Any, err: type[Exception]) -> list[tuple[int, dict]]:
     """Validate an architecture dict; returns [(module index, Linear entry)]. Raises err."""
     if not isinstance(arch, dict) or not isinstance(arch.get("layers"), list):
@@ -190,12 +206,12 @@ def _check_architecture(arch: Any, err: type[Exception]) -> list[tuple[int, dict
                     f"layer {i} has in_features {m['in_features']}"
                 )
             linears.append((i, m))
-        elif t in _ACTIVATION_TYPES:
+        elif isinstance(t, str) and t in _ACTIVATION_TYPES:  # t may be any JSON value (a list is unhashable)
             if prev_type != "Linear":
                 raise err(f"layer {i} ({t}) does not follow a Linear; model files hold Linear layers each followed by at most one activation")
             if t == "LeakyReLU":
                 s = m.get("negative_slope")
-                if isinstance(s, bool) or not isinstance(s, (int, float)) or not math.isfinite(s):
+                if not _finite_number(s):
                     raise err(f"layer {i} (LeakyReLU) needs a finite negative_slope, got {s!r}")
         else:
             raise err(f"layer {i} has unknown type {t!r}")
@@ -332,7 +348,7 @@ def _parse(path: str | os.PathLike) -> tuple[dict, dict[str, np.ndarray]]:
         raise bad(f"truncated: the header claims {n} bytes but the file has {len(data) - 8} after the length")
     try:
         header = json.loads(data[8 : 8 + n].decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+    except (UnicodeDecodeError, *_JSON_ERRORS) as e:
         raise bad(f"the header is not valid JSON ({e})") from None
     if not isinstance(header, dict):
         raise bad("the header is not a JSON object")
@@ -344,7 +360,7 @@ def _parse(path: str | os.PathLike) -> tuple[dict, dict[str, np.ndarray]]:
     for name, t in header.items():
         if not isinstance(t, dict) or not {"dtype", "shape", "data_offsets"} <= set(t):
             raise bad(f"tensor '{name}' needs dtype, shape and data_offsets")
-        if t["dtype"] not in _DTYPE_CODES:
+        if not isinstance(t["dtype"], str) or t["dtype"] not in _DTYPE_CODES:  # any JSON value (lists are unhashable)
             raise bad(f"tensor '{name}' has unsupported dtype {t['dtype']!r} (F32 or F64)")
         shape, off = t["shape"], t["data_offsets"]
         if not isinstance(shape, list) or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape):
@@ -372,7 +388,8 @@ def _parse(path: str | os.PathLike) -> tuple[dict, dict[str, np.ndarray]]:
 
     try:
         tensors = _st_load(data)
-    except SafetensorError as e:  # anything the checks above missed
+    except (SafetensorError, ValueError) as e:  # anything the checks above missed (e.g. NumPy's
+        # "array is too big" for a shape like [0, 2**62], which holds no bytes)
         raise bad(str(e)) from None
     return meta, tensors
 
@@ -407,7 +424,9 @@ def load(path: str | os.PathLike) -> OrderedDict[str, Tensor]:
 
 def _natural(name: str):
     # '2.weight' before '10.weight': the order of state_dict() for index-named modules
-    return [(0, int(s), "") if s.isdigit() else (1, 0, s) for s in name.split(".")]
+    # ASCII digits only, and short: '²'.isdigit() is true but int('²') fails, and int() refuses
+    # strings of more than 4300 digits
+    return [(0, int(s), "") if s.isascii() and s.isdigit() and len(s) < 19 else (1, 0, s) for s in name.split(".")]
 
 
 def _check_model(meta: dict, tensors: dict, where: str):
@@ -418,7 +437,7 @@ def _check_model(meta: dict, tensors: dict, where: str):
         raise bad("metadata has no 'architecture'")
     try:
         arch = json.loads(meta["architecture"])
-    except json.JSONDecodeError as e:
+    except _JSON_ERRORS as e:
         raise bad(f"architecture is not valid JSON ({e})") from None
     try:
         linears = _check_architecture(arch, ModelFileError)
@@ -444,7 +463,7 @@ def _check_model(meta: dict, tensors: dict, where: str):
     if "normalization" in meta:
         try:
             n = json.loads(meta["normalization"])
-        except json.JSONDecodeError as e:
+        except _JSON_ERRORS as e:
             raise bad(f"normalization is not valid JSON ({e})") from None
         sizes = {"x_mean": linears[0][1]["in_features"], "y_mean": linears[-1][1]["out_features"]}
         sizes.update(x_std=sizes["x_mean"], y_std=sizes["y_mean"])
@@ -460,11 +479,13 @@ def _check_model(meta: dict, tensors: dict, where: str):
             norm = Normalization(n["x_mean"], n["x_std"], n["y_mean"], n["y_std"])
         except ValueError as e:
             raise bad(str(e)) from None
+        except OverflowError as e:  # an integer literal too large for a float64
+            raise bad(f"normalization: {e}") from None
     cols = None
     if "columns" in meta:
         try:
             cols = _check_columns(json.loads(meta["columns"]), ModelFileError)
-        except (json.JSONDecodeError, ModelFileError) as e:
+        except (*_JSON_ERRORS, ModelFileError) as e:
             raise bad(f"columns: {e}") from None
         if len(cols["features"]) != linears[0][1]["in_features"] or len(cols["target"]) != linears[-1][1]["out_features"]:
             raise bad(f"columns name {len(cols['features'])} features and {len(cols['target'])} targets; the model has "

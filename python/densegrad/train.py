@@ -1,4 +1,7 @@
-"""Training helpers. ``Trainer`` runs a whole training step of a ``Sequential`` MLP -- forward,
+"""Training helpers. ``fit`` is the mini-batch training loop (shuffling, validation, callbacks,
+early stopping) and returns a ``History``; it runs on ``Trainer`` when it can.
+
+``Trainer`` runs a whole training step of a ``Sequential`` MLP -- forward,
 MSE loss, backward and the SGD/Adam update -- in ONE C++ call, with workspaces allocated once
 and the GIL released.
 
@@ -21,7 +24,7 @@ from .nn.modules.loss import MSELoss
 from .optim.adam import Adam
 from .optim.sgd import SGD
 
-__all__ = ["Trainer"]
+__all__ = ["Callback", "EarlyStopping", "History", "Trainer", "fit"]
 
 _FUSABLE = (ReLU, LeakyReLU, Sigmoid, Tanh, Identity)
 _REDUCTIONS = {"mean": _core.Reduction.mean, "sum": _core.Reduction.sum}
@@ -219,3 +222,6 @@ class Trainer:
         """The model's output for x as an ndarray (no graph is recorded)."""
         self._sync()
         return self._net.forward(_as_batch("x", x, self._dtype, self._in))
+
+
+from ._fit import Callback, EarlyStopping, History, fit  # noqa: E402  (_fit uses Trainer from here)

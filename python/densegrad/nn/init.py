@@ -19,6 +19,7 @@ def uniform_(tensor: Tensor, a: float = 0.0, b: float = 1.0) -> Tensor:
 
 
 def zeros_(tensor: Tensor) -> Tensor:
+    """Fill the tensor with zeros in place (outside the graph); returns it."""
     with no_grad():
         return tensor.zero_()
 

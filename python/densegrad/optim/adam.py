@@ -11,6 +11,9 @@ from .optimizer import Optimizer
 
 
 class Adam(Optimizer):
+    """Adam (Kingma and Ba), with torch.optim.Adam's options, defaults and update rule
+    (weight_decay as L2 added to the gradient; amsgrad; maximize)."""
+
     def __init__(self, params, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
                  eps: float = 1e-8, weight_decay: float = 0.0, amsgrad: bool = False, *,
                  maximize: bool = False):

@@ -26,6 +26,7 @@ class Optimizer:
             self.add_param_group(g)
 
     def add_param_group(self, group: dict[str, Any]) -> None:
+        """Add a parameter group (a dict with 'params' and optional options) to optimize."""
         if not isinstance(group, dict):
             raise TypeError(f"param group must be a dict, got {type(group).__name__}")
         params = group["params"]
@@ -64,6 +65,7 @@ class Optimizer:
                     p.grad._version += 1
 
     def step(self, closure=None):
+        """Update the parameters from their ``.grad`` (subclasses implement the rule)."""
         raise NotImplementedError
 
     @staticmethod

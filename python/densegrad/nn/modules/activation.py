@@ -34,6 +34,8 @@ class LeakyReLU(Module):
 
 
 class Sigmoid(Module):
+    """1 / (1 + exp(-x)) elementwise."""
+
     fused_activation = "sigmoid"
 
     def forward(self, input):
@@ -41,6 +43,8 @@ class Sigmoid(Module):
 
 
 class Tanh(Module):
+    """tanh(x) elementwise."""
+
     fused_activation = "tanh"
 
     def forward(self, input):

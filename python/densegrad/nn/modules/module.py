@@ -75,11 +75,13 @@ class Module:
             object.__delattr__(self, name)
 
     def register_parameter(self, name: str, param: Parameter | None) -> None:
+        """Register a Parameter (or None) under ``name``."""
         if param is not None and not isinstance(param, Parameter):
             raise TypeError(f"cannot assign '{type(param).__name__}' as parameter '{name}' (Parameter or None expected)")
         self._parameters[name] = param
 
     def add_module(self, name: str, module: Module | None) -> None:
+        """Register a child module (or None) under ``name``."""
         if module is not None and not isinstance(module, Module):
             raise TypeError(f"{type(module).__name__} is not a Module subclass")
         self._modules[name] = module
@@ -88,17 +90,20 @@ class Module:
     # ---- running ---------------------------------------------------------------------------------
 
     def forward(self, *args, **kwargs):
+        """The module's computation; subclasses define it and callers use ``module(input)``."""
         raise NotImplementedError(f'Module [{type(self).__name__}] is missing the required "forward" function')
 
     def __call__(self, *args, **kwargs):
         return self.forward(*args, **kwargs)
 
     def train(self, mode: bool = True) -> Module:
+        """Set training mode on this module and its children (``mode=False``: evaluation); returns self."""
         for m in self.modules():
             object.__setattr__(m, "training", bool(mode))
         return self
 
     def eval(self) -> Module:
+        """Set evaluation mode (``train(False)``); returns self."""
         return self.train(False)
 
     # ---- traversal ---------------------------------------------------------------------------------
@@ -112,10 +117,12 @@ class Module:
                 yield name, m
 
     def children(self) -> Iterator[Module]:
+        """The direct child modules, each once."""
         for _, m in self.named_children():
             yield m
 
     def named_modules(self, prefix: str = "", remove_duplicate: bool = True) -> Iterator[tuple[str, Module]]:
+        """(name, module) pairs for this module and every descendant, each once."""
         seen: set[int] = set()
         stack = [(prefix, self)]
         while stack:
@@ -128,6 +135,7 @@ class Module:
             stack.extend(reversed(kids))
 
     def modules(self) -> Iterator[Module]:
+        """This module and every descendant, each once."""
         for _, m in self.named_modules():
             yield m
 
@@ -146,6 +154,7 @@ class Module:
                 yield (f"{mname}.{pname}" if mname else pname), p
 
     def parameters(self, recurse: bool = True) -> Iterator[Parameter]:
+        """Every parameter of this module and its descendants, each once."""
         for _, p in self.named_parameters(recurse=recurse):
             yield p
 
@@ -215,14 +224,17 @@ class Module:
         return self
 
     def double(self) -> Module:
+        """Convert every parameter to float64; returns self."""
         return self.to(np.float64)
 
     def float(self) -> Module:
+        """Convert every parameter to float32; returns self."""
         return self.to(np.float32)
 
     # ---- printing -------------------------------------------------------------------------------
 
     def extra_repr(self) -> str:
+        """The module-specific part of ``repr`` (e.g. ``in_features=3, ...``)."""
         return ""
 
     def __repr__(self) -> str:

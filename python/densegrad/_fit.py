@@ -1,0 +1,274 @@
+"""``fit``: the mini-batch training loop (shuffling, validation, callbacks, early stopping), as
+``densegrad.train.fit``. A Sequential MLP with MSE loss and SGD/Adam runs on the fused C++ step
+(``Trainer``); anything else on the autograd path (``zero_grad; loss.backward(); step``). Both
+give the same parameters, so the choice is only about speed.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable
+
+import numpy as np
+
+from ._tensor import Tensor
+from .autograd.grad_mode import no_grad
+from .nn.modules.container import Sequential
+from .nn.modules.loss import MSELoss
+from .nn.modules.module import Module
+from .optim.adam import Adam
+from .optim.sgd import SGD
+
+__all__ = ["Callback", "EarlyStopping", "History", "fit"]
+
+
+@dataclass
+class History:
+    """What ``fit`` returns: per-epoch training loss (the batch losses averaged, weighted by batch
+    size) and validation loss (the loss over the whole validation set after the epoch; empty
+    without ``val``), and how the run went."""
+
+    loss: list[float] = field(default_factory=list)
+    val_loss: list[float] = field(default_factory=list)
+    epochs: int = 0
+    steps: int = 0
+    seconds: float = 0.0
+    fused: bool = False
+    stopped_early: bool = False
+    best_epoch: int | None = None  # 1-based epoch with the lowest val_loss (with val)
+
+    @property
+    def steps_per_second(self) -> float:
+        """Training steps per second of wall time (validation included)."""
+        return self.steps / self.seconds if self.seconds > 0 else math.inf
+
+
+class Callback:
+    """Base class for ``fit`` callbacks; override what you need. A plain function
+    ``f(epoch, logs)`` works too, as ``on_epoch_end``."""
+
+    def on_train_begin(self, model: Module, history: History) -> None:
+        """Called once before the first epoch."""
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any]) -> bool | None:
+        """Called after each epoch (1-based) with ``logs`` = {"loss", "val_loss" (None without
+        val)}; return True to stop training."""
+        return None
+
+    def on_train_end(self, model: Module, history: History) -> None:
+        """Called once after the last epoch."""
+
+
+class _FunctionCallback(Callback):
+    def __init__(self, fn: Callable[[int, dict], Any]):
+        self.fn = fn
+
+    def on_epoch_end(self, epoch, logs):
+        return self.fn(epoch, logs)
+
+
+class EarlyStopping(Callback):
+    """Stop when the validation loss has not improved by more than ``min_delta`` for ``patience``
+    epochs; with ``restore_best_weights`` (default) the model ends with the parameters of its
+    best epoch. Needs ``val``."""
+
+    def __init__(self, patience: int = 10, min_delta: float = 0.0, restore_best_weights: bool = True):
+        if isinstance(patience, bool) or not isinstance(patience, int) or patience < 1:
+            raise ValueError(f"patience must be an int >= 1, got {patience!r}")
+        if not min_delta >= 0:
+            raise ValueError(f"min_delta must be >= 0, got {min_delta!r}")
+        self.patience = patience
+        self.min_delta = float(min_delta)
+        self.restore_best_weights = restore_best_weights
+
+    def on_train_begin(self, model, history):
+        self.model = model
+        self.best = math.inf
+        self.best_epoch: int | None = None
+        self.best_state: dict[str, np.ndarray] | None = None
+        self.wait = 0
+
+    def on_epoch_end(self, epoch, logs):
+        v = logs.get("val_loss")
+        if v is None:
+            raise RuntimeError("EarlyStopping monitors the validation loss: pass val=(X_val, y_val) to fit")
+        if v < self.best - self.min_delta:
+            self.best, self.best_epoch, self.wait = v, epoch, 0
+            if self.restore_best_weights:
+                self.best_state = {k: t.numpy().copy() for k, t in self.model.state_dict().items()}
+            return None
+        self.wait += 1
+        return self.wait >= self.patience
+
+    def on_train_end(self, model, history):
+        if self.restore_best_weights and self.best_state is not None:
+            model.load_state_dict(self.best_state)
+
+
+def _array(name: str, v, dtype: np.dtype) -> np.ndarray:
+    arr = v._data if isinstance(v, Tensor) else v
+    if not isinstance(arr, np.ndarray):
+        arr = np.asarray(arr)
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"{name}: expected numbers, got an array of {arr.dtype}")
+    arr = np.ascontiguousarray(arr, dtype=dtype)
+    if arr.ndim == 1:
+        arr = arr.reshape(-1, 1)
+    if arr.ndim != 2:
+        raise ValueError(f"{name} must be 2-D (rows, columns), got shape {arr.shape}")
+    return arr
+
+
+def _fused_trainer(model, optimizer, loss):
+    """A Trainer when the fused C++ step can run this combination, else None."""
+    from .train import Trainer, _layers_of
+
+    if not (isinstance(model, Sequential) and isinstance(loss, MSELoss) and loss.reduction in ("mean", "sum")):
+        return None
+    if not isinstance(optimizer, (SGD, Adam)) or len(optimizer.param_groups) != 1:
+        return None
+    try:
+        layers = _layers_of(model)
+    except (TypeError, ValueError):
+        return None
+    params = [p for lin, _, _ in layers for p in (lin.weight, lin.bias) if p is not None]
+    if {id(p) for p in params} != {id(p) for p in optimizer.param_groups[0]["params"]}:
+        return None
+    if len({p.dtype for p in params}) != 1:
+        return None
+    return Trainer(model, optimizer, loss)
+
+
+def fit(
+    model: Module,
+    X,
+    y,
+    *,
+    loss: Module | None = None,
+    optimizer=None,
+    epochs: int = 10,
+    batch_size: int = 32,
+    val: tuple | None = None,
+    callbacks: Iterable[Callback | Callable] = (),
+    early_stopping: int | None = None,
+    shuffle: bool = True,
+    seed: int | None = None,
+    fused: bool | None = None,
+    progress: bool = False,
+) -> History:
+    """Train ``model`` on (X, y) with mini-batches and return a ``History``.
+
+    X (rows, features) and y (rows, outputs) -- ndarrays, Tensors or nested lists; a 1-D y is a
+    column -- are converted to the model's dtype. loss defaults to ``nn.MSELoss()``, optimizer to
+    ``optim.Adam(model.parameters(), lr=1e-3)``. Each epoch shuffles the rows (a NumPy generator
+    seeded with ``seed``; ``shuffle=False`` keeps the order) and steps once per batch of
+    ``batch_size`` rows (the last one may be smaller). val: ``(X_val, y_val)``, evaluated after
+    every epoch. callbacks: ``Callback`` objects or functions ``f(epoch, logs)``; returning True
+    stops. early_stopping=N adds ``EarlyStopping(patience=N)`` (needs val). fused: use the fused
+    C++ step (True: required, False: never, None: when the model/loss/optimizer allow).
+    progress: show a tqdm bar with the epoch, loss and validation loss (on stderr).
+    """
+    if not isinstance(model, Module):
+        raise TypeError(f"fit expects an nn.Module, got {type(model).__name__}")
+    params = list(model.parameters())
+    if not params:
+        raise ValueError("the model has no parameters to train")
+    for name, v in (("epochs", epochs), ("batch_size", batch_size)):
+        if isinstance(v, bool) or not isinstance(v, int):
+            raise TypeError(f"{name} must be an int, got {type(v).__name__}")
+    if epochs < 0 or batch_size < 1:
+        raise ValueError(f"need epochs >= 0 and batch_size >= 1, got epochs={epochs}, batch_size={batch_size}")
+    dtype = params[0].dtype
+    xa, ya = _array("X", X, dtype), _array("y", y, dtype)
+    if xa.shape[0] != ya.shape[0]:
+        raise ValueError(f"X has {xa.shape[0]} rows but y has {ya.shape[0]}")
+    if xa.shape[0] == 0:
+        raise ValueError("X has no rows")
+    xv = yv = None
+    if val is not None:
+        if not (isinstance(val, (tuple, list)) and len(val) == 2):
+            raise TypeError("val must be a pair (X_val, y_val)")
+        xv, yv = _array("X_val", val[0], dtype), _array("y_val", val[1], dtype)
+        if xv.shape[0] != yv.shape[0]:
+            raise ValueError(f"X_val has {xv.shape[0]} rows but y_val has {yv.shape[0]}")
+        if xv.shape[0] == 0:
+            xv = yv = None  # nothing to validate on
+    loss_fn = MSELoss() if loss is None else loss
+    opt = Adam(params, lr=1e-3) if optimizer is None else optimizer
+    cbs: list[Callback] = [c if isinstance(c, Callback) else _FunctionCallback(c) for c in callbacks]
+    if early_stopping is not None:
+        if xv is None:
+            raise ValueError("early_stopping monitors the validation loss: pass val=(X_val, y_val) with rows")
+        cbs.append(EarlyStopping(patience=early_stopping))
+
+    trainer = _fused_trainer(model, opt, loss_fn) if fused is not False else None
+    if fused and trainer is None:
+        raise ValueError("fused=True needs a Sequential of Linear layers and activations, nn.MSELoss, and optim.SGD or Adam over the model's parameters")
+
+    if trainer is not None:
+        step = trainer.step
+    else:
+        def step(xb, yb):
+            opt.zero_grad()
+            out = loss_fn(model(Tensor._wrap(xb)), Tensor._wrap(yb))
+            out.backward()
+            opt.step()
+            return out.item()
+
+    def val_loss() -> float | None:
+        if xv is None:
+            return None
+        with no_grad():
+            return loss_fn(model(Tensor._wrap(xv)), Tensor._wrap(yv)).item()
+
+    history = History(fused=trainer is not None)
+    rng = np.random.default_rng(seed)
+    n = xa.shape[0]
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=epochs, desc="train", unit="epoch", file=sys.stderr, dynamic_ncols=True, leave=True)
+    for cb in cbs:
+        cb.on_train_begin(model, history)
+    start = time.perf_counter()
+    try:
+        for epoch in range(1, epochs + 1):
+            if shuffle:
+                perm = rng.permutation(n)
+                xe, ye = xa[perm], ya[perm]  # one gather per epoch; the batches are then views
+            else:
+                xe, ye = xa, ya
+            total = 0.0
+            for i in range(0, n, batch_size):
+                xb, yb = xe[i : i + batch_size], ye[i : i + batch_size]
+                total += step(xb, yb) * xb.shape[0]
+                history.steps += 1
+            history.loss.append(total / n)
+            vl = val_loss()
+            if vl is not None:
+                history.val_loss.append(vl)
+                if history.best_epoch is None or vl < history.val_loss[history.best_epoch - 1]:
+                    history.best_epoch = epoch
+            history.epochs = epoch
+            logs = {"loss": history.loss[-1], "val_loss": vl}
+            if bar is not None:
+                bar.set_description(f"epoch {epoch}/{epochs}", refresh=False)
+                bar.set_postfix_str(f"loss={logs['loss']:.4g}" + ("" if vl is None else f" val_loss={vl:.4g}"), refresh=False)
+                bar.update(1)
+            stop = False
+            for cb in cbs:
+                stop = bool(cb.on_epoch_end(epoch, logs)) or stop
+            if stop:
+                history.stopped_early = epoch < epochs
+                break
+    finally:
+        if bar is not None:
+            bar.close()
+    history.seconds = time.perf_counter() - start
+    for cb in cbs:
+        cb.on_train_end(model, history)
+    return history

@@ -1,0 +1,256 @@
+"""Reading tabular data for training and prediction: CSV files (a header row, numeric columns)
+and ``.npz`` archives (arrays ``X`` and ``y``), plus the demo data set shipped with the package.
+
+Every problem is a ``DataError`` (a ValueError) whose message names the file and, for a CSV, the
+row and column: ``houses.csv: row 5, column 'area_m2': 'abc' is not a number``. Rows are numbered
+as a spreadsheet (or an editor) numbers them: the header is row 1.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["DataError", "Dataset", "demo_path", "make_houses", "read_csv", "read_features", "read_xy"]
+
+DEMO_TARGET = "price_k"
+
+
+class DataError(ValueError):
+    """A data file that cannot be used as it is (the message names the file, row and column)."""
+
+
+@dataclass
+class Dataset:
+    """Features ``x`` (rows, features) and targets ``y`` (rows, targets), float64, with names."""
+
+    x: np.ndarray
+    y: np.ndarray
+    features: list[str]
+    target: list[str]
+
+
+def _split_names(value: str | list[str] | None) -> list[str] | None:
+    if value is None:
+        return None
+    names = value.split(",") if isinstance(value, str) else list(value)
+    return [n.strip() for n in names if n.strip()]
+
+
+def _read_records(p: str) -> tuple[list[str], list[tuple[int, list[str]]]]:
+    """The header and every non-blank record (with its row number) of a CSV file, as text."""
+    try:
+        f = open(p, newline="", encoding="utf-8-sig")  # -sig: a spreadsheet's byte-order mark is not a column name
+    except OSError as e:
+        raise DataError(f"{p}: cannot read ({e.strerror})") from None
+    with f:
+        reader = csv.reader(f)
+        try:
+            header = next(reader, None)
+            if header is None or not any(h.strip() for h in header):
+                raise DataError(f"{p}: the file is empty (expected a header row of column names)")
+            header = [h.strip() for h in header]
+            seen: set[str] = set()
+            for j, h in enumerate(header):
+                if not h:
+                    raise DataError(f"{p}: column {j + 1} of the header has no name")
+                if h in seen:
+                    raise DataError(f"{p}: column name '{h}' appears twice in the header")
+                seen.add(h)
+            records: list[tuple[int, list[str]]] = []
+            for rec in reader:
+                if not rec or all(not v.strip() for v in rec):
+                    continue
+                if len(rec) != len(header):
+                    raise DataError(f"{p}: row {reader.line_num} has {len(rec)} fields, the header has {len(header)}")
+                records.append((reader.line_num, rec))
+        except csv.Error as e:
+            raise DataError(f"{p}: row {reader.line_num}: {e}") from None
+        except UnicodeDecodeError as e:
+            raise DataError(f"{p}: not a UTF-8 text file ({e.reason} at byte {e.start})") from None
+    return header, records
+
+
+def _select(p: str, header: list[str], columns: list[str] | None) -> list[str]:
+    wanted = header if columns is None else list(columns)
+    missing = [c for c in wanted if c not in header]
+    if missing:
+        raise DataError(f"{p}: no column {', '.join(repr(c) for c in missing)}; the header has {', '.join(header)}")
+    return wanted
+
+
+def _parse(p: str, header: list[str], records: list[tuple[int, list[str]]], wanted: list[str]) -> np.ndarray:
+    if not records:
+        raise DataError(f"{p}: no data rows after the header")
+    idx = [header.index(c) for c in wanted]
+    fields = [[rec[j] for j in idx] for _, rec in records]
+    try:  # fast path: NumPy parses every field at once
+        with np.errstate(all="ignore"):
+            values = np.array(fields, dtype=np.float64).reshape(len(records), len(idx))
+        if np.all(np.isfinite(values)):
+            return values
+    except ValueError:
+        pass
+    # slow path, only to name the first bad field
+    for (line, _), row in zip(records, fields):
+        for name, s in zip(wanted, row):
+            s = s.strip()
+            if not s:
+                raise DataError(f"{p}: row {line}, column '{name}': missing value")
+            try:
+                v = float(s)
+            except ValueError:
+                raise DataError(f"{p}: row {line}, column '{name}': {s!r} is not a number") from None
+            if not math.isfinite(v):
+                raise DataError(f"{p}: row {line}, column '{name}': {s!r} is not a finite number")
+    raise DataError(f"{p}: could not parse the numbers")  # not reached: the slow path names the field
+
+
+def read_csv(path: str | os.PathLike, columns: list[str] | None = None) -> tuple[list[str], np.ndarray]:
+    """(column names, float64 array (rows, columns)) of a CSV file with a header row.
+
+    columns: the columns to read, in this order (default: all). Only those are parsed, so other
+    columns may hold text. Blank lines are skipped. A missing value, a field that is not a finite
+    number, a row with the wrong number of fields, an empty file or a file with no data rows is a
+    ``DataError`` naming the row and column.
+    """
+    p = os.fspath(path)
+    header, records = _read_records(p)
+    wanted = _select(p, header, columns)
+    return wanted, _parse(p, header, records, wanted)
+
+
+def _npz(path: str, need_y: bool) -> tuple[np.ndarray, np.ndarray | None]:
+    try:
+        archive = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as e:
+        raise DataError(f"{path}: not a readable .npz archive ({e})") from None
+    with archive:
+        keys = set(archive.files)
+        for k in ("X", "y") if need_y else ("X",):
+            if k not in keys:
+                raise DataError(f"{path}: no array '{k}' (the archive has {', '.join(sorted(keys)) or 'nothing'}); expected X (rows, features) and y (rows,) or (rows, targets)")
+        try:
+            x = archive["X"]
+            y = archive["y"] if need_y else None
+        except ValueError as e:  # object arrays need pickle, which is never allowed
+            raise DataError(f"{path}: {e}") from None
+    out = []
+    for name, a in (("X", x), ("y", y)):
+        if a is None:
+            out.append(None)
+            continue
+        if a.dtype.kind not in "biuf":
+            raise DataError(f"{path}: array '{name}' has dtype {a.dtype}, expected numbers")
+        a = a.astype(np.float64)
+        if name == "y" and a.ndim == 1:
+            a = a.reshape(-1, 1)
+        if name == "X" and a.ndim == 1:
+            a = a.reshape(-1, 1)
+        if a.ndim != 2:
+            raise DataError(f"{path}: array '{name}' must be 2-D (rows, columns), got shape {a.shape}")
+        if a.shape[0] == 0:
+            raise DataError(f"{path}: array '{name}' has no rows")
+        bad = np.argwhere(~np.isfinite(a))
+        if bad.size:
+            r, c = bad[0]
+            raise DataError(f"{path}: {name}[{r}, {c}] is {a[r, c]}, not a finite number")
+        out.append(a)
+    if y is not None and out[0].shape[0] != out[1].shape[0]:
+        raise DataError(f"{path}: X has {out[0].shape[0]} rows but y has {out[1].shape[0]}")
+    return out[0], out[1]
+
+
+def read_xy(path: str | os.PathLike, target: str | list[str] | None = None, features: str | list[str] | None = None) -> Dataset:
+    """Features and targets for training.
+
+    CSV: ``target`` names the target column(s) (a list or a comma-separated string); ``features``
+    the inputs (default: every other column). NPZ: arrays ``X`` and ``y``; the columns are named
+    x0, x1, ... and y (or y0, y1, ...), and ``target`` / ``features``, if given, must match those.
+    """
+    p = os.fspath(path)
+    tnames, fnames = _split_names(target), _split_names(features)
+    if p.endswith(".npz"):
+        x, y = _npz(p, need_y=True)
+        assert y is not None
+        feats = [f"x{i}" for i in range(x.shape[1])]
+        tg = ["y"] if y.shape[1] == 1 else [f"y{i}" for i in range(y.shape[1])]
+        if tnames is not None and tnames != tg:
+            raise DataError(f"{p}: an .npz archive's targets are named {', '.join(tg)}, not {', '.join(tnames)}")
+        if fnames is not None:
+            unknown = [f for f in fnames if f not in feats]
+            if unknown:
+                raise DataError(f"{p}: no feature {', '.join(unknown)}; an .npz archive's are named {', '.join(feats)}")
+            x = x[:, [feats.index(f) for f in fnames]]
+            feats = fnames
+        return Dataset(x, y, feats, tg)
+    if not tnames:
+        raise DataError(f"{p}: name the target column (--target COL)")
+    header, records = _read_records(p)
+    _select(p, header, tnames)
+    if fnames is None:
+        fnames = [h for h in header if h not in tnames]
+        if not fnames:
+            raise DataError(f"{p}: no feature columns besides the target {', '.join(tnames)}")
+    overlap = [t for t in tnames if t in fnames]
+    if overlap:
+        raise DataError(f"{p}: {', '.join(overlap)} cannot be both a feature and a target")
+    values = _parse(p, header, records, _select(p, header, fnames + tnames))
+    return Dataset(values[:, : len(fnames)], values[:, len(fnames) :], fnames, tnames)
+
+
+def read_features(path: str | os.PathLike, features: list[str] | None, n_features: int) -> np.ndarray:
+    """The input rows of a data file for prediction, float64 (rows, n_features).
+
+    CSV: the columns named in ``features`` (other columns, such as the target, are ignored), or,
+    when the model stored no names, every column. NPZ: the array ``X``.
+    """
+    p = os.fspath(path)
+    if p.endswith(".npz"):
+        x, _ = _npz(p, need_y=False)
+    else:
+        _, x = read_csv(p, features)
+    if x.shape[1] != n_features:
+        raise DataError(f"{p}: {x.shape[1]} feature columns, the model takes {n_features}")
+    return x
+
+
+# ---- the demo data set ------------------------------------------------------------------------------
+
+
+def demo_path() -> Path:
+    """The demo data set shipped with the package: ``houses.csv``, 1,000 synthetic houses (area,
+    rooms, age, distance to the centre, floor) and their price in thousands (``price_k``),
+    generated by ``make_houses`` (no download at run time)."""
+    return Path(str(resources.files("densegrad") / "datasets" / "houses.csv"))
+
+
+def make_houses(n: int = 1000, seed: int = 2026) -> str:
+    """The demo data set's CSV text: deterministic (NumPy's PCG64 from ``seed``), with a price
+    that depends non-linearly on the features, plus 5% noise."""
+    rng = np.random.default_rng(seed)
+    area = np.clip(rng.lognormal(np.log(85.0), 0.4, n), 25.0, 300.0)
+    rooms = np.clip(np.round(area / 28.0 + rng.normal(0.0, 0.7, n)), 1, 9)
+    age = rng.uniform(0.0, 100.0, n)
+    distance = np.clip(rng.gamma(2.0, 4.0, n), 0.3, 40.0)
+    floor = rng.integers(0, 11, n)
+    location = 0.45 + 0.55 * np.exp(-distance / 7.0)  # the centre is worth most
+    wear = 1.0 - 0.35 * (1.0 - np.exp(-age / 35.0)) + 0.12 * np.exp(-((age - 90.0) / 12.0) ** 2)  # old, but some period houses
+    price = 4.2 * area * location * wear + 14.0 * rooms + 6.0 * np.minimum(floor, 5) - 3.0 * np.maximum(floor - 7, 0)
+    price *= 1.0 + rng.normal(0.0, 0.05, n)
+    lines = ["area_m2,rooms,age_years,distance_km,floor,price_k"]
+    for i in range(n):
+        lines.append(f"{area[i]:.1f},{int(rooms[i])},{age[i]:.0f},{distance[i]:.2f},{int(floor[i])},{price[i]:.1f}")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":  # regenerate the shipped file: python -m densegrad.data
+    out = Path(__file__).resolve().parent / "datasets" / "houses.csv"
+    out.write_text(make_houses(), encoding="utf-8")
+    print("wrote", out)

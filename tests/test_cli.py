@@ -1,0 +1,210 @@
+"""`python -m densegrad` end to end, in subprocesses as a user runs it: train on the demo data and
+on CSV/npz files, predict from the saved file (the same numbers), --plot, --help for every
+command, the example's --check-torch and --graphs, and one-line errors without tracebacks."""
+
+from __future__ import annotations
+
+import csv
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import densegrad as dg
+from densegrad import data
+
+SCRIPT = Path(sys.executable).with_name("densegrad")
+
+
+def run(*args, cwd=None, check=True):
+    env = dict(os.environ, PYTHONIOENCODING="utf-8")
+    r = subprocess.run([sys.executable, "-m", "densegrad", *map(str, args)], capture_output=True, text=True,
+                       encoding="utf-8", env=env, cwd=cwd)
+    if check:
+        assert r.returncode == 0, f"exit {r.returncode}\nstdout:\n{r.stdout}\nstderr:\n{r.stderr}"
+    return r
+
+
+def _one_line_error(r, fragment):
+    assert r.returncode == 1, (r.returncode, r.stdout, r.stderr)
+    assert "Traceback" not in r.stderr, r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and fragment in lines[0], r.stderr
+    return lines[0]
+
+
+def test_train_demo_then_predict_reproduces_the_predictions(tmp_path):
+    model = tmp_path / "model.safetensors"
+    r = run("train", "--demo", "--epochs", "15", "--out", model, cwd=tmp_path)
+    out = r.stdout
+    assert "Training a 5-64-64-1 MLP (relu, float32) on the demo data (houses.csv): 800 training rows, 200 validation rows" in out
+    assert re.search(r"15 epochs, 375 steps of batch 32 \(adam, lr 0\.001\) in [\d.]+ s: [\d,]+ steps/s \(fused C\+\+ step\)", out), out
+    rows = {m.group(1): (float(m.group(2)), float(m.group(3))) for m in re.finditer(r"^(train|val)\s+([\d.e+]+)\s+([\d.]+)$", out, re.M)}
+    assert set(rows) == {"train", "val"}, out
+    assert rows["val"][1] > 0.9, out  # R² of the demo model after 15 epochs
+    # the progress bar (stderr) shows epochs and both losses
+    assert "epoch 15/15" in r.stderr and "val_loss=" in r.stderr
+    assert model.is_file()
+    shown = re.search(r"Predicted price_k for the first 3 rows: ([\d.]+), ([\d.]+), ([\d.]+) \(actual 209\.1, 270\.1, 114\.8\)", out)
+    assert shown, out
+
+    preds = tmp_path / "preds.csv"
+    r2 = run("predict", model, "--demo", "--out", preds)
+    with open(preds, newline="") as f:
+        table = list(csv.reader(f))
+    assert table[0] == ["price_k"] and len(table) == 1001
+    assert [row[0] for row in table[1:4]] == list(shown.groups())  # the numbers train printed
+    assert r2.stdout.startswith(f"Wrote 1000 predictions of price_k to {preds}; first 3: {', '.join(shown.groups())}")
+    # and what the Python API predicts from the file, to the printed precision
+    m = dg.nn.Sequential.load(model)
+    x = data.read_features(data.demo_path(), m.columns["features"], 5)
+    np.testing.assert_allclose(np.array([float(row[0]) for row in table[1:]]), dg.serialization.predict(m, x)[:, 0], rtol=1e-9)
+    # stdout when there is no --out; a CSV with the columns in another order and extra text columns
+    src = tmp_path / "new.csv"
+    src.write_text("note,floor,distance_km,age_years,rooms,area_m2\nhello,6,4.98,28,2,61.9\n")
+    r3 = run("predict", model, src)
+    assert r3.stdout == f"price_k\n{shown.group(1)}\n"
+
+
+def test_console_script_is_installed():
+    assert SCRIPT.exists(), SCRIPT
+    r = subprocess.run([str(SCRIPT), "--help"], capture_output=True, text=True)
+    assert r.returncode == 0 and "train" in r.stdout
+
+
+def test_help_for_every_command():
+    top = run("--help").stdout
+    for cmd in ("example", "train", "predict", "bench"):
+        assert re.search(rf"^\s+{cmd}\s+\S", top, re.M), top
+    train = run("train", "--help").stdout
+    for opt in ("--target COL", "--hidden SIZES", "--activation", "--epochs N", "--batch-size B", "--lr LR", "--optimizer",
+                "--momentum M", "--val-split F", "--seed S", "--out PATH", "--plot PNG", "--patience N", "--demo"):
+        assert opt in train, opt
+    assert "--out PATH" in run("predict", "--help").stdout
+    ex = run("example", "--help").stdout
+    assert "--check-torch" in ex and "--graphs DIR" in ex
+    bench = run("bench", "--help").stdout  # the suite's own options
+    assert "--quick" in bench and "--only" in bench
+
+
+def test_train_csv_and_npz_with_options(tmp_path):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(60, 2))
+    y = x[:, 0] - 2 * x[:, 1] ** 2
+    p = tmp_path / "d.csv"
+    p.write_text("a,b,target\n" + "".join(f"{u},{v},{w}\n" for (u, v), w in zip(x, y)))
+    r = run("train", p, "--target", "target", "--hidden", "8", "--activation", "tanh", "--epochs", "5", "--batch-size", "7",
+            "--optimizer", "sgd", "--momentum", "0.9", "--lr", "0.05", "--val-split", "0.25", "--seed", "3",
+            "--dtype", "float64", "--out", tmp_path / "m.safetensors", "--no-progress")
+    assert "Training a 2-8-1 MLP (tanh, float64)" in r.stdout and "45 training rows, 15 validation rows" in r.stdout
+    assert "5 epochs, 35 steps of batch 7 (sgd, lr 0.05)" in r.stdout
+    assert r.stderr == ""  # --no-progress
+    m = dg.nn.Sequential.load(tmp_path / "m.safetensors")
+    assert m[0].weight.dtype == np.float64 and type(m[1]) is dg.nn.Tanh and m.columns == {"features": ["a", "b"], "target": ["target"]}
+    np.savez(tmp_path / "d.npz", X=x, y=y)
+    r = run("train", tmp_path / "d.npz", "--epochs", "2", "--hidden", "", "--val-split", "0", "--patience", "2", check=False)
+    _one_line_error(r, "--patience (early stopping) needs validation rows")
+    r = run("train", tmp_path / "d.npz", "--epochs", "2", "--hidden", "", "--val-split", "0", "--out", tmp_path / "lin.safetensors")
+    assert "Training a 2-1 MLP" in r.stdout and "60 training rows, 0 validation rows" in r.stdout
+    assert re.search(r"^train\s", r.stdout, re.M) and not re.search(r"^val\s", r.stdout, re.M)
+    r = run("predict", tmp_path / "lin.safetensors", tmp_path / "d.npz")
+    assert r.stdout.splitlines()[0] == "y" and len(r.stdout.splitlines()) == 61
+
+
+def test_train_on_one_row(tmp_path):
+    p = tmp_path / "one.csv"
+    p.write_text("a,b,y\n1,2,3\n")
+    r = run("train", p, "--target", "y", "--epochs", "3", "--out", tmp_path / "m.safetensors", "--no-progress")
+    assert "1 training rows, 0 validation rows" in r.stdout
+    assert re.search(r"^train\s+\S+\s+n/a$", r.stdout, re.M), r.stdout  # R² is undefined for one value
+    assert run("predict", tmp_path / "m.safetensors", p).stdout.startswith("y\n")
+
+
+def test_plot_writes_a_png(tmp_path):
+    png = tmp_path / "loss.png"
+    r = run("train", "--demo", "--epochs", "3", "--out", tmp_path / "m.safetensors", "--plot", png, "--no-progress")
+    assert f"and the loss curves to {png}" in r.stdout
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 5000
+
+
+def test_plot_without_matplotlib_is_a_clear_error_before_training(tmp_path):
+    blocker = tmp_path / "block"
+    blocker.mkdir()
+    (blocker / "matplotlib.py").write_text("raise ImportError('blocked for the test')\n")
+    env = dict(os.environ, PYTHONPATH=str(blocker))
+    r = subprocess.run([sys.executable, "-m", "densegrad", "train", "--demo", "--plot", str(tmp_path / "x.png"), "--out",
+                        str(tmp_path / "m.safetensors")], capture_output=True, text=True, env=env)
+    _one_line_error(r, "--plot needs matplotlib: pip install 'densegrad[plot]'")
+    assert not (tmp_path / "m.safetensors").exists()
+
+
+@pytest.mark.parametrize(
+    "text,fragment",
+    [
+        ("a,x2,y\n1,2,3\n1,2,3\n1,2,3\n4,abc,5\n", "row 5, column 'x2': 'abc' is not a number"),
+        ("a,y\n1,\n", "row 2, column 'y': missing value"),
+        ("", "the file is empty"),
+        ("a,b\n1,2\n", "no column 'y'"),
+    ],
+)
+def test_bad_csv_is_one_line(tmp_path, text, fragment):
+    p = tmp_path / "data.csv"
+    p.write_text(text)
+    line = _one_line_error(run("train", p, "--target", "y", cwd=tmp_path, check=False), fragment)
+    assert line.startswith(f"densegrad train: error: {p}: ")
+    assert not (tmp_path / "model.safetensors").exists()
+
+
+@pytest.mark.parametrize(
+    "args,fragment",
+    [
+        (["train"], "give a DATA file"),
+        (["train", "--demo", "--hidden", "64,x"], "--hidden expects layer sizes"),
+        (["train", "--demo", "--val-split", "1"], "--val-split must be in [0, 1)"),
+        (["train", "--demo", "--momentum", "0.9"], "--momentum applies to --optimizer sgd"),
+        (["train", "--demo", "--lr", "-1"], "--lr must be > 0"),
+        (["train", "missing.csv", "--target", "y"], "missing.csv: cannot read"),
+        (["predict", "missing.safetensors", "--demo"], "missing.safetensors: cannot read"),
+    ],
+)
+def test_bad_arguments_are_one_line(tmp_path, args, fragment):
+    _one_line_error(run(*args, cwd=tmp_path, check=False), fragment)
+
+
+def test_predict_rejects_a_tampered_model(tmp_path):
+    dg.manual_seed(0)
+    m = dg.nn.Sequential(dg.nn.Linear(5, 2), dg.nn.ReLU(), dg.nn.Linear(2, 1))
+    path = tmp_path / "m.safetensors"
+    m.save(path)
+    path.write_bytes(path.read_bytes()[:-3])
+    line = _one_line_error(run("predict", path, "--demo", check=False), "bytes")
+    assert line.startswith(f"densegrad predict: error: {path}: ")
+    # a model without stored column names reads every column: the demo has 6, the model takes 5
+    m.save(path)
+    _one_line_error(run("predict", path, "--demo", check=False), "6 feature columns, the model takes 5")
+
+
+def test_argparse_usage_errors_exit_2():
+    r = run("train", "--epochs", "x", check=False)
+    assert r.returncode == 2 and "invalid int value: 'x'" in r.stderr
+    r = run("nope", check=False)
+    assert r.returncode == 2 and "invalid choice" in r.stderr
+
+
+def test_example_check_torch_and_graphs(tmp_path):
+    r = run("example", "--check-torch", "--graphs", tmp_path / "g")
+    assert "Comparing with PyTorch 2.13.0" in r.stdout
+    checks = [ln for ln in r.stdout.splitlines() if "   torch " in ln]
+    # prediction and loss per network, and dW, db per layer: 1 + 2 + 2 + 3 layers
+    assert len(checks) == 4 * 2 + 2 * (1 + 2 + 2 + 3)
+    assert all(ln.endswith("✓") for ln in checks), checks
+    assert "All hand-computed gradients agree with autograd and with PyTorch." in r.stdout
+    dots = sorted(p.name for p in (tmp_path / "g").glob("*.dot"))
+    assert dots == [f"network{i}.dot" for i in (1, 2, 3, 4)]
+    text = (tmp_path / "g" / "network4.dot").read_text()
+    assert text.startswith("digraph autograd {") and "layer2_weights" in text and "MseLossBackward0" in text
+    assert text.count("ReluBackward0") == 3

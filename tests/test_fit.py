@@ -1,0 +1,190 @@
+"""dg.train.fit: the same parameters on the fused C++ step and on the autograd path, History,
+callbacks, early stopping (with the best weights restored), and argument errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import densegrad as dg
+from densegrad.train import Callback, EarlyStopping, History, fit
+
+
+def _data(n=96, seed=0, dtype=np.float32):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, 3)).astype(dtype)
+    y = (np.sin(x @ np.array([[1.0], [-2.0], [0.5]])) + 0.1 * x[:, :1] ** 2).astype(dtype)
+    return x, y
+
+
+def _model(dtype=np.float32, seed=0, act=dg.nn.Tanh):
+    dg.manual_seed(seed)
+    return dg.nn.Sequential(dg.nn.Linear(3, 16, dtype=dtype), act(), dg.nn.Linear(16, 1, dtype=dtype))
+
+
+def _params(m):
+    return {k: v.numpy().copy() for k, v in m.state_dict().items()}
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("opt", ["sgd", "adam"])
+def test_fused_and_autograd_paths_give_the_same_parameters(dtype, opt):
+    x, y = _data(dtype=dtype)
+    results = []
+    for fused in (True, False):
+        m = _model(dtype)
+        o = dg.optim.SGD(m.parameters(), lr=0.05, momentum=0.9) if opt == "sgd" else dg.optim.Adam(m.parameters(), lr=1e-2)
+        h = fit(m, x, y, optimizer=o, epochs=4, batch_size=10, val=(x[:20], y[:20]), seed=3, fused=fused)
+        assert h.fused is fused
+        results.append((_params(m), h))
+    (p1, h1), (p2, h2) = results
+    for k in p1:
+        np.testing.assert_array_equal(p1[k], p2[k], err_msg=k)  # bitwise, as the Trainer promises
+    assert h1.loss == h2.loss and h1.val_loss == h2.val_loss
+
+
+def test_history_and_learning():
+    x, y = _data()
+    m = _model()
+    h = fit(m, x, y, epochs=30, batch_size=16, val=(x, y), seed=0, optimizer=dg.optim.Adam(m.parameters(), lr=1e-2))
+    assert isinstance(h, History)
+    assert h.epochs == 30 and len(h.loss) == 30 and len(h.val_loss) == 30
+    assert h.steps == 30 * 6 and h.seconds > 0 and h.steps_per_second > 0
+    assert h.fused and not h.stopped_early
+    assert h.loss[-1] < 0.3 * h.loss[0], h.loss
+    assert h.val_loss[h.best_epoch - 1] == min(h.val_loss)
+    # the validation loss is the loss of the final model on val
+    with dg.no_grad():
+        final = dg.nn.MSELoss()(m(dg.from_numpy(x)), dg.from_numpy(y)).item()
+    assert h.val_loss[-1] == pytest.approx(final, rel=1e-6)
+
+
+def test_epoch_loss_is_the_batch_size_weighted_mean():
+    x, y = _data(n=10)
+    m = _model()
+    seen = []
+    o = dg.optim.SGD(m.parameters(), lr=0.0)  # lr 0: every batch sees the same model
+    h = fit(m, x, y, optimizer=o, epochs=1, batch_size=4, shuffle=False, callbacks=[lambda e, logs: seen.append(logs)])
+    with dg.no_grad():
+        full = dg.nn.MSELoss()(m(dg.from_numpy(x)), dg.from_numpy(y)).item()
+    assert h.loss[0] == pytest.approx(full, rel=1e-5)  # batches of 4, 4, 2
+    assert h.steps == 3 and seen == [{"loss": h.loss[0], "val_loss": None}]
+
+
+def test_shuffling_is_seeded():
+    x, y = _data()
+    a, b, c = _model(), _model(), _model()
+    fit(a, x, y, epochs=2, seed=5)
+    fit(b, x, y, epochs=2, seed=5)
+    fit(c, x, y, epochs=2, seed=6)
+    pa, pb, pc = _params(a), _params(b), _params(c)
+    assert all(np.array_equal(pa[k], pb[k]) for k in pa)
+    assert not all(np.array_equal(pa[k], pc[k]) for k in pa)
+
+
+def test_non_sequential_model_uses_autograd():
+    class Net(dg.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a = dg.nn.Linear(3, 8)
+            self.b = dg.nn.Linear(8, 1)
+
+        def forward(self, x):
+            return self.b(dg.tanh(self.a(x)))
+
+    x, y = _data()
+    dg.manual_seed(0)
+    net = Net()
+    h = fit(net, x.tolist(), y[:, 0], epochs=20, batch_size=8, optimizer=dg.optim.Adam(net.parameters(), lr=1e-2))
+    assert not h.fused and h.loss[-1] < 0.5 * h.loss[0]
+    with pytest.raises(ValueError, match="fused=True needs"):
+        fit(net, x, y, fused=True)
+
+
+class _Recorder(Callback):
+    def __init__(self):
+        self.events = []
+
+    def on_train_begin(self, model, history):
+        self.events.append("begin")
+
+    def on_epoch_end(self, epoch, logs):
+        self.events.append(epoch)
+        return epoch == 3
+
+    def on_train_end(self, model, history):
+        self.events.append("end")
+
+
+def test_callbacks_and_stopping():
+    x, y = _data()
+    rec = _Recorder()
+    h = fit(_model(), x, y, epochs=10, callbacks=[rec])
+    assert rec.events == ["begin", 1, 2, 3, "end"]
+    assert h.epochs == 3 and h.stopped_early and len(h.loss) == 3
+
+
+def test_early_stopping_restores_the_best_weights():
+    x, y = _data(n=64)
+    xv, yv = _data(n=32, seed=1)
+    m = _model()
+    snapshots = {}
+    h = fit(
+        m, x, y, epochs=200, batch_size=8, val=(xv, yv), seed=0,
+        optimizer=dg.optim.SGD(m.parameters(), lr=0.5),  # too large: the validation loss soon gets worse
+        callbacks=[lambda e, logs: snapshots.__setitem__(e, _params(m))], early_stopping=3,
+    )
+    assert h.stopped_early and h.epochs < 200
+    best = int(np.argmin(h.val_loss)) + 1
+    assert h.best_epoch == best and h.epochs == best + 3
+    final = _params(m)
+    for k in final:
+        np.testing.assert_array_equal(final[k], snapshots[best][k])
+    # without restore, the model keeps its last weights
+    m2 = _model()
+    es = EarlyStopping(patience=3, restore_best_weights=False)
+    fit(m2, x, y, epochs=200, batch_size=8, val=(xv, yv), seed=0, optimizer=dg.optim.SGD(m2.parameters(), lr=0.5), callbacks=[es])
+    assert all(np.array_equal(_params(m2)[k], snapshots[h.epochs][k]) for k in final)
+
+
+def test_progress_bar_shows_epoch_and_losses(capsys):
+    x, y = _data()
+    fit(_model(), x, y, epochs=3, val=(x, y), progress=True)
+    err = capsys.readouterr().err
+    assert "epoch 3/3" in err and "loss=" in err and "val_loss=" in err and "100%" in err
+
+
+@pytest.mark.parametrize(
+    "kwargs,exc,message",
+    [
+        ({"epochs": -1}, ValueError, "epochs >= 0"),
+        ({"batch_size": 0}, ValueError, "batch_size >= 1"),
+        ({"epochs": 1.5}, TypeError, "epochs must be an int"),
+        ({"val": (np.ones((2, 3)),)}, TypeError, "val must be a pair"),
+        ({"early_stopping": 2}, ValueError, "early_stopping monitors the validation loss"),
+    ],
+)
+def test_argument_errors(kwargs, exc, message):
+    x, y = _data()
+    with pytest.raises(exc, match=message):
+        fit(_model(), x, y, **kwargs)
+
+
+def test_data_errors():
+    x, y = _data()
+    with pytest.raises(ValueError, match="X has 96 rows but y has 95"):
+        fit(_model(), x, y[:-1])
+    with pytest.raises(ValueError, match="X has no rows"):
+        fit(_model(), x[:0], y[:0])
+    with pytest.raises(TypeError, match="expected numbers"):
+        fit(_model(), np.array([["a"]]), y[:1])
+    with pytest.raises(TypeError, match="nn.Module"):
+        fit(lambda v: v, x, y)
+    with pytest.raises(ValueError, match="patience"):
+        EarlyStopping(patience=0)
+
+
+def test_early_stopping_callback_without_val_is_a_clear_error():
+    x, y = _data()
+    with pytest.raises(RuntimeError, match="pass val="):
+        fit(_model(), x, y, callbacks=[EarlyStopping(2)])
