@@ -3,10 +3,12 @@
 #
 #   PYTHON=/path/to/venv/bin/python fuzz/run.sh [SECONDS_PER_TARGET=300] [targets...]
 #
-# targets (default: all three):
+# targets (default: all four):
 #   cpp     fuzz/fuzz_cpp_api.cpp: libFuzzer over the public C++ API (gemm, dense, activations,
 #           MSE, SGD/Adam, MLP training with one reused workspace); clang with
 #           -fsanitize=fuzzer,address,undefined, so coverage is the C++ code's own.
+#   cpploader  fuzz/fuzz_cpp_loader.cpp: libFuzzer over densegrad::Mlp's model-file reader
+#           (load, predict, save, reload), seeded with cpp/tests/data/*.safetensors.
 #   core    fuzz/fuzz_core.py: atheris over every densegrad._core entry point (bypassing the
 #           Python layer).
 #   loader  fuzz/fuzz_model_loader.py: atheris over the model-file loader (dg.load,
@@ -25,7 +27,7 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 SECONDS_PER_TARGET=${1:-300}
 shift || true
-TARGETS=${*:-cpp core loader}
+TARGETS=${*:-cpp cpploader core loader}
 PY=${PYTHON:-python}
 OUT=build/fuzz
 mkdir -p "$OUT"
@@ -51,11 +53,13 @@ run_target() {  # name, command...: the libFuzzer flags are shared
 
 for target in $TARGETS; do
   case $target in
-    cpp)
-      step "build fuzz/fuzz_cpp_api.cpp with clang++ (libFuzzer + ASan + UBSan)"
+    cpp | cpploader)
+      harness=fuzz/fuzz_cpp_api.cpp
+      [ "$target" = cpploader ] && harness=fuzz/fuzz_cpp_loader.cpp
+      step "build $harness with clang++ (libFuzzer + ASan + UBSan)"
       objs=()
       for src in cpp/src/gemm_reference.cpp cpp/src/gemm.cpp cpp/src/threads.cpp cpp/src/activation.cpp cpp/src/dense.cpp \
-                 cpp/src/loss.cpp cpp/src/optim.cpp cpp/src/mlp.cpp; do
+                 cpp/src/loss.cpp cpp/src/optim.cpp cpp/src/mlp.cpp cpp/src/json.cpp cpp/src/model.cpp; do
         obj="$OUT/obj/$(basename "$src" .cpp).o"
         mkdir -p "$OUT/obj"
         clang++ $CXXFLAGS_FUZZ $SAN -fsanitize=fuzzer-no-link -c "$src" -o "$obj"
@@ -63,10 +67,16 @@ for target in $TARGETS; do
       done
       # the AVX2 micro-kernels alone get -mavx2 -mfma, as in CMakeLists.txt
       clang++ $CXXFLAGS_FUZZ $SAN -fsanitize=fuzzer-no-link -mavx2 -mfma -c cpp/src/gemm_avx2.cpp -o "$OUT/obj/gemm_avx2.o"
-      clang++ $CXXFLAGS_FUZZ $SAN -fsanitize=fuzzer fuzz/fuzz_cpp_api.cpp "${objs[@]}" "$OUT/obj/gemm_avx2.o" -lpthread \
-        -o "$OUT/fuzz_cpp_api"
+      clang++ $CXXFLAGS_FUZZ $SAN -fsanitize=fuzzer "$harness" "${objs[@]}" "$OUT/obj/gemm_avx2.o" -lpthread \
+        -o "$OUT/fuzz_$target"
+      extra=(-max_len=4096)
+      if [ "$target" = cpploader ]; then
+        mkdir -p "$OUT/corpus-cpploader"
+        cp cpp/tests/data/*.safetensors "$OUT/corpus-cpploader/"
+        extra=(-dict=fuzz/model.dict -max_len=65536)
+      fi
       UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 ASAN_OPTIONS=detect_leaks=1 \
-        run_target cpp "$OUT/fuzz_cpp_api" -max_len=4096
+        run_target "$target" "$OUT/fuzz_$target" "${extra[@]}"
       ;;
     core | loader)
       if [ ! -f "$OUT/site/.built" ] || [ -n "$(find cpp CMakeLists.txt python -newer "$OUT/site/.built" -type f | head -1)" ]; then
@@ -94,7 +104,7 @@ for target in $TARGETS; do
       run_target "$target" "$PY" "fuzz/fuzz_$([ "$target" = core ] && echo core || echo model_loader).py" "${extra[@]}"
       unset PYTHONPATH LD_PRELOAD ASAN_OPTIONS UBSAN_OPTIONS
       ;;
-    *) echo "unknown target $target (cpp, core, loader)" >&2; exit 2 ;;
+    *) echo "unknown target $target (cpp, cpploader, core, loader)" >&2; exit 2 ;;
   esac
 done
 exit $status
