@@ -14,10 +14,13 @@
 #include <vector>
 
 #include "densegrad/densegrad.hpp"
+#include "check.hpp"
 #include "densegrad/mlp.hpp"
 #include "densegrad/threads.hpp"
 
 using namespace densegrad;
+using densegrad_test::check;
+using densegrad_test::expect_invalid;
 
 // Every heap allocation of this program is counted, to prove a steady-state training step
 // allocates nothing.
@@ -32,30 +35,12 @@ void operator delete(void* p, std::size_t) noexcept { std::free(p); }
 
 namespace {
 
-int g_checks = 0, g_failures = 0;
-
-void check(bool ok, const std::string& what) {
-  ++g_checks;
-  if (!ok) {
-    ++g_failures;
-    std::printf("FAIL: %s\n", what.c_str());
-  }
-}
 
 template <typename T>
 bool close(T a, T b, double rtol) {
   return std::fabs(double(a) - double(b)) <= rtol * (1.0 + std::fabs(double(b)));
 }
 
-void expect_invalid(const std::function<void()>& f, const std::string& what) {
-  bool threw = false;
-  try {
-    f();
-  } catch (const std::invalid_argument&) {
-    threw = true;
-  }
-  check(threw, "throws invalid_argument: " + what);
-}
 
 // Fast GEMM vs reference, C surrounded by canaries that must survive untouched.
 template <typename T>
@@ -312,6 +297,5 @@ int main() {
   test_thread_count_does_not_change_results();
   test_workspace_reuse_across_networks();
   test_absurd_workspace_is_refused();
-  std::printf("%d checks, %d failures\n", g_checks, g_failures);
-  return g_failures == 0 ? 0 : 1;
+  return densegrad_test::report();
 }

@@ -11,33 +11,15 @@
 #include <vector>
 
 #include "densegrad/densegrad.hpp"
+#include "check.hpp"
 
 using namespace densegrad;
+using densegrad_test::check;
+using densegrad_test::expect_invalid;
 
 namespace {
 
-int g_checks = 0, g_failures = 0;
 
-void check(bool ok, const std::string& what) {
-  ++g_checks;
-  if (!ok) {
-    ++g_failures;
-    std::printf("FAIL: %s\n", what.c_str());
-  }
-}
-
-void expect_invalid(const std::function<void()>& f, const std::string& what, const std::string& fragment = "") {
-  std::string msg;
-  bool threw = false;
-  try {
-    f();
-  } catch (const std::invalid_argument& e) {
-    threw = true;
-    msg = e.what();
-  }
-  check(threw && msg.find(fragment) != std::string::npos,
-        "rejects " + what + (threw ? " (said: " + msg + ")" : " (did not throw)"));
-}
 
 const std::vector<LayerSpec> kLayers = {{3, 5, Activation::Tanh, 0.01, true},
                                         {5, 4, Activation::LeakyRelu, -0.2, false},
@@ -283,6 +265,5 @@ int main(int argc, char** argv) {
     test_python_written_model(argv[1]);
     test_cpp_fixture_is_current(argv[1]);
   }
-  std::printf("%d checks, %d failures\n", g_checks, g_failures);
-  return g_failures == 0 ? 0 : 1;
+  return densegrad_test::report();
 }
