@@ -12,8 +12,6 @@ value only when the output tensor is still alive and the op kept a reference to 
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
 from typing import Iterable, Mapping
 
 import numpy as np
@@ -131,6 +129,9 @@ def render(graph: Tensor | str, path: str | os.PathLike, *, format: str | None =
         with open(p, "w", encoding="utf-8") as f:
             f.write(dot_text)
         return p
+    import shutil  # here, not at import: subprocess and shutil cost ~8 ms of `import densegrad`
+    import subprocess
+
     exe = shutil.which("dot")
     if exe is None:
         raise RuntimeError(
