@@ -238,3 +238,76 @@ def test_sequential_stack_op_is_bitwise_the_per_layer_path(rng, dtype, arch):
     one = ma(dg.from_numpy(x[0]))
     assert one.grad_fn.name() == "DenseBackward0"
     assert np.array_equal(one.detach().numpy(), oa.detach().numpy()[0])
+
+
+def test_sequential_stack_cache_follows_parameter_changes(rng, dtype):
+    """The DenseStack path caches its checked layer list. Whatever changes what the layers
+    compute must show in the next forward, as on the unfused path: a new array behind a
+    parameter (.data =), a new Parameter, a changed LeakyReLU slope, a frozen parameter, a
+    parameter of the wrong shape (then the per-layer path raises its own error)."""
+    dg.manual_seed(0)
+    ma = dg.nn.Sequential(dg.nn.Linear(4, 6, dtype=dtype), dg.nn.LeakyReLU(-0.3), dg.nn.Linear(6, 2, dtype=dtype))
+    mb = dg.nn.Sequential(dg.nn.Linear(4, 6, dtype=dtype), dg.nn.LeakyReLU(-0.3), dg.nn.Linear(6, 2, dtype=dtype))
+    mb.load_state_dict(ma.state_dict())
+    mb.fuse = False
+    x = dg.from_numpy(rng.standard_normal((5, 4)).astype(dtype))
+
+    def same():
+        oa, ob = ma(x), mb(x)
+        assert oa.grad_fn.name() == "DenseStackBackward0"
+        assert np.array_equal(oa.detach().numpy(), ob.detach().numpy())
+
+    same()
+    new_w = rng.standard_normal((6, 4)).astype(dtype)
+    ma[0].weight.data = new_w.copy()
+    mb[0].weight.data = new_w.copy()
+    same()
+    ma[2].bias = dg.nn.Parameter(dg.tensor(np.full(2, 0.5, dtype)))
+    mb[2].bias = dg.nn.Parameter(dg.tensor(np.full(2, 0.5, dtype)))
+    same()
+    ma[1].negative_slope = mb[1].negative_slope = 0.7
+    same()
+    with dg.no_grad():  # in place: the cached arrays are the parameters' own
+        for m in (ma, mb):
+            w = m[2].weight
+            w *= 2.0
+    same()
+    ma[0].weight.requires_grad_(False)
+    out = ma(x)
+    out.sum().backward()
+    assert ma[0].weight.grad is None and ma[0].bias.grad is not None
+    ma[2].weight.data = rng.standard_normal((2, 7)).astype(dtype)  # no longer chains
+    with pytest.raises(ValueError):
+        ma(x)
+
+
+def test_sgd_step_many_is_the_per_parameter_update(rng, dtype):
+    """_core.sgd_step_many (what SGD.step calls) updates like one sgd_step per parameter, and
+    checks every operand before it changes any."""
+    shapes = [(3, 4), (4,), (1,)]
+    params = [rng.standard_normal(s).astype(dtype) for s in shapes]
+    grads = [rng.standard_normal(s).astype(dtype) for s in shapes]
+    bufs = [rng.standard_normal(s).astype(dtype) for s in shapes]
+    firsts = [True, False, True]
+    opts = (0.1, 0.9, 0.1, 0.01, False, True)
+    ref_p, ref_b = [p.copy() for p in params], [b.copy() for b in bufs]
+    for p, g, b, f in zip(ref_p, grads, ref_b, firsts):
+        dg._core.sgd_step(p, g, b, *opts, f)
+    dg._core.sgd_step_many(params, grads, bufs, firsts, *opts)
+    assert all(np.array_equal(a, b) for a, b in zip(params, ref_p))
+    assert all(np.array_equal(a, b) for a, b in zip(bufs, ref_b))
+
+    before = [p.copy() for p in params]
+    bad_grads = grads[:2] + [np.zeros((2,), dtype)]
+    with pytest.raises(ValueError, match="same shape"):
+        dg._core.sgd_step_many(params, bad_grads, None, None, 0.1, 0.0, 0.0, 0.0, False, False)
+    with pytest.raises(TypeError, match="expected"):
+        dg._core.sgd_step_many(params, grads[:2] + [grads[2].astype(np.float16)], None, None, 0.1, 0.0, 0.0, 0.0, False, False)
+    with pytest.raises(ValueError, match="momentum"):
+        dg._core.sgd_step_many(params, grads, None, None, 0.1, 0.9, 0.0, 0.0, False, False)
+    with pytest.raises(ValueError, match="length"):
+        dg._core.sgd_step_many(params, grads[:2], None, None, 0.1, 0.0, 0.0, 0.0, False, False)
+    with pytest.raises(ValueError, match="overlap"):
+        dg._core.sgd_step_many(params, [grads[0], grads[1], params[2]], None, None, 0.1, 0.0, 0.0, 0.0, False, False)
+    assert all(np.array_equal(a, b) for a, b in zip(params, before))  # nothing was updated
+    dg._core.sgd_step_many([], [], None, None, 0.1, 0.0, 0.0, 0.0, False, False)  # nothing to do

@@ -360,6 +360,63 @@ void sgd_step(const py::object& p_obj, const py::object& g_obj, const py::object
   });
 }
 
+// The same update for a list of parameters in one call (what optim.SGD.step runs): one Python
+// call instead of one per parameter. Every operand is checked before any parameter changes.
+void sgd_step_many(const py::list& params, const py::list& grads, const py::object& bufs_obj,
+                   const py::object& firsts_obj, double lr, double momentum, double dampening,
+                   double weight_decay, bool nesterov, bool maximize) {
+  const std::size_t n = params.size();
+  if (grads.size() != n) throw py::value_error("sgd_step_many: params and grads differ in length");
+  std::optional<py::list> bufs, firsts;
+  if (!bufs_obj.is_none()) bufs = bufs_obj.cast<py::list>();
+  if (!firsts_obj.is_none()) firsts = firsts_obj.cast<py::list>();
+  if ((bufs && bufs->size() != n) || (firsts && firsts->size() != n))
+    throw py::value_error("sgd_step_many: momentum_buffers and first_steps need one entry per param");
+  const densegrad::SgdOptions o{lr, momentum, dampening, weight_decay, nesterov, maximize};
+  densegrad::check_sgd_options(o);
+  if (momentum != 0.0 && !bufs) throw py::value_error("sgd_step_many: momentum != 0 needs momentum_buffers");
+  if (n == 0) return;
+  dispatch(as_array(params[0], "param"), "param", [&](auto tag) {
+    using T = decltype(tag);
+    struct Item {
+      T* p;
+      T* b;
+      const T* g;
+      Index size;
+      bool first;
+    };
+    std::vector<Item> items;
+    std::vector<py::array> held;  // the arrays stay alive while the GIL is released
+    items.reserve(n);
+    held.reserve(3 * n);
+    for (std::size_t i = 0; i < n; ++i) {
+      // Names without the index: building a string per operand would cost more than a small update.
+      py::array param = as_array(params[i], "param"), grad = as_array(grads[i], "grad");
+      check_operand<T>(param, "param", -1, true);
+      check_operand<T>(grad, "grad", -1);
+      check_same_shape(param, "param", grad, "grad");
+      check_no_overlap(param, "param", grad, "grad");
+      std::optional<py::array> buf = bufs ? opt_array((*bufs)[i], "momentum_buffer") : std::nullopt;
+      if (buf) {
+        check_operand<T>(*buf, "momentum_buffer", -1, true);
+        check_same_shape(param, "param", *buf, "momentum_buffer");
+        check_no_overlap(param, "param", *buf, "momentum_buffer");
+        check_no_overlap(grad, "grad", *buf, "momentum_buffer");
+      } else if (momentum != 0.0) {
+        throw py::value_error("sgd_step_many: momentum != 0 needs a momentum_buffer for param " + std::to_string(i));
+      }
+      const bool first = firsts ? (*firsts)[i].cast<bool>() : false;
+      items.push_back({mptr<T>(param), mptr<T>(buf), cptr<T>(grad), static_cast<Index>(param.size()), first});
+      held.push_back(param);
+      held.push_back(grad);
+      if (buf) held.push_back(*buf);
+    }
+    py::gil_scoped_release nogil;
+    for (const Item& it : items) densegrad::sgd_step<T>(it.p, it.b, it.g, it.size, o, it.first);
+    return 0;
+  });
+}
+
 void adam_step(const py::object& p_obj, const py::object& g_obj, const py::object& m_obj,
                const py::object& v_obj, const py::object& vmax_obj, Index step, double lr,
                double beta1, double beta2, double eps, double weight_decay, bool amsgrad,
@@ -786,6 +843,12 @@ PYBIND11_MODULE(_core, m) {
         py::arg("momentum") = 0.0, py::arg("dampening") = 0.0, py::arg("weight_decay") = 0.0,
         py::arg("nesterov") = false, py::arg("maximize") = false, py::arg("first_step") = false,
         "torch.optim.SGD's update of one parameter array, in place.");
+  m.def("sgd_step_many", &sgd_step_many, py::arg("params"), py::arg("grads"),
+        py::arg("momentum_buffers"), py::arg("first_steps"), py::arg("lr"), py::arg("momentum"),
+        py::arg("dampening"), py::arg("weight_decay"), py::arg("nesterov"), py::arg("maximize"),
+        "sgd_step for lists of parameters, gradients and momentum buffers (None: no momentum) in "
+        "one call; first_steps: one bool per parameter, or None (all False). Every operand is "
+        "checked before any is updated.");
   m.def("adam_step", &adam_step, py::arg("param"), py::arg("grad"), py::arg("exp_avg"),
         py::arg("exp_avg_sq"), py::arg("max_exp_avg_sq") = py::none(),
         py::arg("step"), py::arg("lr") = 1e-3, py::arg("beta1") = 0.9, py::arg("beta2") = 0.999,

@@ -4,7 +4,7 @@ densegrad's C++ kernels (private; use the densegrad package).
 from __future__ import annotations
 import numpy
 import typing
-__all__: list[str] = ['Activation', 'FusedMlp', 'Reduction', 'activation_backward', 'activation_forward', 'activation_needs_preactivation', 'adam_step', 'dense_backward', 'dense_forward', 'fma_loop', 'gemm', 'gemm_kernel', 'get_num_threads', 'mlp_backward', 'mlp_forward', 'mse_backward', 'mse_forward', 'parallel_min_work', 'set_gemm_kernel', 'set_num_threads', 'set_parallel_min_work', 'sgd_step']
+__all__: list[str] = ['Activation', 'FusedMlp', 'Reduction', 'activation_backward', 'activation_forward', 'activation_needs_preactivation', 'adam_step', 'dense_backward', 'dense_forward', 'fma_loop', 'gemm', 'gemm_kernel', 'get_num_threads', 'mlp_backward', 'mlp_forward', 'mse_backward', 'mse_forward', 'parallel_min_work', 'set_gemm_kernel', 'set_num_threads', 'set_parallel_min_work', 'sgd_step', 'sgd_step_many']
 class Activation:
     """
     Members:
@@ -179,4 +179,8 @@ def set_parallel_min_work(work: typing.SupportsInt | typing.SupportsIndex) -> No
 def sgd_step(param: typing.Any, grad: typing.Any, momentum_buffer: typing.Any, lr: typing.SupportsFloat | typing.SupportsIndex, momentum: typing.SupportsFloat | typing.SupportsIndex = 0.0, dampening: typing.SupportsFloat | typing.SupportsIndex = 0.0, weight_decay: typing.SupportsFloat | typing.SupportsIndex = 0.0, nesterov: bool = False, maximize: bool = False, first_step: bool = False) -> None:
     """
     torch.optim.SGD's update of one parameter array, in place.
+    """
+def sgd_step_many(params: list, grads: list, momentum_buffers: typing.Any, first_steps: typing.Any, lr: typing.SupportsFloat | typing.SupportsIndex, momentum: typing.SupportsFloat | typing.SupportsIndex, dampening: typing.SupportsFloat | typing.SupportsIndex, weight_decay: typing.SupportsFloat | typing.SupportsIndex, nesterov: bool, maximize: bool) -> None:
+    """
+    sgd_step for lists of parameters, gradients and momentum buffers (None: no momentum) in one call; first_steps: one bool per parameter, or None (all False). Every operand is checked before any is updated.
     """

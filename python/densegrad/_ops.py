@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import _core
+from .autograd import function as _function
 from .autograd.function import Function
 
 IDENTITY = _core.Activation.identity
@@ -499,7 +500,10 @@ class MseLoss(Function):
                 f"mse_loss: input shape {input.shape} and target shape {target.shape} differ; "
                 "densegrad does not broadcast them (reshape one to match)"
             )
-        input, target, ctx.mi, ctx.mt = _promote(input, target)
+        if type(input) is np.ndarray and type(target) is np.ndarray and input.dtype is target.dtype:
+            ctx.mi = ctx.mt = None  # nothing to promote, nothing to cast back in backward
+        else:
+            input, target, ctx.mi, ctx.mt = _promote(input, target)
         input, target = _contig(input), _contig(target)
         ctx.reduction = _REDUCTIONS[reduction]
         ctx.save_for_backward(input, target)
@@ -509,8 +513,13 @@ class MseLoss(Function):
     def backward(ctx, g):
         input, target = ctx.saved_tensors
         ni, nt = ctx.needs_input_grad[:2]
-        d = _core.mse_backward(_contig(np.asarray(g, dtype=input.dtype)), input, target, ctx.reduction)
-        return (sum_to(d, ctx.mi) if ni else None), (sum_to(-d, ctx.mt) if nt else None), None
+        if type(g) is not np.ndarray or g.dtype is not input.dtype:
+            g = np.asarray(g, dtype=input.dtype)
+        d = _core.mse_backward(_contig(g), input, target, ctx.reduction)
+        mi, mt = ctx.mi, ctx.mt
+        gi = (d if mi is None else sum_to(d, mi)) if ni else None
+        gt = ((-d) if mt is None else sum_to(-d, mt)) if nt else None
+        return gi, gt, None
 
 
 # ==================================================================================================
@@ -521,20 +530,21 @@ class MseLoss(Function):
 class DenseStack(Function):
     """act_L(... act_1(x @ w_1.T + b_1) ...) in one C++ call forward and one backward.
 
-    apply(x, specs, w_1, b_1, ..., w_L, b_L) with specs = ((activation, slope), ...) per layer
-    and b_l None for a layer without bias. The same dense kernels as one Dense op per layer, in
-    the same order, so the results are bitwise those of the per-layer path; only the Python
-    overhead per layer goes away.
+    apply(x, layers, w_1, b_1, ..., w_L, b_L) with layers = [(w_l array, b_l array or None,
+    activation, slope), ...] as ``_core.mlp_forward`` takes it, built (and checked: C-contiguous,
+    aligned, chaining shapes, one dtype) by ``Sequential`` from the same parameters that follow
+    it. The parameters are passed as tensors so the graph records them; the kernel reads their
+    arrays from ``layers``. The same dense kernels as one Dense op per layer, in the same order,
+    so the results are bitwise those of the per-layer path; only the Python overhead per layer
+    goes away.
     """
 
     numpy_math = False
     fresh_grads = True
 
     @staticmethod
-    def forward(ctx, x, specs, *params):
+    def forward(ctx, x, layers, *params):
         x = _contig(x)
-        params = [None if p is None else _contig(p) for p in params]
-        layers = [(params[2 * l], params[2 * l + 1], act, slope) for l, (act, slope) in enumerate(specs)]
         acts, pres = _core.mlp_forward(x, layers)
         ctx.save_for_backward(x, layers, acts, pres)
         return acts[-1]
@@ -542,11 +552,65 @@ class DenseStack(Function):
     @staticmethod
     def backward(ctx, g):
         x, layers, acts, pres = ctx.saved_tensors
-        if not _kernel_ready(g):
-            g = _contig(g)
+        flags = g.flags
+        if not (flags.c_contiguous and flags.aligned):
+            g = np.array(g, order="C")
         dx, dws, dbs = _core.mlp_backward(g, x, layers, acts, pres, ctx.needs_input_grad[0])
         grads = [dx, None]
-        for dw, db in zip(dws, dbs):
-            grads.append(dw)
-            grads.append(db)
+        for pair in zip(dws, dbs):
+            grads += pair
         return tuple(grads)
+
+
+def dense_stack(input, layers: list, params: list):
+    """``DenseStack.apply(input, layers, *params)`` without the generic apply's per-argument
+    loop: Sequential's hot path (input is a Tensor, params its Parameters or None)."""
+    x = input._data
+    flags = x.flags
+    if not (flags.c_contiguous and flags.aligned):
+        x = np.array(x, order="C")
+    acts, pres = _core.mlp_forward(x, layers)
+    out = _Tensor._wrap(acts[-1])
+    if not getattr(_function._grad_state, "enabled", True):
+        return out
+    # What Function.apply and Node.__init__ would compute, in one loop: which inputs need a
+    # gradient, the graph edges to them, and their versions (for the in-place check).
+    record = input._requires_grad
+    needs = [record, False]
+    edges = [(input._grad_fn or input) if record else None, None]
+    versions = [(input, input._version)]
+    for p in params:
+        if p is None:
+            needs.append(False)
+            edges.append(None)
+            continue
+        versions.append((p, p._version))
+        if p._requires_grad:
+            record = True
+            needs.append(True)
+            edges.append(p._grad_fn or p)
+        else:
+            needs.append(False)
+            edges.append(None)
+    if record:
+        ctx = _function.Context(tuple(needs))
+        ctx._saved = (x, layers, acts, pres)
+        out._requires_grad = True
+        out._grad_fn = _function.Node._make(DenseStack, ctx, tuple(edges), tuple(versions), out)
+    return out
+
+
+from ._tensor import Tensor as _Tensor  # noqa: E402  (_tensor imports this module)
+
+
+def mse_loss(input, target, reduction: str):
+    """``MseLoss.apply(input, target, reduction)`` for two Tensors, without the generic apply's
+    per-argument loop (the loss module's hot path)."""
+    if not (input._requires_grad or target._requires_grad) or not getattr(_function._grad_state, "enabled", True):
+        return MseLoss.apply(input, target, reduction)
+    needs = (input._requires_grad, target._requires_grad, False)
+    ctx = _function.Context(needs)
+    out = _Tensor._wrap(MseLoss.forward(ctx, input._data, target._data, reduction))
+    out._requires_grad = True
+    out._grad_fn = _function.Node(MseLoss, ctx, (input, target, reduction), needs, out)
+    return out

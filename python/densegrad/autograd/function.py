@@ -19,6 +19,8 @@ import numpy as np
 from .. import _tensor
 from . import grad_mode
 
+_grad_state = grad_mode._state  # the per-thread flag, read directly on the hot paths
+
 _FREED_MSG = (
     "Trying to backward through the graph a second time (or directly access saved tensors after "
     "they have already been freed). Saved intermediate values of the graph are freed when you call "
@@ -55,9 +57,9 @@ class Node:
         self.ctx = ctx
         # Edge i: the input's node, the input itself when it is a leaf (its .grad accumulates),
         # or None when input i needs no gradient.
-        self.next_functions = tuple(
+        self.next_functions = tuple([
             (a._grad_fn if a._grad_fn is not None else a) if need else None for a, need in zip(inputs, needs)
-        )
+        ])
         # When backward will read saved arrays, an in-place change to an input or to the output
         # (sigmoid, tanh, relu, c ** x and dense save theirs) before backward would give a
         # silently wrong gradient, so their versions are checked then. Every tensor input is
@@ -66,13 +68,27 @@ class Node:
         # reference because it holds this node.
         if ctx._saved and output is not None:
             Tensor = _tensor.Tensor
-            self._versions = tuple((a, a._version) for a in inputs if isinstance(a, Tensor))
+            self._versions = tuple([(a, a._version) for a in inputs if isinstance(a, Tensor)])
             self._out = weakref.ref(output)
             self._out_version = output._version
         else:
             self._versions = ()
             self._out = None
         self._retained = None
+
+    @classmethod
+    def _make(cls, fn, ctx, next_functions: tuple, versions: tuple, output) -> Node:
+        """A node whose edges and input versions the caller computed (hot paths that already
+        loop over their inputs); the same fields as __init__ with ctx._saved set."""
+        node = object.__new__(cls)
+        node.fn = fn
+        node.ctx = ctx
+        node.next_functions = next_functions
+        node._versions = versions
+        node._out = weakref.ref(output)
+        node._out_version = output._version
+        node._retained = None
+        return node
 
     def name(self) -> str:
         # Named as PyTorch names its nodes, so printed graphs read the same.
@@ -133,12 +149,15 @@ class Function:
         for a in args:
             if isinstance(a, Tensor):
                 raw.append(a._data)
-                needs.append(a._requires_grad)
-                record = record or a._requires_grad
+                if a._requires_grad:
+                    needs.append(True)
+                    record = True
+                else:
+                    needs.append(False)
             else:
                 raw.append(a)
                 needs.append(False)
-        if record and grad_mode.is_grad_enabled():
+        if record and getattr(_grad_state, "enabled", True):
             ctx = Context(tuple(needs))
             out = cls.forward(ctx, *raw)
             result = Tensor._wrap(out if type(out) is np.ndarray else np.asarray(out))
@@ -157,14 +176,16 @@ def accumulate_grad(t, g: np.ndarray, fresh: bool = False) -> None:
     data = t._data
     if type(g) is not np.ndarray:
         g = np.asarray(g)
-    if g.dtype != data.dtype:
+    if g.dtype is not data.dtype and g.dtype != data.dtype:
         g, fresh = g.astype(data.dtype), True
     if g.shape != data.shape:
         raise RuntimeError(f"internal error: gradient of shape {g.shape} for a tensor of shape {data.shape}")
     grad = t._grad
     if grad is None:
-        keep = fresh and g.flags.c_contiguous and g.flags.writeable
-        t._grad = _tensor.Tensor._wrap(g if keep else np.array(g, order="C", copy=True))
+        if fresh:
+            flags = g.flags
+            fresh = flags.c_contiguous and flags.writeable
+        t._grad = _tensor.Tensor._wrap(g if fresh else np.array(g, order="C", copy=True))
         return
     with np.errstate(all="ignore"):  # overflow to Inf is a value, not an error
         if grad._data.flags.writeable:
@@ -174,11 +195,13 @@ def accumulate_grad(t, g: np.ndarray, fresh: bool = False) -> None:
             t._grad = _tensor.Tensor._wrap(grad._data + g)
 
 
-def _topological_order(root: Node) -> list[Node]:
-    """Nodes reachable from root, each after every node that feeds gradient into it."""
+def _topological_order(root: Node) -> tuple[list[Node], bool]:
+    """Nodes reachable from root, each after every node that feeds gradient into it, and
+    whether any of them computes its backward with NumPy (see Function.numpy_math)."""
     order: list[Node] = []
     visited: set[int] = set()
     stack: list[tuple[Node, bool]] = [(root, False)]
+    numpy_math = False
     while stack:
         node, expanded = stack.pop()
         if expanded:
@@ -187,12 +210,30 @@ def _topological_order(root: Node) -> list[Node]:
         if id(node) in visited:
             continue
         visited.add(id(node))
+        if node.fn.numpy_math:
+            numpy_math = True
         stack.append((node, True))
         for nxt in node.next_functions:
             if type(nxt) is Node and id(nxt) not in visited:
                 stack.append((nxt, False))
     order.reverse()  # root first
-    return order
+    return order, numpy_math
+
+
+_SEEDS: dict = {}
+
+
+def _ones_seed(shape, dtype) -> np.ndarray:
+    """The implicit seed 1 for a one-element output: one cached read-only array per (shape,
+    dtype) (np.ones costs more than the rest of a small backward's bookkeeping). Read-only, so
+    a backward that tried to change it in place would fail loudly; everything that keeps a
+    gradient copies one it does not own."""
+    seed = _SEEDS.get((shape, dtype))
+    if seed is None:
+        seed = np.ones(shape, dtype)
+        seed.flags.writeable = False
+        _SEEDS[(shape, dtype)] = seed
+    return seed
 
 
 def run_backward(root, gradient, retain_graph: bool = False) -> None:
@@ -202,7 +243,7 @@ def run_backward(root, gradient, retain_graph: bool = False) -> None:
     if gradient is None:
         if root._data.size != 1:
             raise RuntimeError("grad can be implicitly created only for scalar outputs")
-        seed = np.ones(root._data.shape, root._data.dtype)
+        seed = _ones_seed(root._data.shape, root._data.dtype)
     else:
         seed = np.asarray(gradient._data if isinstance(gradient, _tensor.Tensor) else gradient)
         if seed.dtype.kind not in "fiu":
@@ -217,15 +258,17 @@ def run_backward(root, gradient, retain_graph: bool = False) -> None:
         accumulate_grad(root, seed)
         return
 
-    order = _topological_order(root._grad_fn)
+    order, numpy_math = _topological_order(root._grad_fn)
     # Silence NumPy's overflow / 0-0 warnings only when some op computes with NumPy (the C++
     # kernels never warn), and record nothing while a backward runs (a user-defined backward may
     # use tensor operations).
-    quiet = np.errstate(all="ignore") if any(node.fn.numpy_math for node in order) else None
+    quiet = np.errstate(all="ignore") if numpy_math else None
     if quiet is not None:
         quiet.__enter__()
-    was_enabled = grad_mode.is_grad_enabled()
-    grad_mode._set_enabled(False)
+    state = _grad_state
+    was_enabled = getattr(state, "enabled", True)
+    state.enabled = False
+    wrap = _tensor.Tensor._wrap
     try:
         grads: dict[int, np.ndarray] = {id(root._grad_fn): seed}
         for node in order:
@@ -235,7 +278,13 @@ def run_backward(root, gradient, retain_graph: bool = False) -> None:
             ctx = node.ctx
             if ctx._freed:
                 raise RuntimeError(_FREED_MSG)
-            node.check_versions()
+            for t, version in node._versions:  # node.check_versions(), inline
+                if t._version != version:
+                    _raise_modified(t, version)
+            if node._out is not None:
+                out = node._out()  # gone: nobody can have modified it
+                if out is not None and out._version != node._out_version:
+                    _raise_modified(out, node._out_version)
             if node._retained is not None:
                 kept = node._retained()
                 if kept is not None:
@@ -255,6 +304,9 @@ def run_backward(root, gradient, retain_graph: bool = False) -> None:
                     else:
                         with np.errstate(all="ignore"):
                             grads[id(nxt)] = prev + ig
+                elif (fresh and nxt._grad is None and type(ig) is np.ndarray and ig.dtype is nxt._data.dtype
+                      and ig.shape == nxt._data.shape and (f := ig.flags).c_contiguous and f.writeable):
+                    nxt._grad = wrap(ig)  # accumulate_grad's first-use case for a fresh array, inline
                 else:
                     accumulate_grad(nxt, ig, fresh)
             if not retain_graph and ctx._saved:
@@ -262,7 +314,7 @@ def run_backward(root, gradient, retain_graph: bool = False) -> None:
                 ctx._saved = None
                 ctx._freed = True
     finally:
-        grad_mode._set_enabled(was_enabled)
+        state.enabled = was_enabled
         if quiet is not None:
             quiet.__exit__(None, None, None)
 

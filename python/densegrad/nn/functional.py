@@ -68,4 +68,4 @@ def mse_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
     _tensor_arg("input", input)
     if not isinstance(target, Tensor):
         target = Tensor(target, dtype=input.dtype)
-    return _ops.MseLoss.apply(input, target, reduction)
+    return _ops.mse_loss(input, target, reduction)

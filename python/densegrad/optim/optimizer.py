@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
 from typing import Any, Iterable
 
 from .._tensor import Tensor
@@ -9,11 +10,13 @@ from .._tensor import Tensor
 
 class Optimizer:
     """Base class: holds ``param_groups`` (dicts of 'params' and hyper-parameters, defaults
-    filled in) and ``state`` (per-parameter buffers). Subclasses implement ``step``."""
+    filled in) and ``state`` (per-parameter buffers, a defaultdict(dict)). Subclasses implement ``step``."""
 
     def __init__(self, params: Iterable, defaults: dict[str, Any]):
         self.defaults = defaults
-        self.state: dict[Tensor, dict[str, Any]] = {}
+        # As torch.optim: a defaultdict, so state[p] is {} for a parameter without state (plain
+        # SGD keeps none), and `p in state` says whether the rule has stored anything for p.
+        self.state: defaultdict[Tensor, dict[str, Any]] = defaultdict(dict)
         self.param_groups: list[dict[str, Any]] = []
         if isinstance(params, Tensor):
             raise TypeError("params argument given to the optimizer should be an iterable of Tensors or dicts, but got a Tensor")
@@ -71,11 +74,12 @@ class Optimizer:
     @staticmethod
     def _grad_of(p: Tensor):
         """p's gradient as a C-contiguous array, or None when p has no gradient."""
-        g = p.grad
+        g = p._grad
         if g is None:
             return None
         arr = g._data
-        return arr if arr.flags.c_contiguous and arr.flags.aligned else arr.copy(order="C")
+        flags = arr.flags
+        return arr if flags.c_contiguous and flags.aligned else arr.copy(order="C")
 
     def __repr__(self) -> str:
         lines = [f"{type(self).__name__} ("]

@@ -36,19 +36,32 @@ class SGD(Optimizer):
         for group in self.param_groups:
             lr, momentum, dampening = group["lr"], group["momentum"], group["dampening"]
             wd, nesterov, maximize = group["weight_decay"], group["nesterov"], group["maximize"]
+            stepped, datas, grads = [], [], []
+            bufs = firsts = None
+            if momentum != 0:
+                bufs, firsts = [], []
             for p in group["params"]:
-                grad = self._grad_of(p)
-                if grad is None:
+                g = p._grad  # self._grad_of(p), inline
+                if g is None:
                     continue
-                buf, first = None, False
-                state = self.state.setdefault(p, {})
+                grad = g._data
+                flags = grad.flags
+                if not (flags.c_contiguous and flags.aligned):
+                    grad = grad.copy(order="C")
+                stepped.append(p)
+                datas.append(p._data)
+                grads.append(grad)
                 if momentum != 0:
+                    state = self.state[p]
                     buf = state.get("momentum_buffer")
                     # A buffer the fused Trainer allocated but has not yet used is still "first".
                     first = buf is None or state.pop("_fresh", False)
                     if buf is None:
                         buf = state["momentum_buffer"] = np.empty_like(p._data)
-                # positional: keyword parsing would dominate for small tensors
-                _core.sgd_step(p._data, grad, buf, lr, momentum, dampening, wd, nesterov, maximize, first)
+                    bufs.append(buf)
+                    firsts.append(first)
+            # One C++ call for the group (positional: keyword parsing costs more than small updates).
+            _core.sgd_step_many(datas, grads, bufs, firsts, lr, momentum, dampening, wd, nesterov, maximize)
+            for p in stepped:
                 p._version += 1
         return loss

@@ -94,30 +94,60 @@ class Sequential(Module):
         # DenseStack op: its (activation, slope) per layer, or None.
         if plan and all(type(m) is Linear for m, _ in plan):
             self.__dict__["_stack"] = [(m, act) for m, act in plan]
+            self.__dict__["_stack_leaky"] = [act for _, act in plan if type(act) is LeakyReLU]
         else:
             self.__dict__["_stack"] = None
+        self.__dict__["_stack_cache"] = None
         return plan
 
     def _forward_stack(self, input):
         """The whole MLP as one recorded op, or None when the input or parameters do not fit it
-        (then the per-layer path runs, and raises its own clear errors)."""
-        if not isinstance(input, Tensor) or input.ndim != 2:
+        (then the per-layer path runs, and raises its own clear errors).
+
+        The checks and the kernel's layer list are cached: the cache key is everything they
+        depend on (input dtype and width, which arrays the parameters hold, the LeakyReLU
+        slopes), so a new parameter, a new array behind one, or a changed slope re-validates.
+        In-place updates of the arrays (what optimizers do) keep the key."""
+        if not isinstance(input, Tensor):
             return None
-        dtype, width = input.dtype, input.shape[1]
-        specs, params = [], []
-        for m, act in self.__dict__["_stack"]:
+        x = input._data
+        if x.ndim != 2:
+            return None
+        d = self.__dict__
+        params = []
+        for m, _ in d["_stack"]:
             p = m._parameters
-            w, b = p["weight"], p["bias"]
-            if w.dtype != dtype or w.ndim != 2 or w.shape[1] != width:
+            params.append(p["weight"])
+            params.append(p["bias"])
+        key = [x.dtype, x.shape[1]]
+        key += [None if t is None else id(t._data) for t in params]
+        for act in d["_stack_leaky"]:
+            key.append(act.negative_slope)
+        cached = d.get("_stack_cache")
+        if cached is None or cached[0] != key:
+            layers = self._stack_layers(x.dtype, x.shape[1], params)
+            if layers is None:
+                return None
+            # The arrays stay referenced by `layers`, so their ids in the key stay theirs.
+            cached = d["_stack_cache"] = (key, layers)
+        return _ops.dense_stack(input, cached[1], params)
+
+    def _stack_layers(self, dtype, width, params):
+        """The kernel's layer list [(w, b, activation, slope)] for these parameters, or None
+        when they do not chain from an input of this dtype and width."""
+        layers = []
+        for (m, act), w, b in zip(self.__dict__["_stack"], params[::2], params[1::2]):
+            if w is None or w.dtype != dtype or w.ndim != 2 or w.shape[1] != width:
                 return None
             if b is not None and (b.dtype != dtype or b.shape != (w.shape[0],)):
                 return None
+            if not all(_ops._kernel_ready(t._data) for t in (w, b) if t is not None):
+                return None
             width = w.shape[0]
             name = "identity" if act is None else act.fused_activation
-            specs.append((F._ACTIVATIONS[name], float(getattr(act, "negative_slope", 0.0))))
-            params.append(w)
-            params.append(b)
-        return _ops.DenseStack.apply(input, tuple(specs), *params)
+            slope = float(getattr(act, "negative_slope", 0.0))
+            layers.append((w._data, None if b is None else b._data, F._ACTIVATIONS[name], slope))
+        return layers
 
     def forward(self, input):
         if not self.fuse:
@@ -125,8 +155,9 @@ class Sequential(Module):
                 if m is not None:
                     input = m(input)
             return input
-        plan = self._fusion_plan()
-        if self.__dict__["_stack"] is not None:
+        d = self.__dict__
+        plan = d["_plan"] if d.get("_plan_version") == self._modules_version else self._fusion_plan()
+        if d["_stack"] is not None:
             out = self._forward_stack(input)
             if out is not None:
                 return out
