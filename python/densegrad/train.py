@@ -28,6 +28,7 @@ __all__ = ["Callback", "EarlyStopping", "History", "Trainer", "fit"]
 
 _FUSABLE = (ReLU, LeakyReLU, Sigmoid, Tanh, Identity)
 _REDUCTIONS = {"mean": _core.Reduction.mean, "sum": _core.Reduction.sum}
+_STATE_NAMES = ("momentum_buffer", "exp_avg", "exp_avg_sq", "max_exp_avg_sq")
 
 
 def _layers_of(model: Sequential):
@@ -57,6 +58,10 @@ def _layers_of(model: Sequential):
 
 
 def _as_batch(name: str, v, dtype: np.dtype, cols: int) -> np.ndarray:
+    if type(v) is np.ndarray and v.dtype is dtype and v.ndim == 2 and v.shape[1] == cols:
+        flags = v.flags  # the common case, in a few checks
+        if flags.c_contiguous and flags.aligned:
+            return v
     arr = v._data if isinstance(v, Tensor) else v
     if not isinstance(arr, np.ndarray):
         raise TypeError(f"{name} must be a Tensor or ndarray, got {type(v).__name__}")
@@ -99,6 +104,7 @@ class Trainer:
         if {id(p) for p in params} != {id(p) for p in optimizer.param_groups[0]["params"]}:
             raise ValueError("the optimizer must hold exactly the model's parameters")
         self._params = params
+        self._is_sgd = isinstance(optimizer, SGD)
         self._dtype = params[0].dtype
         if any(p.dtype != self._dtype for p in params):
             raise TypeError("all parameters must have the same dtype")
@@ -112,11 +118,11 @@ class Trainer:
     # ---- binding the NumPy buffers to the C++ network -----------------------------------------
 
     def _state_arrays(self, p) -> list[np.ndarray]:
-        st = self.optimizer.state.setdefault(p, {})
         group = self.optimizer.param_groups[0]
+        if isinstance(self.optimizer, SGD) and group["momentum"] == 0:
+            return []  # plain SGD keeps no state (as torch.optim)
+        st = self.optimizer.state[p]
         if isinstance(self.optimizer, SGD):
-            if group["momentum"] == 0:
-                return []
             if "momentum_buffer" not in st or st["momentum_buffer"] is None:
                 st["momentum_buffer"] = np.zeros_like(p._data)
                 st["_fresh"] = True  # first step starts the buffer from the gradient
@@ -157,6 +163,13 @@ class Trainer:
         self._bound = arrays
         self._bound_structure = self._structure()
         self._hyper = None
+        # What _sync compares each step: the objects that hold the bound arrays.
+        self._watch = [(p, p._data, p._grad, p._grad._data) for p in self._params]
+        state = self.optimizer.state
+        self._watch_state = [
+            (p, state[p], name, state[p][name])
+            for p in self._params if p in state for name in _STATE_NAMES if name in state[p]
+        ]
 
     def _structure(self):
         """The optimizer options that decide which state buffers exist."""
@@ -166,23 +179,22 @@ class Trainer:
     def _sync(self) -> None:
         """Rebind if any buffer was replaced (e.g. zero_grad() set .grad to None) or the state
         layout changed, and pass on the optimizer's current hyper-parameters."""
-        bound = self._bound
-        i = 0
         rebind = self._structure() != self._bound_structure
-        for p in self._params:
-            if rebind:
-                break
-            g = p._grad
-            if g is None or p._data is not bound[i] or g._data is not bound[i + 1]:
-                rebind = True
-            i += 2
-            for arr in self._state_arrays(p):
-                rebind = rebind or arr is not bound[i]
-                i += 1
+        if not rebind:
+            for p, data, grad, grad_data in self._watch:
+                if p._data is not data or p._grad is not grad or grad._data is not grad_data:
+                    rebind = True
+                    break
+        if not rebind:
+            state = self.optimizer.state
+            for p, st, name, arr in self._watch_state:
+                if state.get(p) is not st or st.get(name) is not arr:
+                    rebind = True
+                    break
         if rebind:
             self._bind()
         group = self.optimizer.param_groups[0]
-        if isinstance(self.optimizer, SGD):
+        if self._is_sgd:
             hyper = (group["lr"], group["momentum"], group["dampening"], group["weight_decay"],
                      group["nesterov"], group["maximize"])
             if hyper != self._hyper:
@@ -202,7 +214,9 @@ class Trainer:
         ya = _as_batch("y", y, self._dtype, self._out)
         self._sync()
         opt = self.optimizer
-        if isinstance(opt, Adam):
+        if self._is_sgd and not self._bound_structure:  # plain SGD: no state to keep
+            loss = self._net.step(xa, ya, 1, False)
+        elif not self._is_sgd:
             states = [opt.state[p] for p in self._params]
             n = states[0]["step"] + 1
             if any(s["step"] + 1 != n for s in states):
