@@ -175,7 +175,7 @@ def test_fused_network_holds_its_buffers_only_while_alive(rng):
     w = model[0].weight._data
     base = sys.getrefcount(w)
     trainer = dg.train.Trainer(model, opt)
-    assert sys.getrefcount(w) == base + 2  # the Trainer's bound list and the C++ network
+    assert sys.getrefcount(w) == base + 2  # the Trainer's watch list and the C++ network
     x, y = np.ones((5, 3), np.float32), np.ones((5, 2), np.float32)
     for _ in range(1_000):
         trainer.step(x, y)

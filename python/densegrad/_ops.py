@@ -608,9 +608,11 @@ def mse_loss(input, target, reduction: str):
     per-argument loop (the loss module's hot path)."""
     if not (input._requires_grad or target._requires_grad) or not getattr(_function._grad_state, "enabled", True):
         return MseLoss.apply(input, target, reduction)
-    needs = (input._requires_grad, target._requires_grad, False)
-    ctx = _function.Context(needs)
+    ni, nt = input._requires_grad, target._requires_grad
+    ctx = _function.Context((ni, nt, False))
     out = _Tensor._wrap(MseLoss.forward(ctx, input._data, target._data, reduction))
     out._requires_grad = True
-    out._grad_fn = _function.Node(MseLoss, ctx, (input, target, reduction), needs, out)
+    edges = ((input._grad_fn or input) if ni else None, (target._grad_fn or target) if nt else None, None)
+    versions = ((input, input._version), (target, target._version))
+    out._grad_fn = _function.Node._make(MseLoss, ctx, edges, versions, out)
     return out

@@ -110,7 +110,6 @@ class Trainer:
             raise TypeError("all parameters must have the same dtype")
         self._in = self._layers[0][0].in_features
         self._out = self._layers[-1][0].out_features
-        self._bound = None
         self._bound_structure = None
         self._hyper = None
         self._bind()
@@ -149,7 +148,7 @@ class Trainer:
 
     def _bind(self) -> None:
         """(Re)build the C++ network over the current buffers."""
-        arrays = self._current()
+        self._current()  # gives every parameter a usable .grad array
         layers = []
         for lin, act, slope in self._layers:
             w, b = lin.weight, lin.bias
@@ -160,7 +159,6 @@ class Trainer:
             ))
         kind = "sgd" if isinstance(self.optimizer, SGD) else "adam"
         self._net = _core.FusedMlp(layers, kind, _REDUCTIONS[self.loss.reduction])
-        self._bound = arrays
         self._bound_structure = self._structure()
         self._hyper = None
         # What _sync compares each step: the objects that hold the bound arrays.

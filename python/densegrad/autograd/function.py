@@ -199,7 +199,7 @@ def _topological_order(root: Node) -> tuple[list[Node], bool]:
     """Nodes reachable from root, each after every node that feeds gradient into it, and
     whether any of them computes its backward with NumPy (see Function.numpy_math)."""
     order: list[Node] = []
-    visited: set[int] = set()
+    visited: set[Node] = set()  # nodes hash by identity
     stack: list[tuple[Node, bool]] = [(root, False)]
     numpy_math = False
     while stack:
@@ -207,14 +207,14 @@ def _topological_order(root: Node) -> tuple[list[Node], bool]:
         if expanded:
             order.append(node)
             continue
-        if id(node) in visited:
+        if node in visited:
             continue
-        visited.add(id(node))
+        visited.add(node)
         if node.fn.numpy_math:
             numpy_math = True
         stack.append((node, True))
         for nxt in node.next_functions:
-            if type(nxt) is Node and id(nxt) not in visited:
+            if type(nxt) is Node and nxt not in visited:
                 stack.append((nxt, False))
     order.reverse()  # root first
     return order, numpy_math
@@ -270,9 +270,9 @@ def run_backward(root, gradient, retain_graph: bool = False) -> None:
     state.enabled = False
     wrap = _tensor.Tensor._wrap
     try:
-        grads: dict[int, np.ndarray] = {id(root._grad_fn): seed}
+        grads: dict[Node, np.ndarray] = {root._grad_fn: seed}  # nodes hash by identity
         for node in order:
-            g = grads.pop(id(node), None)
+            g = grads.pop(node, None)
             if g is None:  # no gradient reached this node (its consumers returned None)
                 continue
             ctx = node.ctx
@@ -298,12 +298,12 @@ def run_backward(root, gradient, retain_graph: bool = False) -> None:
                 if nxt is None or ig is None:
                     continue
                 if type(nxt) is Node:
-                    prev = grads.get(id(nxt))
+                    prev = grads.get(nxt)
                     if prev is None:
-                        grads[id(nxt)] = ig
+                        grads[nxt] = ig
                     else:
                         with np.errstate(all="ignore"):
-                            grads[id(nxt)] = prev + ig
+                            grads[nxt] = prev + ig
                 elif (fresh and nxt._grad is None and type(ig) is np.ndarray and ig.dtype is nxt._data.dtype
                       and ig.shape == nxt._data.shape and (f := ig.flags).c_contiguous and f.writeable):
                     nxt._grad = wrap(ig)  # accumulate_grad's first-use case for a fresh array, inline
