@@ -311,3 +311,54 @@ def test_sgd_step_many_is_the_per_parameter_update(rng, dtype):
         dg._core.sgd_step_many(params, [grads[0], grads[1], params[2]], None, None, 0.1, 0.0, 0.0, 0.0, False, False)
     assert all(np.array_equal(a, b) for a, b in zip(params, before))  # nothing was updated
     dg._core.sgd_step_many([], [], None, None, 0.1, 0.0, 0.0, 0.0, False, False)  # nothing to do
+
+
+@pytest.mark.parametrize("amsgrad", [False, True])
+def test_adam_step_many_is_the_per_parameter_update(rng, dtype, amsgrad):
+    """_core.adam_step_many (what Adam.step calls) updates like one adam_step per parameter,
+    each with its own step count, and checks every operand before it changes any."""
+    shapes = [(3, 4), (4,), (1,)]
+
+    def arrays():
+        return [rng.standard_normal(s).astype(dtype) for s in shapes]
+
+    params, grads, avgs = arrays(), arrays(), arrays()
+    sqs = [np.abs(a) for a in arrays()]
+    maxs = [np.abs(a) + 1 for a in arrays()] if amsgrad else None
+    steps = [1, 4, 2]
+    opts = (0.01, 0.8, 0.99, 1e-6, 0.05, amsgrad, True)
+    ref = [[a.copy() for a in arrs] for arrs in (params, avgs, sqs) + ((maxs,) if amsgrad else ())]
+    for i in range(3):
+        mx = ref[3][i] if amsgrad else None
+        dg._core.adam_step(ref[0][i], grads[i], ref[1][i], ref[2][i], mx, steps[i], *opts)
+    dg._core.adam_step_many(params, grads, avgs, sqs, maxs, steps, *opts)
+    for got, want in zip((params, avgs, sqs) + ((maxs,) if amsgrad else ()), ref):
+        assert all(np.array_equal(a, b) for a, b in zip(got, want))
+
+    before = [p.copy() for p in params]
+    with pytest.raises(ValueError, match="same shape"):
+        dg._core.adam_step_many(params, grads, avgs, sqs[:2] + [np.zeros(2, dtype)], maxs, steps, *opts)
+    with pytest.raises(ValueError, match="step counts from 1"):
+        dg._core.adam_step_many(params, grads, avgs, sqs, maxs, [1, 0, 1], *opts)
+    with pytest.raises(ValueError, match="length"):
+        dg._core.adam_step_many(params, grads[:2], avgs, sqs, maxs, steps, *opts)
+    with pytest.raises(ValueError, match="overlap"):
+        dg._core.adam_step_many(params, grads, [avgs[0], avgs[1], params[2]], sqs, maxs, steps, *opts)
+    with pytest.raises(TypeError, match="numpy.ndarray"):
+        dg._core.adam_step_many(params, grads, [avgs[0], None, avgs[2]], sqs, maxs, steps, *opts)
+    if amsgrad:
+        with pytest.raises(ValueError, match="amsgrad"):
+            dg._core.adam_step_many(params, grads, avgs, sqs, None, steps, *opts)
+    assert all(np.array_equal(a, b) for a, b in zip(params, before))  # nothing was updated
+
+
+def test_adam_step_count_moves_only_when_the_update_ran():
+    p = dg.nn.Parameter(dg.tensor(np.ones(3, np.float32)))
+    opt = dg.optim.Adam([p], lr=0.1)
+    p.grad = dg.tensor(np.ones(3, np.float32))
+    opt.step()
+    assert opt.state[p]["step"] == 1
+    opt.state[p]["exp_avg"] = np.zeros(2, np.float32)  # a broken state: the update must refuse
+    with pytest.raises(ValueError):
+        opt.step()
+    assert opt.state[p]["step"] == 1

@@ -330,32 +330,68 @@ py::array mse_backward(const py::object& dout_obj, const py::object& in_obj,
 
 // ---- optimizers (in place) --------------------------------------------------------------------
 
+// One parameter's operands for an optimizer update, checked (dtype T, C-contiguous, aligned,
+// same shape, writeable where updated, no two overlapping) and held while the GIL is released.
+template <typename T>
+struct OptimOperands {
+  std::vector<py::array> held;  // param, grad, then the state buffers given
+  T* param = nullptr;
+  const T* grad = nullptr;
+  T* state[3] = {nullptr, nullptr, nullptr};
+  Index size = 0;
+};
+
+template <typename T>
+OptimOperands<T> optim_operands(const py::handle& p_obj, const py::handle& g_obj,
+                                std::initializer_list<std::pair<py::handle, const char*>> states) {
+  OptimOperands<T> r;
+  py::array param = as_array(p_obj, "param"), grad = as_array(g_obj, "grad");
+  check_operand<T>(param, "param", -1, true);
+  check_operand<T>(grad, "grad", -1);
+  check_same_shape(param, "param", grad, "grad");
+  r.held = {param, grad};
+  std::vector<const char*> names{"param", "grad"};
+  int k = 0;
+  for (const auto& [obj, name] : states) {
+    if (!obj.is_none()) {
+      py::array s = as_array(obj, name);
+      check_operand<T>(s, name, -1, true);
+      check_same_shape(param, "param", s, name);
+      r.state[k] = mptr<T>(s);
+      r.held.push_back(s);
+      names.push_back(name);
+    }
+    ++k;
+  }
+  for (std::size_t i = 0; i < r.held.size(); ++i)
+    for (std::size_t j = i + 1; j < r.held.size(); ++j)
+      check_no_overlap(r.held[i], names[i], r.held[j], names[j]);
+  r.param = mptr<T>(r.held[0]);
+  r.grad = cptr<T>(r.held[1]);
+  r.size = static_cast<Index>(param.size());
+  return r;
+}
+
+// A list argument of n entries, or n Nones when the argument is None.
+std::vector<py::handle> list_or_nones(const py::object& obj, std::size_t n, const char* what) {
+  if (obj.is_none()) return std::vector<py::handle>(n, py::none());
+  py::list l = obj.cast<py::list>();
+  if (l.size() != n) throw py::value_error(std::string(what) + " needs one entry per param");
+  return std::vector<py::handle>(l.begin(), l.end());
+}
+
 void sgd_step(const py::object& p_obj, const py::object& g_obj, const py::object& buf_obj,
               double lr, double momentum, double dampening, double weight_decay, bool nesterov,
               bool maximize, bool first_step) {
-  py::array param = as_array(p_obj, "param"), grad = as_array(g_obj, "grad");
-  std::optional<py::array> buf = opt_array(buf_obj, "momentum_buffer");
   const densegrad::SgdOptions o{lr, momentum, dampening, weight_decay, nesterov, maximize};
   densegrad::check_sgd_options(o);
-  dispatch(param, "param", [&](auto tag) {
+  if (momentum != 0.0 && buf_obj.is_none())
+    throw py::value_error("sgd_step: momentum != 0 needs a momentum_buffer");
+  dispatch(as_array(p_obj, "param"), "param", [&](auto tag) {
     using T = decltype(tag);
-    check_operand<T>(param, "param", -1, true);
-    check_operand<T>(grad, "grad", -1);
-    check_same_shape(param, "param", grad, "grad");
-    check_no_overlap(param, "param", grad, "grad");
-    if (buf) {
-      check_operand<T>(*buf, "momentum_buffer", -1, true);
-      check_same_shape(param, "param", *buf, "momentum_buffer");
-      check_no_overlap(param, "param", *buf, "momentum_buffer");
-      check_no_overlap(grad, "grad", *buf, "momentum_buffer");
-    } else if (momentum != 0.0) {
-      throw py::value_error("sgd_step: momentum != 0 needs a momentum_buffer");
-    }
-    T *pp = mptr<T>(param), *bp = mptr<T>(buf);
-    const T* gp = cptr<T>(grad);
-    const Index n = param.size();
+    auto ops = optim_operands<T>(p_obj, g_obj, {{buf_obj, "momentum_buffer"}});
     py::gil_scoped_release nogil;
-    densegrad::sgd_step<T>(pp, bp, gp, n, o, first_step);
+    densegrad::sgd_step<T>(ops.param, ops.state[0], ops.grad, ops.size, o, first_step);
     return 0;
   });
 }
@@ -367,52 +403,25 @@ void sgd_step_many(const py::list& params, const py::list& grads, const py::obje
                    double weight_decay, bool nesterov, bool maximize) {
   const std::size_t n = params.size();
   if (grads.size() != n) throw py::value_error("sgd_step_many: params and grads differ in length");
-  std::optional<py::list> bufs, firsts;
-  if (!bufs_obj.is_none()) bufs = bufs_obj.cast<py::list>();
-  if (!firsts_obj.is_none()) firsts = firsts_obj.cast<py::list>();
-  if ((bufs && bufs->size() != n) || (firsts && firsts->size() != n))
-    throw py::value_error("sgd_step_many: momentum_buffers and first_steps need one entry per param");
+  const auto bufs = list_or_nones(bufs_obj, n, "sgd_step_many: momentum_buffers");
+  const auto firsts = list_or_nones(firsts_obj, n, "sgd_step_many: first_steps");
   const densegrad::SgdOptions o{lr, momentum, dampening, weight_decay, nesterov, maximize};
   densegrad::check_sgd_options(o);
-  if (momentum != 0.0 && !bufs) throw py::value_error("sgd_step_many: momentum != 0 needs momentum_buffers");
   if (n == 0) return;
   dispatch(as_array(params[0], "param"), "param", [&](auto tag) {
     using T = decltype(tag);
-    struct Item {
-      T* p;
-      T* b;
-      const T* g;
-      Index size;
-      bool first;
-    };
-    std::vector<Item> items;
-    std::vector<py::array> held;  // the arrays stay alive while the GIL is released
+    std::vector<OptimOperands<T>> items;
+    std::vector<bool> first(n);
     items.reserve(n);
-    held.reserve(3 * n);
     for (std::size_t i = 0; i < n; ++i) {
-      // Names without the index: building a string per operand would cost more than a small update.
-      py::array param = as_array(params[i], "param"), grad = as_array(grads[i], "grad");
-      check_operand<T>(param, "param", -1, true);
-      check_operand<T>(grad, "grad", -1);
-      check_same_shape(param, "param", grad, "grad");
-      check_no_overlap(param, "param", grad, "grad");
-      std::optional<py::array> buf = bufs ? opt_array((*bufs)[i], "momentum_buffer") : std::nullopt;
-      if (buf) {
-        check_operand<T>(*buf, "momentum_buffer", -1, true);
-        check_same_shape(param, "param", *buf, "momentum_buffer");
-        check_no_overlap(param, "param", *buf, "momentum_buffer");
-        check_no_overlap(grad, "grad", *buf, "momentum_buffer");
-      } else if (momentum != 0.0) {
+      if (momentum != 0.0 && bufs[i].is_none())
         throw py::value_error("sgd_step_many: momentum != 0 needs a momentum_buffer for param " + std::to_string(i));
-      }
-      const bool first = firsts ? (*firsts)[i].cast<bool>() : false;
-      items.push_back({mptr<T>(param), mptr<T>(buf), cptr<T>(grad), static_cast<Index>(param.size()), first});
-      held.push_back(param);
-      held.push_back(grad);
-      if (buf) held.push_back(*buf);
+      items.push_back(optim_operands<T>(params[i], grads[i], {{bufs[i], "momentum_buffer"}}));
+      first[i] = !firsts[i].is_none() && firsts[i].cast<bool>();
     }
     py::gil_scoped_release nogil;
-    for (const Item& it : items) densegrad::sgd_step<T>(it.p, it.b, it.g, it.size, o, it.first);
+    for (std::size_t i = 0; i < n; ++i)
+      densegrad::sgd_step<T>(items[i].param, items[i].state[0], items[i].grad, items[i].size, o, first[i]);
     return 0;
   });
 }
@@ -421,38 +430,52 @@ void adam_step(const py::object& p_obj, const py::object& g_obj, const py::objec
                const py::object& v_obj, const py::object& vmax_obj, Index step, double lr,
                double beta1, double beta2, double eps, double weight_decay, bool amsgrad,
                bool maximize) {
-  py::array param = as_array(p_obj, "param"), grad = as_array(g_obj, "grad");
-  py::array m = as_array(m_obj, "exp_avg"), v = as_array(v_obj, "exp_avg_sq");
-  std::optional<py::array> vmax = opt_array(vmax_obj, "max_exp_avg_sq");
   const densegrad::AdamOptions o{lr, beta1, beta2, eps, weight_decay, amsgrad, maximize};
   densegrad::check_adam_options(o);
   if (step < 1) throw py::value_error("adam_step: step counts from 1, got " + std::to_string(step));
-  dispatch(param, "param", [&](auto tag) {
+  as_array(m_obj, "exp_avg"), as_array(v_obj, "exp_avg_sq");  // required: TypeError for None
+  if (amsgrad && vmax_obj.is_none()) throw py::value_error("adam_step: amsgrad needs a max_exp_avg_sq buffer");
+  dispatch(as_array(p_obj, "param"), "param", [&](auto tag) {
     using T = decltype(tag);
-    check_operand<T>(param, "param", -1, true);
-    check_operand<T>(grad, "grad", -1);
-    check_operand<T>(m, "exp_avg", -1, true);
-    check_operand<T>(v, "exp_avg_sq", -1, true);
-    check_same_shape(param, "param", grad, "grad");
-    check_same_shape(param, "param", m, "exp_avg");
-    check_same_shape(param, "param", v, "exp_avg_sq");
-    std::vector<std::pair<py::array*, const char*>> bufs{
-        {&param, "param"}, {&grad, "grad"}, {&m, "exp_avg"}, {&v, "exp_avg_sq"}};
-    if (vmax) {
-      check_operand<T>(*vmax, "max_exp_avg_sq", -1, true);
-      check_same_shape(param, "param", *vmax, "max_exp_avg_sq");
-      bufs.push_back({&*vmax, "max_exp_avg_sq"});
-    } else if (amsgrad) {
-      throw py::value_error("adam_step: amsgrad needs a max_exp_avg_sq buffer");
-    }
-    for (std::size_t i = 0; i < bufs.size(); ++i)
-      for (std::size_t j = i + 1; j < bufs.size(); ++j)
-        check_no_overlap(*bufs[i].first, bufs[i].second, *bufs[j].first, bufs[j].second);
-    T *pp = mptr<T>(param), *mp = mptr<T>(m), *vp = mptr<T>(v), *xp = mptr<T>(vmax);
-    const T* gp = cptr<T>(grad);
-    const Index n = param.size();
+    auto ops = optim_operands<T>(p_obj, g_obj,
+                                 {{m_obj, "exp_avg"}, {v_obj, "exp_avg_sq"}, {vmax_obj, "max_exp_avg_sq"}});
     py::gil_scoped_release nogil;
-    densegrad::adam_step<T>(pp, mp, vp, xp, gp, n, step, o);
+    densegrad::adam_step<T>(ops.param, ops.state[0], ops.state[1], ops.state[2], ops.grad, ops.size, step, o);
+    return 0;
+  });
+}
+
+// adam_step for lists (what optim.Adam.step runs), each parameter with its own step count.
+// Every operand is checked before any parameter changes.
+void adam_step_many(const py::list& params, const py::list& grads, const py::list& exp_avgs,
+                    const py::list& exp_avg_sqs, const py::object& max_obj, const std::vector<Index>& steps,
+                    double lr, double beta1, double beta2, double eps, double weight_decay,
+                    bool amsgrad, bool maximize) {
+  const std::size_t n = params.size();
+  if (grads.size() != n || exp_avgs.size() != n || exp_avg_sqs.size() != n || steps.size() != n)
+    throw py::value_error("adam_step_many: params, grads, exp_avgs, exp_avg_sqs and steps differ in length");
+  const auto maxs = list_or_nones(max_obj, n, "adam_step_many: max_exp_avg_sqs");
+  const densegrad::AdamOptions o{lr, beta1, beta2, eps, weight_decay, amsgrad, maximize};
+  densegrad::check_adam_options(o);
+  if (n == 0) return;
+  dispatch(as_array(params[0], "param"), "param", [&](auto tag) {
+    using T = decltype(tag);
+    std::vector<OptimOperands<T>> items;
+    items.reserve(n);
+    for (std::size_t i = 0; i < n; ++i) {
+      if (steps[i] < 1) throw py::value_error("adam_step_many: step counts from 1, got " + std::to_string(steps[i]));
+      as_array(exp_avgs[i], "exp_avg"), as_array(exp_avg_sqs[i], "exp_avg_sq");  // required
+      if (amsgrad && maxs[i].is_none())
+        throw py::value_error("adam_step_many: amsgrad needs a max_exp_avg_sq buffer for param " + std::to_string(i));
+      items.push_back(optim_operands<T>(params[i], grads[i],
+                                        {{exp_avgs[i], "exp_avg"}, {exp_avg_sqs[i], "exp_avg_sq"},
+                                         {maxs[i], "max_exp_avg_sq"}}));
+    }
+    py::gil_scoped_release nogil;
+    for (std::size_t i = 0; i < n; ++i) {
+      const auto& it = items[i];
+      densegrad::adam_step<T>(it.param, it.state[0], it.state[1], it.state[2], it.grad, it.size, steps[i], o);
+    }
     return 0;
   });
 }
@@ -849,6 +872,13 @@ PYBIND11_MODULE(_core, m) {
         "sgd_step for lists of parameters, gradients and momentum buffers (None: no momentum) in "
         "one call; first_steps: one bool per parameter, or None (all False). Every operand is "
         "checked before any is updated.");
+  m.def("adam_step_many", &adam_step_many, py::arg("params"), py::arg("grads"), py::arg("exp_avgs"),
+        py::arg("exp_avg_sqs"), py::arg("max_exp_avg_sqs"), py::arg("steps"), py::arg("lr"),
+        py::arg("beta1"), py::arg("beta2"), py::arg("eps"), py::arg("weight_decay"),
+        py::arg("amsgrad"), py::arg("maximize"),
+        "adam_step for lists of parameters, gradients and state (max_exp_avg_sqs None without "
+        "amsgrad), one step count per parameter, in one call. Every operand is checked before "
+        "any is updated.");
   m.def("adam_step", &adam_step, py::arg("param"), py::arg("grad"), py::arg("exp_avg"),
         py::arg("exp_avg_sq"), py::arg("max_exp_avg_sq") = py::none(),
         py::arg("step"), py::arg("lr") = 1e-3, py::arg("beta1") = 0.9, py::arg("beta2") = 0.999,

@@ -2,9 +2,10 @@
 densegrad's C++ kernels (private; use the densegrad package).
 """
 from __future__ import annotations
+import collections.abc
 import numpy
 import typing
-__all__: list[str] = ['Activation', 'FusedMlp', 'Reduction', 'activation_backward', 'activation_forward', 'activation_needs_preactivation', 'adam_step', 'dense_backward', 'dense_forward', 'fma_loop', 'gemm', 'gemm_kernel', 'get_num_threads', 'mlp_backward', 'mlp_forward', 'mse_backward', 'mse_forward', 'parallel_min_work', 'set_gemm_kernel', 'set_num_threads', 'set_parallel_min_work', 'sgd_step', 'sgd_step_many']
+__all__: list[str] = ['Activation', 'FusedMlp', 'Reduction', 'activation_backward', 'activation_forward', 'activation_needs_preactivation', 'adam_step', 'adam_step_many', 'dense_backward', 'dense_forward', 'fma_loop', 'gemm', 'gemm_kernel', 'get_num_threads', 'mlp_backward', 'mlp_forward', 'mse_backward', 'mse_forward', 'parallel_min_work', 'set_gemm_kernel', 'set_num_threads', 'set_parallel_min_work', 'sgd_step', 'sgd_step_many']
 class Activation:
     """
     Members:
@@ -129,6 +130,10 @@ def activation_needs_preactivation(activation: Activation, negative_slope: typin
 def adam_step(param: typing.Any, grad: typing.Any, exp_avg: typing.Any, exp_avg_sq: typing.Any, max_exp_avg_sq: typing.Any, step: typing.SupportsInt | typing.SupportsIndex, lr: typing.SupportsFloat | typing.SupportsIndex = 0.001, beta1: typing.SupportsFloat | typing.SupportsIndex = 0.9, beta2: typing.SupportsFloat | typing.SupportsIndex = 0.999, eps: typing.SupportsFloat | typing.SupportsIndex = 1e-08, weight_decay: typing.SupportsFloat | typing.SupportsIndex = 0.0, amsgrad: bool = False, maximize: bool = False) -> None:
     """
     torch.optim.Adam's update of one parameter array, in place.
+    """
+def adam_step_many(params: list, grads: list, exp_avgs: list, exp_avg_sqs: list, max_exp_avg_sqs: typing.Any, steps: collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], lr: typing.SupportsFloat | typing.SupportsIndex, beta1: typing.SupportsFloat | typing.SupportsIndex, beta2: typing.SupportsFloat | typing.SupportsIndex, eps: typing.SupportsFloat | typing.SupportsIndex, weight_decay: typing.SupportsFloat | typing.SupportsIndex, amsgrad: bool, maximize: bool) -> None:
+    """
+    adam_step for lists of parameters, gradients and state (max_exp_avg_sqs None without amsgrad), one step count per parameter, in one call. Every operand is checked before any is updated.
     """
 def dense_backward(dy: typing.Any, x: typing.Any, w: typing.Any, y: typing.Any, z: typing.Any = None, activation: Activation = Activation.identity, negative_slope: typing.SupportsFloat | typing.SupportsIndex = 0.01, need_dx: bool = True, need_dw: bool = True, need_db: bool = True) -> tuple:
     """

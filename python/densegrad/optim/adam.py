@@ -39,6 +39,9 @@ class Adam(Optimizer):
         loss = closure() if closure is not None else None
         for group in self.param_groups:
             b1, b2 = group["betas"]
+            amsgrad = group["amsgrad"]
+            stepped, datas, grads, avgs, avg_sqs, steps = [], [], [], [], [], []
+            maxs = [] if amsgrad else None
             for p in group["params"]:
                 grad = self._grad_of(p)
                 if grad is None:
@@ -50,13 +53,20 @@ class Adam(Optimizer):
                         "exp_avg": np.zeros_like(p._data),
                         "exp_avg_sq": np.zeros_like(p._data),
                     }
-                    if group["amsgrad"]:
+                    if amsgrad:
                         state["max_exp_avg_sq"] = np.zeros_like(p._data)
-                state["step"] += 1
-                _core.adam_step(  # positional: keyword parsing would dominate for small tensors
-                    p._data, grad, state["exp_avg"], state["exp_avg_sq"], state.get("max_exp_avg_sq"),
-                    state["step"], group["lr"], b1, b2, group["eps"], group["weight_decay"],
-                    group["amsgrad"], group["maximize"],
-                )
+                stepped.append((p, state))
+                datas.append(p._data)
+                grads.append(grad)
+                avgs.append(state["exp_avg"])
+                avg_sqs.append(state["exp_avg_sq"])
+                steps.append(state["step"] + 1)
+                if amsgrad:  # None (an error) if amsgrad was switched on after the state began
+                    maxs.append(state.get("max_exp_avg_sq"))
+            # One C++ call for the group, every operand checked before any update.
+            _core.adam_step_many(datas, grads, avgs, avg_sqs, maxs, steps, group["lr"], b1, b2,
+                                 group["eps"], group["weight_decay"], amsgrad, group["maximize"])
+            for (p, state), n in zip(stepped, steps):
+                state["step"] = n
                 p._version += 1
         return loss
