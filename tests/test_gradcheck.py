@@ -615,3 +615,23 @@ def test_composite_expression(rng):
 
     x, w, b = resample_until(make, lambda c: z_ok(c[0] @ c[1].T + c[2]))
     gradcheck(f, [leaf(x), leaf(w), leaf(b)])
+
+
+def test_the_implicit_seed_is_fresh_for_each_backward():
+    """backward() without a gradient seeds with 1 (a cached template, copied): a Function that
+    changes its grad_output in place (allowed, as in PyTorch) does not change later seeds."""
+
+    class ScalesItsGradInPlace(Function):
+        @staticmethod
+        def forward(ctx, a):
+            return a * 3.0
+
+        @staticmethod
+        def backward(ctx, g):
+            g *= 3.0
+            return g
+
+    for _ in range(2):
+        a = dg.tensor(np.array(2.0), requires_grad=True)
+        ScalesItsGradInPlace.apply(a).backward()
+        assert a.grad.item() == 3.0

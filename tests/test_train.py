@@ -362,3 +362,76 @@ def test_adam_step_count_moves_only_when_the_update_ran():
     with pytest.raises(ValueError):
         opt.step()
     assert opt.state[p]["step"] == 1
+
+
+@pytest.mark.parametrize("make_opt", [lambda ps: dg.optim.SGD(ps, lr=0.1, momentum=0.9),
+                                      lambda ps: dg.optim.Adam(ps, lr=0.1, amsgrad=True)], ids=["sgd", "adam"])
+def test_one_group_may_mix_float32_and_float64(rng, make_opt):
+    """Each parameter's own dtype picks its kernel, as with one call per parameter."""
+    def params():
+        return [dg.nn.Parameter(dg.tensor(rng_a)) for rng_a in arrays]
+
+    arrays = [np.arange(6, dtype=np.float32).reshape(2, 3), np.linspace(0, 1, 4)]
+    grads = [np.full((2, 3), 0.5, np.float32), np.linspace(1, 2, 4)]
+    mixed = params()
+    alone = params()
+    opt_mixed = make_opt(mixed)
+    opts_alone = [make_opt([p]) for p in alone]
+    for _ in range(3):
+        for ps, g in ((mixed, grads), (alone, grads)):
+            for p, gi in zip(ps, g):
+                p.grad = dg.tensor(gi)
+        opt_mixed.step()
+        for o in opts_alone:
+            o.step()
+    for a, b in zip(mixed, alone):
+        assert a.dtype == b.dtype and np.array_equal(a.detach().numpy(), b.detach().numpy())
+
+
+def test_a_refused_sgd_step_changes_no_state():
+    """The group's update is all or nothing: a refused step leaves no half-made momentum buffer
+    behind (it would hold uninitialised memory), and the next step is a true first step."""
+    ps = [dg.nn.Parameter(dg.tensor(np.ones(3, np.float32))) for _ in range(2)]
+    ref = [dg.nn.Parameter(dg.tensor(np.ones(3, np.float32))) for _ in range(2)]
+    opt, opt_ref = (dg.optim.SGD(q, lr=0.1, momentum=0.9, dampening=0.5) for q in (ps, ref))
+    for p in ps + ref:
+        p.grad = dg.tensor(np.full(3, 2.0, np.float32))
+    ps[1]._data.flags.writeable = False
+    with pytest.raises(ValueError, match="read-only"):
+        opt.step()
+    assert all("momentum_buffer" not in opt.state[p] for p in ps)
+    assert np.array_equal(ps[0].detach().numpy(), np.ones(3, np.float32))
+    ps[1]._data.flags.writeable = True
+    opt.step()
+    opt_ref.step()
+    for a, b in zip(ps, ref):
+        assert np.array_equal(a.detach().numpy(), b.detach().numpy())
+
+
+def test_adam_state_read_before_the_first_step():
+    """optimizer.state is a defaultdict (as in torch.optim): reading state[p] first is fine."""
+    p = dg.nn.Parameter(dg.tensor(np.ones(3, np.float32)))
+    opt = dg.optim.Adam([p], lr=0.1)
+    assert opt.state[p] == {}
+    p.grad = dg.tensor(np.ones(3, np.float32))
+    opt.step()
+    assert opt.state[p]["step"] == 1
+
+
+def test_stack_cache_of_a_copied_model_and_a_mutable_slope(rng):
+    """The cache compares the parameters' arrays by identity (a deep copy must never match the
+    original's stale entry) and reads the slope's value on every call."""
+    import copy
+
+    m1 = dg.nn.Sequential(dg.nn.Linear(3, 4), dg.nn.LeakyReLU(np.array(-0.3)), dg.nn.Linear(4, 1))
+    x = dg.from_numpy(rng.standard_normal((5, 3)).astype(np.float32))
+    m1(x)
+    m2 = copy.deepcopy(m1)
+    del m1
+    m2[0].weight.data = rng.standard_normal((4, 3)).astype(np.float32)
+    ref = copy.deepcopy(m2)
+    ref.fuse = False
+    assert np.array_equal(m2(x).detach().numpy(), ref(x).detach().numpy())
+    m2[1].negative_slope[...] = 0.6  # the same object, changed in place
+    ref[1].negative_slope[...] = 0.6
+    assert np.array_equal(m2(x).detach().numpy(), ref(x).detach().numpy())

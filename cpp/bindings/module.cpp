@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 #include <tuple>
+#include <type_traits>
 
 #include "densegrad/densegrad.hpp"
 #include "densegrad/mlp.hpp"
@@ -396,6 +397,26 @@ void sgd_step(const py::object& p_obj, const py::object& g_obj, const py::object
   });
 }
 
+// Checked operands of a group's parameters with a per-parameter extra (first step, step count),
+// split by dtype: each parameter's own dtype picks its kernel, so a group may mix them.
+template <typename X>
+struct Group {
+  std::vector<std::pair<OptimOperands<float>, X>> f;
+  std::vector<std::pair<OptimOperands<double>, X>> d;
+
+  template <typename Make>
+  void add(const py::handle& param, X extra, Make&& make) {
+    dispatch(as_array(param, "param"), "param", [&](auto tag) {
+      using T = decltype(tag);
+      if constexpr (std::is_same<T, float>::value)
+        f.emplace_back(make(tag), extra);
+      else
+        d.emplace_back(make(tag), extra);
+      return 0;
+    });
+  }
+};
+
 // The same update for a list of parameters in one call (what optim.SGD.step runs): one Python
 // call instead of one per parameter. Every operand is checked before any parameter changes.
 void sgd_step_many(const py::list& params, const py::list& grads, const py::object& bufs_obj,
@@ -407,23 +428,18 @@ void sgd_step_many(const py::list& params, const py::list& grads, const py::obje
   const auto firsts = list_or_nones(firsts_obj, n, "sgd_step_many: first_steps");
   const densegrad::SgdOptions o{lr, momentum, dampening, weight_decay, nesterov, maximize};
   densegrad::check_sgd_options(o);
-  if (n == 0) return;
-  dispatch(as_array(params[0], "param"), "param", [&](auto tag) {
-    using T = decltype(tag);
-    std::vector<OptimOperands<T>> items;
-    std::vector<bool> first(n);
-    items.reserve(n);
-    for (std::size_t i = 0; i < n; ++i) {
-      if (momentum != 0.0 && bufs[i].is_none())
-        throw py::value_error("sgd_step_many: momentum != 0 needs a momentum_buffer for param " + std::to_string(i));
-      items.push_back(optim_operands<T>(params[i], grads[i], {{bufs[i], "momentum_buffer"}}));
-      first[i] = !firsts[i].is_none() && firsts[i].cast<bool>();
-    }
-    py::gil_scoped_release nogil;
-    for (std::size_t i = 0; i < n; ++i)
-      densegrad::sgd_step<T>(items[i].param, items[i].state[0], items[i].grad, items[i].size, o, first[i]);
-    return 0;
-  });
+  Group<bool> group;
+  for (std::size_t i = 0; i < n; ++i) {
+    if (momentum != 0.0 && bufs[i].is_none())
+      throw py::value_error("sgd_step_many: momentum != 0 needs a momentum_buffer for param " + std::to_string(i));
+    const bool first = !firsts[i].is_none() && firsts[i].cast<bool>();
+    group.add(params[i], first, [&](auto tag) {
+      return optim_operands<decltype(tag)>(params[i], grads[i], {{bufs[i], "momentum_buffer"}});
+    });
+  }
+  py::gil_scoped_release nogil;
+  for (const auto& [it, first] : group.f) densegrad::sgd_step<float>(it.param, it.state[0], it.grad, it.size, o, first);
+  for (const auto& [it, first] : group.d) densegrad::sgd_step<double>(it.param, it.state[0], it.grad, it.size, o, first);
 }
 
 void adam_step(const py::object& p_obj, const py::object& g_obj, const py::object& m_obj,
@@ -457,27 +473,23 @@ void adam_step_many(const py::list& params, const py::list& grads, const py::lis
   const auto maxs = list_or_nones(max_obj, n, "adam_step_many: max_exp_avg_sqs");
   const densegrad::AdamOptions o{lr, beta1, beta2, eps, weight_decay, amsgrad, maximize};
   densegrad::check_adam_options(o);
-  if (n == 0) return;
-  dispatch(as_array(params[0], "param"), "param", [&](auto tag) {
-    using T = decltype(tag);
-    std::vector<OptimOperands<T>> items;
-    items.reserve(n);
-    for (std::size_t i = 0; i < n; ++i) {
-      if (steps[i] < 1) throw py::value_error("adam_step_many: step counts from 1, got " + std::to_string(steps[i]));
-      as_array(exp_avgs[i], "exp_avg"), as_array(exp_avg_sqs[i], "exp_avg_sq");  // required
-      if (amsgrad && maxs[i].is_none())
-        throw py::value_error("adam_step_many: amsgrad needs a max_exp_avg_sq buffer for param " + std::to_string(i));
-      items.push_back(optim_operands<T>(params[i], grads[i],
-                                        {{exp_avgs[i], "exp_avg"}, {exp_avg_sqs[i], "exp_avg_sq"},
-                                         {maxs[i], "max_exp_avg_sq"}}));
-    }
-    py::gil_scoped_release nogil;
-    for (std::size_t i = 0; i < n; ++i) {
-      const auto& it = items[i];
-      densegrad::adam_step<T>(it.param, it.state[0], it.state[1], it.state[2], it.grad, it.size, steps[i], o);
-    }
-    return 0;
-  });
+  Group<Index> group;
+  for (std::size_t i = 0; i < n; ++i) {
+    if (steps[i] < 1) throw py::value_error("adam_step_many: step counts from 1, got " + std::to_string(steps[i]));
+    as_array(exp_avgs[i], "exp_avg"), as_array(exp_avg_sqs[i], "exp_avg_sq");  // required
+    if (amsgrad && maxs[i].is_none())
+      throw py::value_error("adam_step_many: amsgrad needs a max_exp_avg_sq buffer for param " + std::to_string(i));
+    group.add(params[i], steps[i], [&](auto tag) {
+      return optim_operands<decltype(tag)>(
+          params[i], grads[i],
+          {{exp_avgs[i], "exp_avg"}, {exp_avg_sqs[i], "exp_avg_sq"}, {maxs[i], "max_exp_avg_sq"}});
+    });
+  }
+  py::gil_scoped_release nogil;
+  for (const auto& [it, step] : group.f)
+    densegrad::adam_step<float>(it.param, it.state[0], it.state[1], it.state[2], it.grad, it.size, step, o);
+  for (const auto& [it, step] : group.d)
+    densegrad::adam_step<double>(it.param, it.state[0], it.state[1], it.state[2], it.grad, it.size, step, o);
 }
 
 // ---- a stack of dense layers as one autograd op ------------------------------------------------

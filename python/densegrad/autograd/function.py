@@ -224,16 +224,13 @@ _SEEDS: dict = {}
 
 
 def _ones_seed(shape, dtype) -> np.ndarray:
-    """The implicit seed 1 for a one-element output: one cached read-only array per (shape,
-    dtype) (np.ones costs more than the rest of a small backward's bookkeeping). Read-only, so
-    a backward that tried to change it in place would fail loudly; everything that keeps a
-    gradient copies one it does not own."""
+    """The implicit seed 1 for a one-element output: a fresh copy of a cached array (cheaper
+    than np.ones, which costs more than the rest of a small backward's bookkeeping). Fresh, as
+    in PyTorch, so a user-defined backward may change its grad_output in place."""
     seed = _SEEDS.get((shape, dtype))
     if seed is None:
-        seed = np.ones(shape, dtype)
-        seed.flags.writeable = False
-        _SEEDS[(shape, dtype)] = seed
-    return seed
+        seed = _SEEDS[(shape, dtype)] = np.ones(shape, dtype)
+    return seed.copy()
 
 
 def run_backward(root, gradient, retain_graph: bool = False) -> None:

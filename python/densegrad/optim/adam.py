@@ -46,13 +46,9 @@ class Adam(Optimizer):
                 grad = self._grad_of(p)
                 if grad is None:
                     continue
-                state = self.state.get(p)
-                if state is None:
-                    state = self.state[p] = {
-                        "step": 0,
-                        "exp_avg": np.zeros_like(p._data),
-                        "exp_avg_sq": np.zeros_like(p._data),
-                    }
+                state = self.state[p]
+                if not state:  # as torch.optim: empty until the first update
+                    state.update(step=0, exp_avg=np.zeros_like(p._data), exp_avg_sq=np.zeros_like(p._data))
                     if amsgrad:
                         state["max_exp_avg_sq"] = np.zeros_like(p._data)
                 stepped.append((p, state))
@@ -63,6 +59,8 @@ class Adam(Optimizer):
                 steps.append(state["step"] + 1)
                 if amsgrad:  # None (an error) if amsgrad was switched on after the state began
                     maxs.append(state.get("max_exp_avg_sq"))
+            if not stepped:
+                continue
             # One C++ call for the group, every operand checked before any update.
             _core.adam_step_many(datas, grads, avgs, avg_sqs, maxs, steps, group["lr"], b1, b2,
                                  group["eps"], group["weight_decay"], amsgrad, group["maximize"])

@@ -38,6 +38,7 @@ class SGD(Optimizer):
             wd, nesterov, maximize = group["weight_decay"], group["nesterov"], group["maximize"]
             stepped, datas, grads = [], [], []
             bufs = firsts = None
+            new_bufs, fresh = [], []  # state changes, made only once the update has run
             if momentum != 0:
                 bufs, firsts = [], []
             for p in group["params"]:
@@ -55,13 +56,22 @@ class SGD(Optimizer):
                     state = self.state[p]
                     buf = state.get("momentum_buffer")
                     # A buffer the fused Trainer allocated but has not yet used is still "first".
-                    first = buf is None or state.pop("_fresh", False)
+                    first = buf is None or state.get("_fresh", False)
                     if buf is None:
-                        buf = state["momentum_buffer"] = np.empty_like(p._data)
+                        buf = np.empty_like(p._data)
+                        new_bufs.append((state, buf))
+                    elif first:
+                        fresh.append(state)
                     bufs.append(buf)
                     firsts.append(first)
+            if not stepped:
+                continue
             # One C++ call for the group (positional: keyword parsing costs more than small updates).
             _core.sgd_step_many(datas, grads, bufs, firsts, lr, momentum, dampening, wd, nesterov, maximize)
+            for state, buf in new_bufs:
+                state["momentum_buffer"] = buf
+            for state in fresh:
+                state.pop("_fresh", None)
             for p in stepped:
                 p._version += 1
         return loss

@@ -104,10 +104,10 @@ class Sequential(Module):
         """The whole MLP as one recorded op, or None when the input or parameters do not fit it
         (then the per-layer path runs, and raises its own clear errors).
 
-        The checks and the kernel's layer list are cached: the cache key is everything they
-        depend on (input dtype and width, which arrays the parameters hold, the LeakyReLU
-        slopes), so a new parameter, a new array behind one, or a changed slope re-validates.
-        In-place updates of the arrays (what optimizers do) keep the key."""
+        The checks and the kernel's layer list are cached with everything they depend on (input
+        dtype and width, the LeakyReLU slopes, and -- compared by identity -- the arrays the
+        parameters hold), so a new parameter, a new array behind one, or a changed slope
+        re-validates. In-place updates of the arrays (what optimizers do) keep the cache."""
         if not isinstance(input, Tensor):
             return None
         x = input._data
@@ -120,16 +120,21 @@ class Sequential(Module):
             params.append(p["weight"])
             params.append(p["bias"])
         key = [x.dtype, x.shape[1]]
-        key += [None if t is None else id(t._data) for t in params]
         for act in d["_stack_leaky"]:
-            key.append(act.negative_slope)
+            key.append(float(act.negative_slope))
+        arrays = [None if t is None else t._data for t in params]
         cached = d.get("_stack_cache")
-        if cached is None or cached[0] != key:
+        hit = cached is not None and cached[0] == key
+        if hit:
+            for a, b in zip(arrays, cached[2]):
+                if a is not b:  # identity, never ids: a copied model must not match stale ids
+                    hit = False
+                    break
+        if not hit:
             layers = self._stack_layers(x.dtype, x.shape[1], params)
             if layers is None:
                 return None
-            # The arrays stay referenced by `layers`, so their ids in the key stay theirs.
-            cached = d["_stack_cache"] = (key, layers)
+            cached = d["_stack_cache"] = (key, layers, arrays)
         return _ops.dense_stack(input, cached[1], params)
 
     def _stack_layers(self, dtype, width, params):
