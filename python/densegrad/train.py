@@ -134,21 +134,17 @@ class Trainer:
             names.append("max_exp_avg_sq")
         return [st[n] for n in names]
 
-    def _current(self) -> list:
-        """Every array the C++ network writes, as the Python objects hold them now."""
-        arrays = []
+    def _ensure_grads(self) -> None:
+        """Give every parameter a .grad array the C++ network can write (C-contiguous, aligned,
+        writeable, the parameter's shape)."""
         for p in self._params:
             g = None if p._grad is None else p._grad._data
             if g is None or g.shape != p._data.shape or not (g.flags.writeable and g.flags.c_contiguous and g.flags.aligned):
                 p._grad = Tensor._wrap(np.zeros_like(p._data))
-            arrays.append(p._data)
-            arrays.append(p._grad._data)
-            arrays.extend(self._state_arrays(p))
-        return arrays
 
     def _bind(self) -> None:
         """(Re)build the C++ network over the current buffers."""
-        self._current()  # gives every parameter a usable .grad array
+        self._ensure_grads()
         layers = []
         for lin, act, slope in self._layers:
             w, b = lin.weight, lin.bias

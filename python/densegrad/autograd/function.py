@@ -275,13 +275,7 @@ def run_backward(root, gradient, retain_graph: bool = False) -> None:
             ctx = node.ctx
             if ctx._freed:
                 raise RuntimeError(_FREED_MSG)
-            for t, version in node._versions:  # node.check_versions(), inline
-                if t._version != version:
-                    _raise_modified(t, version)
-            if node._out is not None:
-                out = node._out()  # gone: nobody can have modified it
-                if out is not None and out._version != node._out_version:
-                    _raise_modified(out, node._out_version)
+            node.check_versions()
             if node._retained is not None:
                 kept = node._retained()
                 if kept is not None:

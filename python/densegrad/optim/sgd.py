@@ -42,13 +42,9 @@ class SGD(Optimizer):
             if momentum != 0:
                 bufs, firsts = [], []
             for p in group["params"]:
-                g = p._grad  # self._grad_of(p), inline
-                if g is None:
+                grad = self._grad_of(p)
+                if grad is None:
                     continue
-                grad = g._data
-                flags = grad.flags
-                if not (flags.c_contiguous and flags.aligned):
-                    grad = grad.copy(order="C")
                 stepped.append(p)
                 datas.append(p._data)
                 grads.append(grad)
