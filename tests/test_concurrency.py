@@ -26,14 +26,17 @@ STEPS = 30
 
 @pytest.fixture(params=["default", "forced"], ids=["pool-threshold", "pool-forced"])
 def pool(request):
-    """Kernel threads: the default work threshold, or every GEMM split (parallel_min_work 0)."""
-    saved = dg.get_num_threads(), _core.parallel_min_work()
+    """Kernel threads: the default work thresholds, or every GEMM split (parallel_min_work 0,
+    none unpacked)."""
+    saved = dg.get_num_threads(), _core.parallel_min_work(), _core.small_max_work()
     dg.set_num_threads(3)
     if request.param == "forced":
         _core.set_parallel_min_work(0)
+        _core.set_small_max_work(0)
     yield request.param
     dg.set_num_threads(saved[0])
     _core.set_parallel_min_work(saved[1])
+    _core.set_small_max_work(saved[2])
 
 
 def _shared_input(rng):

@@ -53,7 +53,8 @@ def digest(seed):
 
 seed = int(sys.argv[1])
 kernels = ["generic"] + (["avx2-fma"] if _core.set_gemm_kernel("avx2-fma") else [])
-_core.set_parallel_min_work(0)  # every GEMM splits across the threads it is given
+_core.set_parallel_min_work(0)  # every GEMM splits across the threads it is given,
+_core.set_small_max_work(0)  # none runs unpacked (that path never splits)
 out = {}
 for kernel in kernels:
     assert _core.set_gemm_kernel(kernel)
@@ -85,9 +86,10 @@ def test_training_is_bitwise_reproducible_across_runs_and_thread_counts():
 
 def test_gemm_bitwise_independent_of_threads_at_every_split(rng):
     """Shapes whose rows/columns do not divide evenly among threads, both split directions."""
-    saved = dg.get_num_threads(), _core.parallel_min_work()
+    saved = dg.get_num_threads(), _core.parallel_min_work(), _core.small_max_work()
     try:
         _core.set_parallel_min_work(0)
+        _core.set_small_max_work(0)
         for m, n, k in [(7, 300, 33), (301, 5, 129), (97, 97, 257), (1, 1000, 3), (1000, 1, 3)]:
             a = rng.standard_normal((m, k)).astype(np.float32)
             b = rng.standard_normal((k, n)).astype(np.float32)
@@ -99,3 +101,4 @@ def test_gemm_bitwise_independent_of_threads_at_every_split(rng):
     finally:
         dg.set_num_threads(saved[0])
         _core.set_parallel_min_work(saved[1])
+        _core.set_small_max_work(saved[2])

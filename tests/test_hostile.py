@@ -80,6 +80,7 @@ HUGE = [
     ("FusedMlp in 2^64", lambda: _core.FusedMlp([(2**64, 2) + layer(0, 3)[2:]], "sgd", R.mean), TypeError, "in_features"),
     ("adam_step step 2^64", lambda: _core.adam_step(z(3), z(3), z(3), z(3), None, 2**64), TypeError, ""),
     ("set_parallel_min_work 2^63", lambda: _core.set_parallel_min_work(2**63), TypeError, ""),
+    ("set_small_max_work 2^63", lambda: _core.set_small_max_work(2**63), TypeError, ""),
     ("set_num_threads 2^40", lambda: _core.set_num_threads(2**40), TypeError, ""),
     # the Python layer: NumPy refuses or fails to allocate
     ("nn.Linear(2^31, 2^31)", lambda: dg.nn.Linear(2**31, 2**31), (ValueError, MemoryError), ""),
@@ -105,6 +106,7 @@ NEGATIVE = [
     ("adam_step step 0", lambda: _core.adam_step(z(3), z(3), z(3), z(3), None, 0), ValueError, "step counts from 1"),
     ("adam_step step -1", lambda: _core.adam_step(z(3), z(3), z(3), z(3), None, -1), ValueError, "step counts from 1"),
     ("set_parallel_min_work -1", lambda: _core.set_parallel_min_work(-1), ValueError, ">= 0"),
+    ("set_small_max_work -1", lambda: _core.set_small_max_work(-1), ValueError, ">= 0"),
     ("set_num_threads -5", lambda: _core.set_num_threads(-5), ValueError, "n >= 1"),
     ("set_num_threads 0", lambda: _core.set_num_threads(0), ValueError, "n >= 1"),
     ("fma_loop -1", lambda: _core.fma_loop(True, -1), ValueError, "negative"),
@@ -120,7 +122,7 @@ NEGATIVE = [
 
 @pytest.mark.parametrize("call,exc,fragment", [h[1:] for h in NEGATIVE], ids=[h[0] for h in NEGATIVE])
 def test_negative_and_out_of_range_values_are_refused(call, exc, fragment):
-    saved = dg.get_num_threads(), _core.parallel_min_work()
+    saved = dg.get_num_threads(), _core.parallel_min_work(), _core.small_max_work()
     try:
         with pytest.raises(exc, match=None) as info:
             call()
@@ -128,6 +130,7 @@ def test_negative_and_out_of_range_values_are_refused(call, exc, fragment):
     finally:
         dg.set_num_threads(saved[0])
         _core.set_parallel_min_work(saved[1])
+        _core.set_small_max_work(saved[2])
 
 
 # ---- mismatched shapes and lengths --------------------------------------------------------------

@@ -17,14 +17,21 @@ from densegrad import _core
 
 KERNELS = ["generic"] + (["avx2-fma"] if _core.set_gemm_kernel("avx2-fma") else [])
 _core.set_gemm_kernel("auto")
+# Every code path of the fast GEMM: each micro-kernel packed (small_max_work 0), and the AVX2
+# kernel's unpacked path for small products forced on every shape.
+PATHS = [(k, "packed") for k in KERNELS] + ([("avx2-fma", "unpacked")] if "avx2-fma" in KERNELS else [])
 
 
-@pytest.fixture(params=KERNELS)
+@pytest.fixture(params=PATHS, ids=[f"{k}-{p}" for k, p in PATHS])
 def kernel(request):
-    assert _core.set_gemm_kernel(request.param)
-    assert _core.gemm_kernel() == request.param
-    yield request.param
+    name, path = request.param
+    saved = _core.small_max_work()
+    assert _core.set_gemm_kernel(name)
+    assert _core.gemm_kernel() == name
+    _core.set_small_max_work(0 if path == "packed" else 2**62)
+    yield name
     _core.set_gemm_kernel("auto")
+    _core.set_small_max_work(saved)
 
 
 # Sizes around the register tiles (6 x 16 / 4 x 8 floats), the cache blocks (mc 120/128, kc 256
@@ -42,6 +49,22 @@ def test_gemm_block_edges(rng, dtype, kernel, ta, tb):
         c = _core.gemm(a, b, trans_a=ta, trans_b=tb)
         ref = (a.T if ta else a).astype(np.float64) @ (b.T if tb else b).astype(np.float64)
         assert_close(c, ref, dtype, what=f"{kernel} m={m} n={n} k={k} ta={ta} tb={tb}")
+
+
+def test_a_row_does_not_depend_on_the_rows_around_it(rng, dtype):
+    """Predicting one row alone or within a batch gives bitwise the same output: the unpacked
+    path for small products sums and rounds exactly as the packed path (64 rows here are packed
+    by default, the first few rows alone are not)."""
+    x = rng.standard_normal((64, 33)).astype(dtype)
+    w = rng.standard_normal((17, 33)).astype(dtype)
+    b = rng.standard_normal(17).astype(dtype)
+    full, _ = _core.dense_forward(x, w, b, _core.Activation.relu)
+    assert 64 * 17 * 33 > _core.small_max_work() >= 7 * 17 * 33
+    for rows in (1, 2, 3, 5, 6, 7):
+        part, _ = _core.dense_forward(x[:rows], w, b, _core.Activation.relu)
+        assert np.array_equal(part, full[:rows]), rows
+    dz = rng.standard_normal((64, 17)).astype(dtype)  # and dx = dz w, the other product per row
+    assert np.array_equal(_core.gemm(dz[:3], w), _core.gemm(dz, w)[:3])
 
 
 def test_dense_layer_on_both_kernels_agrees(rng, dtype, kernel):

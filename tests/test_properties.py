@@ -56,17 +56,20 @@ def _tiny(dtype) -> float:
 @contextlib.contextmanager
 def kernel_and_threads(kernel: str, threads: int):
     """Run on the given micro-kernel and thread count; threads > 1 forces the parallel split
-    even for small products (parallel_min_work 0), so odd sizes exercise the thread split too."""
-    saved_threads, saved_work = dg.get_num_threads(), _core.parallel_min_work()
+    even for small products (parallel_min_work 0, none unpacked), so odd sizes exercise the
+    thread split too."""
+    saved_threads, saved_work, saved_small = dg.get_num_threads(), _core.parallel_min_work(), _core.small_max_work()
     assert _core.set_gemm_kernel(kernel)
     dg.set_num_threads(threads)
     _core.set_parallel_min_work(0 if threads > 1 else saved_work)
+    _core.set_small_max_work(0 if threads > 1 else saved_small)
     try:
         yield
     finally:
         _core.set_gemm_kernel("auto")
         dg.set_num_threads(saved_threads)
         _core.set_parallel_min_work(saved_work)
+        _core.set_small_max_work(saved_small)
 
 
 # ---- values -------------------------------------------------------------------------------------

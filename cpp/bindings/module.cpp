@@ -824,6 +824,9 @@ PYBIND11_MODULE(_core, m) {
   m.def("parallel_min_work", &densegrad::detail::parallel_min_work);
   m.def("set_parallel_min_work", &densegrad::detail::set_parallel_min_work, py::arg("work"),
         "Set the m*n*k from which GEMMs use threads (for measuring the threshold).");
+  m.def("small_max_work", &densegrad::detail::small_max_work);
+  m.def("set_small_max_work", &densegrad::detail::set_small_max_work, py::arg("work"),
+        "Set the m*n*k up to which GEMMs run unpacked (avx2-fma kernel; 0: always packed).");
   m.def("fma_loop", [](bool f32, Index iters) {
         double flops = 0, value;
         {

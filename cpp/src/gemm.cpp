@@ -14,6 +14,10 @@
 // the tile is still in L1 -- this is how dense_forward fuses its bias and activation.
 // Threads split the rows or the columns of C, never k, so every element is summed in the same
 // order whatever the thread count: results are bitwise independent of it.
+//
+// Small products (m * n * k <= small_max_work(), AVX2 kernel) skip the packing: the same register
+// tile reads A and B in place (small_product, gemm_avx2.cpp), with the same k blocks, summation
+// order and rounding, so their results are bitwise the packed path's.
 #include "densegrad/gemm.hpp"
 
 #include <algorithm>
@@ -54,9 +58,9 @@ constexpr KernelInfo<float> kGenericF{ukr_generic<float, 4, 8>, 4, 8, 256, 128, 
 constexpr KernelInfo<double> kGenericD{ukr_generic<double, 4, 4>, 4, 4, 256, 128, 1024, "generic"};
 #if defined(DENSEGRAD_X86)
 constexpr KernelInfo<float> kAvx2F{sgemm_ukr_avx2_6x16, 6, 16, 256, 120, 3072, "avx2-fma",
-                                   pack_a_rows6_avx2, pack_b_trans16_avx2};
+                                   pack_a_rows6_avx2, pack_b_trans16_avx2, sgemm_small_avx2};
 constexpr KernelInfo<double> kAvx2D{dgemm_ukr_avx2_6x8, 6, 8, 256, 96, 2048, "avx2-fma",
-                                    pack_a_rows6d_avx2, pack_b_trans8d_avx2};
+                                    pack_a_rows6d_avx2, pack_b_trans8d_avx2, dgemm_small_avx2};
 #endif
 
 bool cpu_has_avx2_fma() {
@@ -298,12 +302,57 @@ namespace {
 std::atomic<Index> g_parallel_min_work{Index(1) << 22};
 }  // namespace
 
+// Work (m * n * k) up to which a product runs unpacked (small_product). 2^15 covers the tiny
+// networks' layers; measured on the small case (64-128-128-1 batch 32, instructions per fused
+// step): 1,000k always packed, 968k at 2^15, 970k at 2^18; timed per product, the unpacked
+// path breaks even around 64^3 (2^18) and is 0.7x at 128 x 128 x 32 (its B rows come from
+// cache for every 6 rows of C, where the packed path streams one contiguous panel).
+namespace {
+std::atomic<Index> g_small_max_work{Index(1) << 15};
+}  // namespace
+
+Index small_max_work() { return g_small_max_work.load(std::memory_order_relaxed); }
+
+void set_small_max_work(Index work) {
+  DENSEGRAD_CHECK(work >= 0, "small_max_work must be >= 0, got " + std::to_string(work));
+  g_small_max_work.store(work);
+}
+
 Index parallel_min_work() { return g_parallel_min_work.load(std::memory_order_relaxed); }
 
 void set_parallel_min_work(Index work) {
   DENSEGRAD_CHECK(work >= 0, "parallel_min_work must be >= 0, got " + std::to_string(work));
   g_parallel_min_work.store(work);
 }
+
+// Small products skip the packing: at the seed and tiny networks' sizes, packing and edge tiles
+// cost more than the multiply-adds (instructions per fused step, tiny 8-32-32-1 batch 16: 102k
+// packed, 76k unpacked). A transposed B (the forward's w) is copied into a per-thread buffer in
+// the non-transposed layout first (k * n copies for m * n * k multiply-adds). k is cut into the
+// same blocks as in gemm_block, so the result is bitwise the packed path's.
+namespace {
+
+template <typename T>
+void small_product(const KernelInfo<T>& K, bool ta, bool tb, Index m, Index n, Index k, T alpha, const T* a,
+                   Index lda, const T* b, Index ldb, T beta, T* c, Index ldc) {
+  if (tb) {
+    thread_local std::vector<T> bt;  // grows to the largest small B seen, then reused
+    if (bt.size() < std::size_t(k * n)) bt.resize(std::size_t(k * n));
+    for (Index j = 0; j < n; ++j)
+      for (Index p = 0; p < k; ++p) bt[std::size_t(p * n + j)] = b[j * ldb + p];
+    b = bt.data();
+    ldb = n;
+  }
+  const Index kblocks = (k + K.kc - 1) / K.kc;
+  const Index kc_max = (k + kblocks - 1) / kblocks;
+  for (Index pc = 0; pc < k; pc += kc_max) {
+    const Index kc = std::min(kc_max, k - pc);
+    K.small(ta, m, n, kc, alpha, ta ? a + pc * lda : a + pc, lda, b + pc * ldb, ldb, pc == 0 ? beta : T(1), c,
+            ldc);
+  }
+}
+
+}  // namespace
 
 template <typename T>
 void gemm_ex(Trans trans_a, Trans trans_b, Index m, Index n, Index k, T alpha, const T* a, Index lda,
@@ -316,7 +365,14 @@ void gemm_ex(Trans trans_a, Trans trans_b, Index m, Index n, Index k, T alpha, c
     if (ep != nullptr) apply_epilogue(*ep, c, ldc, 0, 0, m, n);
     return;
   }
-  GemmTask<T> t{&kernel<T>(), trans_a == Trans::Yes, trans_b == Trans::Yes, m, n, k, alpha, a, lda,
+  const KernelInfo<T>& K = kernel<T>();
+  if (K.small != nullptr && !(trans_a == Trans::Yes && trans_b == Trans::Yes) &&
+      double(m) * double(n) * double(k) <= double(small_max_work())) {
+    small_product(K, trans_a == Trans::Yes, trans_b == Trans::Yes, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    if (ep != nullptr) apply_epilogue(*ep, c, ldc, 0, 0, m, n);
+    return;
+  }
+  GemmTask<T> t{&K, trans_a == Trans::Yes, trans_b == Trans::Yes, m, n, k, alpha, a, lda,
                 b, ldb, beta, c, ldc, ep, m >= n};
   const bool big = double(m) * double(n) * double(k) >= double(parallel_min_work());
   if (!big) {

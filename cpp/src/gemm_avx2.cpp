@@ -91,6 +91,119 @@ void dgemm_ukr_avx2_6x8(Index kc, const double* a, const double* b, double* c, I
   }
 }
 
+// ---- small products without packing -----------------------------------------------------------
+
+namespace {
+
+// The vector operations of the small kernel for one element type (masked loads and stores read
+// and write only the first `lanes` elements: the edges of a row need no scalar tail).
+template <typename T> struct Vec;
+
+template <> struct Vec<float> {
+  using V = __m256;
+  using M = __m256i;
+  static constexpr int W = 8;
+  static M mask(Index lanes) {
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32(int(lanes)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+  }
+  static V load(const float* p, M m) { return _mm256_maskload_ps(p, m); }
+  static void store(float* p, M m, V v) { _mm256_maskstore_ps(p, m, v); }
+  static V bcast(const float* p) { return _mm256_broadcast_ss(p); }
+  static V set1(float x) { return _mm256_set1_ps(x); }
+  static V zero() { return _mm256_setzero_ps(); }
+  static V fma(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }
+  static V mul(V a, V b) { return _mm256_mul_ps(a, b); }
+  static V add(V a, V b) { return _mm256_add_ps(a, b); }
+};
+
+template <> struct Vec<double> {
+  using V = __m256d;
+  using M = __m256i;
+  static constexpr int W = 4;
+  static M mask(Index lanes) {
+    return _mm256_cmpgt_epi64(_mm256_set1_epi64x(lanes), _mm256_setr_epi64x(0, 1, 2, 3));
+  }
+  static V load(const double* p, M m) { return _mm256_maskload_pd(p, m); }
+  static void store(double* p, M m, V v) { _mm256_maskstore_pd(p, m, v); }
+  static V bcast(const double* p) { return _mm256_broadcast_sd(p); }
+  static V set1(double x) { return _mm256_set1_pd(x); }
+  static V zero() { return _mm256_setzero_pd(); }
+  static V fma(V a, V b, V c) { return _mm256_fmadd_pd(a, b, c); }
+  static V mul(V a, V b) { return _mm256_mul_pd(a, b); }
+  static V add(V a, V b) { return _mm256_add_pd(a, b); }
+};
+
+// R rows of C (R <= 6) against a non-transposed B, 2 vectors of columns at a time: the same
+// register tile as the packed micro-kernel, A and B read in place. Each element is summed in the
+// micro-kernel's order (one fused multiply-add per p, p ascending), so the result is bitwise the
+// packed path's: a row of C does not depend on which path, or how many rows, computed it.
+template <typename T, int R, bool TA>
+void small_rows(Index n, Index k, T alpha, const T* a, Index lda, const T* b, Index ldb, T beta, T* c,
+                Index ldc) {
+  using X = Vec<T>;
+  using V = typename X::V;
+  constexpr Index W = X::W;
+  const V va = X::set1(alpha), vb = X::set1(beta);
+  for (Index j = 0; j < n; j += 2 * W) {
+    const Index cols = n - j < 2 * W ? n - j : 2 * W;
+    const typename X::M m0 = X::mask(cols), m1 = X::mask(cols - W);
+    V acc[R][2];
+    for (int r = 0; r < R; ++r) acc[r][0] = acc[r][1] = X::zero();
+    const T* bp = b + j;
+    for (Index p = 0; p < k; ++p, bp += ldb) {
+      const V b0 = X::load(bp, m0), b1 = X::load(bp + W, m1);
+      for (int r = 0; r < R; ++r) {
+        const V ar = X::bcast(TA ? a + p * lda + r : a + r * lda + p);
+        acc[r][0] = X::fma(ar, b0, acc[r][0]);
+        acc[r][1] = X::fma(ar, b1, acc[r][1]);
+      }
+    }
+    // The packed path's rounding, element for element: a full 6 x 2W tile is stored as
+    // alpha * acc + beta * c with one fused multiply-add; an edge tile rounds alpha * acc first
+    // (the packed path computes it aside, then merges it).
+    const bool edge = R < 6 || cols < 2 * W;
+    for (int r = 0; r < R; ++r) {
+      T* cr = c + r * ldc + j;
+      for (int h = 0; h < 2; ++h) {
+        const typename X::M mh = h == 0 ? m0 : m1;
+        V out;
+        if (beta == T(0))  // C is not read
+          out = X::mul(va, acc[r][h]);
+        else if (edge)
+          out = X::add(X::mul(va, acc[r][h]), X::mul(vb, X::load(cr + h * W, mh)));
+        else
+          out = X::fma(va, acc[r][h], X::mul(vb, X::load(cr + h * W, mh)));
+        X::store(cr + h * W, mh, out);
+      }
+    }
+  }
+}
+
+template <typename T, bool TA>
+void small_ab(Index m, Index n, Index k, T alpha, const T* a, Index lda, const T* b, Index ldb, T beta, T* c,
+              Index ldc) {
+  using Fn = void (*)(Index, Index, T, const T*, Index, const T*, Index, T, T*, Index);
+  static constexpr Fn by_rows[7] = {nullptr,
+                                    small_rows<T, 1, TA>, small_rows<T, 2, TA>, small_rows<T, 3, TA>,
+                                    small_rows<T, 4, TA>, small_rows<T, 5, TA>, small_rows<T, 6, TA>};
+  for (Index i = 0; i < m; i += 6) {
+    const Index rows = m - i < 6 ? m - i : 6;
+    by_rows[rows](n, k, alpha, TA ? a + i : a + i * lda, lda, b, ldb, beta, c + i * ldc, ldc);
+  }
+}
+
+}  // namespace
+
+void sgemm_small_avx2(bool trans_a, Index m, Index n, Index k, float alpha, const float* a, Index lda,
+                      const float* b, Index ldb, float beta, float* c, Index ldc) {
+  (trans_a ? small_ab<float, true> : small_ab<float, false>)(m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+
+void dgemm_small_avx2(bool trans_a, Index m, Index n, Index k, double alpha, const double* a, Index lda,
+                      const double* b, Index ldb, double beta, double* c, Index ldc) {
+  (trans_a ? small_ab<double, true> : small_ab<double, false>)(m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+
 // ---- packing with in-register 8 x 8 transposes ------------------------------------------------
 
 namespace {

@@ -22,6 +22,13 @@ using MicroKernel = void (*)(Index kc, const T* a, const T* b, T* c, Index ldc, 
 template <typename T>
 using Packer = void (*)(T* dst, const T* src, Index ld, Index kc);
 
+// A small product read in place, no packing: C (m x n) = alpha * op(A) * B + beta * C for a
+// non-transposed B and one k block (the caller cuts k as gemm_block does, and transposes B).
+// Bitwise equal to the packed path with the same micro-kernel.
+template <typename T>
+using SmallGemm = void (*)(bool trans_a, Index m, Index n, Index k, T alpha, const T* a, Index lda, const T* b,
+                           Index ldb, T beta, T* c, Index ldc);
+
 template <typename T>
 struct KernelInfo {
   MicroKernel<T> ukr;
@@ -30,11 +37,17 @@ struct KernelInfo {
   const char* name;
   Packer<T> pack_a_rows = nullptr;
   Packer<T> pack_b_trans = nullptr;
+  SmallGemm<T> small = nullptr;  // null: every product is packed
 };
 
 // Defined in gemm_avx2.cpp (only on x86-64 builds).
 void sgemm_ukr_avx2_6x16(Index kc, const float* a, const float* b, float* c, Index ldc, float alpha, float beta);
 void dgemm_ukr_avx2_6x8(Index kc, const double* a, const double* b, double* c, Index ldc, double alpha, double beta);
+
+void sgemm_small_avx2(bool trans_a, Index m, Index n, Index k, float alpha, const float* a, Index lda,
+                      const float* b, Index ldb, float beta, float* c, Index ldc);
+void dgemm_small_avx2(bool trans_a, Index m, Index n, Index k, double alpha, const double* a, Index lda,
+                      const double* b, Index ldb, double beta, double* c, Index ldc);
 
 void pack_b_trans16_avx2(float* dst, const float* src, Index ld, Index kc);
 void pack_a_rows6_avx2(float* dst, const float* src, Index ld, Index kc);

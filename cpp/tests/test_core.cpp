@@ -84,6 +84,45 @@ void test_gemm(double rtol) {
           }
 }
 
+// The unpacked path for small products must give bitwise the packed path's result (so a row of
+// C does not depend on how many rows were computed with it), for every alpha/beta combination.
+template <typename T>
+void test_small_path_is_bitwise_packed() {
+  std::mt19937 gen(11);
+  std::normal_distribution<double> nd;
+  const Index saved = detail::small_max_work();
+  const Index sizes[] = {1, 2, 5, 6, 7, 16, 17, 33};
+  const Index ks[] = {1, 7, 16, 255, 257, 600};  // 257 and 600: more than one k block
+  const std::pair<T, T> ab[] = {{T(1), T(0)}, {T(1.5), T(0)}, {T(1), T(1)}, {T(1.5), T(-0.75)}};
+  bool ok = true;
+  std::string first_bad;
+  for (int ta = 0; ta < 2; ++ta)
+    for (int tb = 0; tb < 2; ++tb)
+      for (Index m : sizes)
+        for (Index n : sizes)
+          for (Index k : ks)
+            for (const auto& [alpha, beta] : ab) {
+              std::vector<T> a(std::size_t(m * k)), b(std::size_t(k * n)), c0(std::size_t(m * n));
+              for (auto& v : a) v = T(nd(gen));
+              for (auto& v : b) v = T(nd(gen));
+              for (auto& v : c0) v = T(nd(gen));
+              std::vector<T> packed(c0), small(c0);
+              const Trans TA = ta ? Trans::Yes : Trans::No, TB = tb ? Trans::Yes : Trans::No;
+              const Index lda = ta ? m : k, ldb = tb ? k : n;
+              detail::set_small_max_work(0);
+              gemm<T>(TA, TB, m, n, k, alpha, a.data(), lda, b.data(), ldb, beta, packed.data(), n);
+              detail::set_small_max_work(Index(1) << 62);
+              gemm<T>(TA, TB, m, n, k, alpha, a.data(), lda, b.data(), ldb, beta, small.data(), n);
+              if (packed != small && ok) {
+                ok = false;
+                first_bad = "ta=" + std::to_string(ta) + " tb=" + std::to_string(tb) + " m=" + std::to_string(m) +
+                            " n=" + std::to_string(n) + " k=" + std::to_string(k);
+              }
+            }
+  detail::set_small_max_work(saved);
+  check(ok, std::string("unpacked small products are bitwise the packed ones (") + (ok ? "all" : first_bad) + ")");
+}
+
 // The notebook's 1-2-2-1 ReLU network, in Linear layout (w: out x in), with its printed values.
 void test_seed_network() {
   const float x[1] = {0.5f}, target[1] = {0.95f};
@@ -287,8 +326,17 @@ void test_absurd_workspace_is_refused() {
 }  // namespace
 
 int main() {
-  test_gemm<float>(1e-5);
-  test_gemm<double>(1e-12);
+  // Default small-product limit, then every shape packed, then every shape unpacked (the AVX2
+  // kernel's path for small products; a no-op for the portable kernel).
+  const Index small_default = detail::small_max_work();
+  for (Index small : {small_default, Index(0), Index(1) << 62}) {
+    detail::set_small_max_work(small);
+    test_gemm<float>(1e-5);
+    test_gemm<double>(1e-12);
+  }
+  detail::set_small_max_work(small_default);
+  test_small_path_is_bitwise_packed<float>();
+  test_small_path_is_bitwise_packed<double>();
   test_seed_network();
   test_optimizers();
   test_invalid_arguments();

@@ -5,7 +5,7 @@ from __future__ import annotations
 import collections.abc
 import numpy
 import typing
-__all__: list[str] = ['Activation', 'FusedMlp', 'Reduction', 'activation_backward', 'activation_forward', 'activation_needs_preactivation', 'adam_step', 'adam_step_many', 'dense_backward', 'dense_forward', 'fma_loop', 'gemm', 'gemm_kernel', 'get_num_threads', 'mlp_backward', 'mlp_forward', 'mse_backward', 'mse_forward', 'parallel_min_work', 'set_gemm_kernel', 'set_num_threads', 'set_parallel_min_work', 'sgd_step', 'sgd_step_many']
+__all__: list[str] = ['Activation', 'FusedMlp', 'Reduction', 'activation_backward', 'activation_forward', 'activation_needs_preactivation', 'adam_step', 'adam_step_many', 'dense_backward', 'dense_forward', 'fma_loop', 'gemm', 'gemm_kernel', 'get_num_threads', 'mlp_backward', 'mlp_forward', 'mse_backward', 'mse_forward', 'parallel_min_work', 'set_gemm_kernel', 'set_num_threads', 'set_parallel_min_work', 'set_small_max_work', 'sgd_step', 'sgd_step_many', 'small_max_work']
 class Activation:
     """
     Members:
@@ -181,6 +181,10 @@ def set_parallel_min_work(work: typing.SupportsInt | typing.SupportsIndex) -> No
     """
     Set the m*n*k from which GEMMs use threads (for measuring the threshold).
     """
+def set_small_max_work(work: typing.SupportsInt | typing.SupportsIndex) -> None:
+    """
+    Set the m*n*k up to which GEMMs run unpacked (avx2-fma kernel; 0: always packed).
+    """
 def sgd_step(param: typing.Any, grad: typing.Any, momentum_buffer: typing.Any, lr: typing.SupportsFloat | typing.SupportsIndex, momentum: typing.SupportsFloat | typing.SupportsIndex = 0.0, dampening: typing.SupportsFloat | typing.SupportsIndex = 0.0, weight_decay: typing.SupportsFloat | typing.SupportsIndex = 0.0, nesterov: bool = False, maximize: bool = False, first_step: bool = False) -> None:
     """
     torch.optim.SGD's update of one parameter array, in place.
@@ -189,3 +193,5 @@ def sgd_step_many(params: list, grads: list, momentum_buffers: typing.Any, first
     """
     sgd_step for lists of parameters, gradients and momentum buffers (None: no momentum) in one call; first_steps: one bool per parameter, or None (all False). Every operand is checked before any is updated.
     """
+def small_max_work() -> int:
+    ...

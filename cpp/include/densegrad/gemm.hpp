@@ -64,6 +64,12 @@ void gemm_ex(Trans trans_a, Trans trans_b, Index m, Index n, Index k, T alpha, c
 Index parallel_min_work();
 void set_parallel_min_work(Index work);
 
+// Multiply-adds (m * n * k) up to which a product is computed without packing (when the kernel
+// has such a path: avx2-fma); settable for measuring the crossover (the benchmarks do) and for
+// testing both paths on one shape. 0: always packed.
+Index small_max_work();
+void set_small_max_work(Index work);
+
 // Shape and pointer checks shared by both GEMMs (std::invalid_argument on failure).
 void check_gemm_args(Trans trans_a, Trans trans_b, Index m, Index n, Index k, const void* a,
                      Index lda, const void* b, Index ldb, const void* c, Index ldc,
