@@ -107,3 +107,56 @@ def run_threads(repeats: int = 5, quick: bool = False) -> dict:
     text = table(["m=n=k", "m*n*k", "1 thread us", f"{threads} threads us", "speed-up"], rows,
                  title=f"Threads on square float32 GEMMs (threshold off); the library splits from m*n*k >= {saved:,}")
     return {"threads": threads, "threshold": saved, "cases": results, "text": text}
+
+
+# Layer products of the seed, tiny and small cases (label, m, n, k, trans_a, trans_b) and squares
+# around the unpacked path's break-even.
+SMALL_PRODUCTS = [
+    ("tiny 8->32 forward b1", 1, 32, 8, False, True),
+    ("tiny 8->32 forward b16", 16, 32, 8, False, True),
+    ("tiny 32->32 forward b16", 16, 32, 32, False, True),
+    ("tiny 32->32 dx b16", 16, 32, 32, False, False),
+    ("tiny 32->32 dw b16", 32, 32, 16, True, False),
+    ("small 64->128 forward b32", 32, 128, 64, False, True),
+    ("small 64->128 dw b32", 128, 64, 32, True, False),
+    ("small 128->128 dx b32", 32, 128, 128, False, False),
+    ("square 32", 32, 32, 32, False, False),
+    ("square 48", 48, 48, 48, False, False),
+    ("square 64", 64, 64, 64, False, False),
+    ("square 96", 96, 96, 96, False, False),
+]
+
+
+def run_small(dtype: str = "float32", repeats: int = 5, quick: bool = False) -> dict:
+    """Where does skipping the packing pay? Small products timed packed and unpacked (the AVX2
+    kernel's path for small products), with the library's limit switched off both ways."""
+    threads, saved = dg.get_num_threads(), _core.small_max_work()
+    rng = np.random.default_rng(0)
+    rows, results = [], []
+    dg.set_num_threads(1)
+    try:
+        for label, m, n, k, ta, tb in SMALL_PRODUCTS[::4] if quick else SMALL_PRODUCTS:
+            a = rng.standard_normal((k, m) if ta else (m, k)).astype(dtype)
+            b = rng.standard_normal((n, k) if tb else (k, n)).astype(dtype)
+
+            def f(a=a, b=b, ta=ta, tb=tb):
+                return _core.gemm(a, b, trans_a=ta, trans_b=tb)
+
+            t = time_interleaved({
+                "packed": (lambda: _core.set_small_max_work(0), f),
+                "unpacked": (lambda: _core.set_small_max_work(2**62), f),
+            }, repeats, min_time=0.01 if quick else 0.05)
+            speedup = t["packed"][0] / t["unpacked"][0]
+            rows.append([label, f"{m}x{n}x{k}", f"{m * n * k:,}", f"{t['packed'][0] * 1e6:,.2f}",
+                         f"{t['unpacked'][0] * 1e6:,.2f}", f"{speedup:.2f}x"])
+            results.append({"case": label, "m": m, "n": n, "k": k, "work": m * n * k, "us_packed": t["packed"][0] * 1e6,
+                            "us_unpacked": t["unpacked"][0] * 1e6, "speedup": speedup})
+    finally:
+        _core.set_small_max_work(saved)
+        dg.set_num_threads(threads)
+    kernel = _core.gemm_kernel()
+    note = "" if kernel == "avx2-fma" else f" (kernel {kernel}: no unpacked path, both columns are packed)"
+    text = table(["product", "m x n x k", "m*n*k", "packed us", "unpacked us", "unpacked speed-up"], rows,
+                 title=f"Small {dtype} products, one thread, through _core.gemm (~1 us of call overhead each); "
+                       f"the library runs unpacked up to m*n*k <= {saved:,}{note}")
+    return {"dtype": dtype, "limit": saved, "cases": results, "text": text}

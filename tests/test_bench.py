@@ -28,6 +28,9 @@ def test_bench_quick_runs_and_writes_json(tmp_path):
         assert all(v > 0 for v in case["us_per_step"].values())
     gemm = data["gemm"][0]["cases"]
     assert gemm and all(c["gflops"]["densegrad"] > 0 and c["gflops"]["numpy"] > 0 for c in gemm)
+    small = data["small"][0]
+    assert small["limit"] > 0 and small["cases"]
+    assert all(c["us_packed"] > 0 and c["us_unpacked"] > 0 for c in small["cases"])
 
 
 def test_bench_help_lists_its_options():

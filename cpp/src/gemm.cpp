@@ -58,9 +58,11 @@ constexpr KernelInfo<float> kGenericF{ukr_generic<float, 4, 8>, 4, 8, 256, 128, 
 constexpr KernelInfo<double> kGenericD{ukr_generic<double, 4, 4>, 4, 4, 256, 128, 1024, "generic"};
 #if defined(DENSEGRAD_X86)
 constexpr KernelInfo<float> kAvx2F{sgemm_ukr_avx2_6x16, 6, 16, 256, 120, 3072, "avx2-fma",
-                                   pack_a_rows6_avx2, pack_b_trans16_avx2, sgemm_small_avx2};
+                                   pack_a_rows6_avx2, pack_b_trans16_avx2, sgemm_small_avx2,
+                                   transpose_avx2};
 constexpr KernelInfo<double> kAvx2D{dgemm_ukr_avx2_6x8, 6, 8, 256, 96, 2048, "avx2-fma",
-                                    pack_a_rows6d_avx2, pack_b_trans8d_avx2, dgemm_small_avx2};
+                                    pack_a_rows6d_avx2, pack_b_trans8d_avx2, dgemm_small_avx2,
+                                    transpose_avx2};
 #endif
 
 bool cpu_has_avx2_fma() {
@@ -302,13 +304,14 @@ namespace {
 std::atomic<Index> g_parallel_min_work{Index(1) << 22};
 }  // namespace
 
-// Work (m * n * k) up to which a product runs unpacked (small_product). 2^15 covers the tiny
-// networks' layers; measured on the small case (64-128-128-1 batch 32, instructions per fused
-// step): 1,000k always packed, 968k at 2^15, 970k at 2^18; timed per product, the unpacked
-// path breaks even around 64^3 (2^18) and is 0.7x at 128 x 128 x 32 (its B rows come from
-// cache for every 6 rows of C, where the packed path streams one contiguous panel).
+// Work (m * n * k) up to which a product runs unpacked (small_product): 2^17. Measured with
+// `bench/run.py --only small` (packed and unpacked side by side, see bench/README.md): unpacked
+// is faster on every listed product up to 110,592 (48^3) in both dtypes; at 2^18 the forward
+// product (transposed B, copied first) is 1.04x in float32 but 0.88x in float64, and from 2^19
+// the packed path wins (its B panel stays in L1 across all rows of A; here B is re-read from L2
+// for every 6 rows).
 namespace {
-std::atomic<Index> g_small_max_work{Index(1) << 15};
+std::atomic<Index> g_small_max_work{Index(1) << 17};
 }  // namespace
 
 Index small_max_work() { return g_small_max_work.load(std::memory_order_relaxed); }
@@ -326,9 +329,9 @@ void set_parallel_min_work(Index work) {
 }
 
 // Small products skip the packing: at the seed and tiny networks' sizes, packing and edge tiles
-// cost more than the multiply-adds (instructions per fused step, tiny 8-32-32-1 batch 16: 102k
-// packed, 76k unpacked). A transposed B (the forward's w) is copied into a per-thread buffer in
-// the non-transposed layout first (k * n copies for m * n * k multiply-adds). k is cut into the
+// cost more than the multiply-adds. A transposed B (the forward's w) is copied into a per-thread
+// buffer in the non-transposed layout first (k * n copies, 8 x 8 blocks in registers, for
+// m * n * k multiply-adds). k is cut into the
 // same blocks as in gemm_block, so the result is bitwise the packed path's.
 namespace {
 
@@ -338,8 +341,7 @@ void small_product(const KernelInfo<T>& K, bool ta, bool tb, Index m, Index n, I
   if (tb) {
     thread_local std::vector<T> bt;  // grows to the largest small B seen, then reused
     if (bt.size() < std::size_t(k * n)) bt.resize(std::size_t(k * n));
-    for (Index j = 0; j < n; ++j)
-      for (Index p = 0; p < k; ++p) bt[std::size_t(p * n + j)] = b[j * ldb + p];
+    K.transpose(bt.data(), n, b, ldb, n, k);  // bt (k x n) = B^T, B being n x k
     b = bt.data();
     ldb = n;
   }

@@ -106,6 +106,8 @@ template <> struct Vec<float> {
   static M mask(Index lanes) {
     return _mm256_cmpgt_epi32(_mm256_set1_epi32(int(lanes)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
   }
+  static V load(const float* p) { return _mm256_loadu_ps(p); }
+  static void store(float* p, V v) { _mm256_storeu_ps(p, v); }
   static V load(const float* p, M m) { return _mm256_maskload_ps(p, m); }
   static void store(float* p, M m, V v) { _mm256_maskstore_ps(p, m, v); }
   static V bcast(const float* p) { return _mm256_broadcast_ss(p); }
@@ -123,6 +125,8 @@ template <> struct Vec<double> {
   static M mask(Index lanes) {
     return _mm256_cmpgt_epi64(_mm256_set1_epi64x(lanes), _mm256_setr_epi64x(0, 1, 2, 3));
   }
+  static V load(const double* p) { return _mm256_loadu_pd(p); }
+  static void store(double* p, V v) { _mm256_storeu_pd(p, v); }
   static V load(const double* p, M m) { return _mm256_maskload_pd(p, m); }
   static void store(double* p, M m, V v) { _mm256_maskstore_pd(p, m, v); }
   static V bcast(const double* p) { return _mm256_broadcast_sd(p); }
@@ -134,24 +138,27 @@ template <> struct Vec<double> {
 };
 
 // R rows of C (R <= 6) against a non-transposed B, 2 vectors of columns at a time: the same
-// register tile as the packed micro-kernel, A and B read in place. Each element is summed in the
-// micro-kernel's order (one fused multiply-add per p, p ascending), so the result is bitwise the
-// packed path's: a row of C does not depend on which path, or how many rows, computed it.
-template <typename T, int R, bool TA>
+// register tile as the packed micro-kernel, A and B read in place. FULL: n is a multiple of
+// 2 vectors; else n < 2 vectors, read and written with masks (masked stores are slow on some
+// CPUs, so full tiles use plain ones). Each element is summed in the micro-kernel's order (one
+// fused multiply-add per p, p ascending), so the result is bitwise the packed path's: a row of C
+// does not depend on which path, or how many rows, computed it.
+template <typename T, int R, bool TA, bool FULL>
 void small_rows(Index n, Index k, T alpha, const T* a, Index lda, const T* b, Index ldb, T beta, T* c,
                 Index ldc) {
   using X = Vec<T>;
   using V = typename X::V;
+  using M = typename X::M;
   constexpr Index W = X::W;
   const V va = X::set1(alpha), vb = X::set1(beta);
+  const M m0 = X::mask(n), m1 = X::mask(n - W);  // used when !FULL
+  const auto load = [&](const T* p, int h) { return FULL ? X::load(p) : X::load(p, h == 0 ? m0 : m1); };
   for (Index j = 0; j < n; j += 2 * W) {
-    const Index cols = n - j < 2 * W ? n - j : 2 * W;
-    const typename X::M m0 = X::mask(cols), m1 = X::mask(cols - W);
     V acc[R][2];
     for (int r = 0; r < R; ++r) acc[r][0] = acc[r][1] = X::zero();
     const T* bp = b + j;
     for (Index p = 0; p < k; ++p, bp += ldb) {
-      const V b0 = X::load(bp, m0), b1 = X::load(bp + W, m1);
+      const V b0 = load(bp, 0), b1 = load(bp + W, 1);
       for (int r = 0; r < R; ++r) {
         const V ar = X::bcast(TA ? a + p * lda + r : a + r * lda + p);
         acc[r][0] = X::fma(ar, b0, acc[r][0]);
@@ -161,19 +168,21 @@ void small_rows(Index n, Index k, T alpha, const T* a, Index lda, const T* b, In
     // The packed path's rounding, element for element: a full 6 x 2W tile is stored as
     // alpha * acc + beta * c with one fused multiply-add; an edge tile rounds alpha * acc first
     // (the packed path computes it aside, then merges it).
-    const bool edge = R < 6 || cols < 2 * W;
+    constexpr bool edge = R < 6 || !FULL;
     for (int r = 0; r < R; ++r) {
       T* cr = c + r * ldc + j;
       for (int h = 0; h < 2; ++h) {
-        const typename X::M mh = h == 0 ? m0 : m1;
         V out;
         if (beta == T(0))  // C is not read
           out = X::mul(va, acc[r][h]);
         else if (edge)
-          out = X::add(X::mul(va, acc[r][h]), X::mul(vb, X::load(cr + h * W, mh)));
+          out = X::add(X::mul(va, acc[r][h]), X::mul(vb, load(cr + h * W, h)));
         else
-          out = X::fma(va, acc[r][h], X::mul(vb, X::load(cr + h * W, mh)));
-        X::store(cr + h * W, mh, out);
+          out = X::fma(va, acc[r][h], X::mul(vb, load(cr + h * W, h)));
+        if (FULL)
+          X::store(cr + h * W, out);
+        else
+          X::store(cr + h * W, h == 0 ? m0 : m1, out);
       }
     }
   }
@@ -183,12 +192,19 @@ template <typename T, bool TA>
 void small_ab(Index m, Index n, Index k, T alpha, const T* a, Index lda, const T* b, Index ldb, T beta, T* c,
               Index ldc) {
   using Fn = void (*)(Index, Index, T, const T*, Index, const T*, Index, T, T*, Index);
-  static constexpr Fn by_rows[7] = {nullptr,
-                                    small_rows<T, 1, TA>, small_rows<T, 2, TA>, small_rows<T, 3, TA>,
-                                    small_rows<T, 4, TA>, small_rows<T, 5, TA>, small_rows<T, 6, TA>};
+  static constexpr Fn full[7] = {nullptr,
+                                 small_rows<T, 1, TA, true>, small_rows<T, 2, TA, true>, small_rows<T, 3, TA, true>,
+                                 small_rows<T, 4, TA, true>, small_rows<T, 5, TA, true>, small_rows<T, 6, TA, true>};
+  static constexpr Fn part[7] = {nullptr,
+                                 small_rows<T, 1, TA, false>, small_rows<T, 2, TA, false>, small_rows<T, 3, TA, false>,
+                                 small_rows<T, 4, TA, false>, small_rows<T, 5, TA, false>, small_rows<T, 6, TA, false>};
+  const Index nfull = n / (2 * Vec<T>::W) * (2 * Vec<T>::W);
   for (Index i = 0; i < m; i += 6) {
     const Index rows = m - i < 6 ? m - i : 6;
-    by_rows[rows](n, k, alpha, TA ? a + i : a + i * lda, lda, b, ldb, beta, c + i * ldc, ldc);
+    const T* ai = TA ? a + i : a + i * lda;
+    T* ci = c + i * ldc;
+    if (nfull > 0) full[rows](nfull, k, alpha, ai, lda, b, ldb, beta, ci, ldc);
+    if (n > nfull) part[rows](n - nfull, k, alpha, ai, lda, b + nfull, ldb, beta, ci + nfull, ldc);
   }
 }
 
@@ -262,6 +278,23 @@ void pack_a_rows6_avx2(float* dst, const float* src, Index ld, Index kc) {
     for (int i = 0; i < 6; ++i) dst[p * 6 + i] = src[i * ld + p];
 }
 
+// dst[c * ldd + r] = src[r * lds + c] for r < rows, c < cols, 8 x 8 blocks in registers.
+void transpose_avx2(float* dst, Index ldd, const float* src, Index lds, Index rows, Index cols) {
+  const Index rows8 = rows / 8 * 8, cols8 = cols / 8 * 8;
+  for (Index r = 0; r < rows8; r += 8) {
+    for (Index c = 0; c < cols8; c += 8) {
+      __m256 v[8];
+      for (int i = 0; i < 8; ++i) v[i] = _mm256_loadu_ps(src + (r + i) * lds + c);
+      DENSEGRAD_TRANSPOSE8(v);
+      for (int i = 0; i < 8; ++i) _mm256_storeu_ps(dst + (c + i) * ldd + r, v[i]);
+    }
+    for (Index c = cols8; c < cols; ++c)
+      for (Index i = r; i < r + 8; ++i) dst[c * ldd + i] = src[i * lds + c];
+  }
+  for (Index i = rows8; i < rows; ++i)
+    for (Index c = 0; c < cols; ++c) dst[c * ldd + i] = src[i * lds + c];
+}
+
 #undef DENSEGRAD_TRANSPOSE8
 
 // r[0..3] (4 rows of 4 doubles) -> r[k] = column k.
@@ -309,6 +342,23 @@ void pack_a_rows6d_avx2(double* dst, const double* src, Index ld, Index kc) {
   }
   for (; p < kc; ++p)
     for (int i = 0; i < 6; ++i) dst[p * 6 + i] = src[i * ld + p];
+}
+
+// dst[c * ldd + r] = src[r * lds + c] for r < rows, c < cols, 4 x 4 blocks in registers.
+void transpose_avx2(double* dst, Index ldd, const double* src, Index lds, Index rows, Index cols) {
+  const Index rows4 = rows / 4 * 4, cols4 = cols / 4 * 4;
+  for (Index r = 0; r < rows4; r += 4) {
+    for (Index c = 0; c < cols4; c += 4) {
+      __m256d v[4];
+      for (int i = 0; i < 4; ++i) v[i] = _mm256_loadu_pd(src + (r + i) * lds + c);
+      DENSEGRAD_TRANSPOSE4D(v);
+      for (int i = 0; i < 4; ++i) _mm256_storeu_pd(dst + (c + i) * ldd + r, v[i]);
+    }
+    for (Index c = cols4; c < cols; ++c)
+      for (Index i = r; i < r + 4; ++i) dst[c * ldd + i] = src[i * lds + c];
+  }
+  for (Index i = rows4; i < rows; ++i)
+    for (Index c = 0; c < cols; ++c) dst[c * ldd + i] = src[i * lds + c];
 }
 
 #undef DENSEGRAD_TRANSPOSE4D

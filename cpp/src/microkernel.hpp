@@ -29,6 +29,10 @@ template <typename T>
 using SmallGemm = void (*)(bool trans_a, Index m, Index n, Index k, T alpha, const T* a, Index lda, const T* b,
                            Index ldb, T beta, T* c, Index ldc);
 
+// dst[c * ldd + r] = src[r * lds + c] for r < rows, c < cols (a transposed copy).
+template <typename T>
+using Transposer = void (*)(T* dst, Index ldd, const T* src, Index lds, Index rows, Index cols);
+
 template <typename T>
 struct KernelInfo {
   MicroKernel<T> ukr;
@@ -38,6 +42,7 @@ struct KernelInfo {
   Packer<T> pack_a_rows = nullptr;
   Packer<T> pack_b_trans = nullptr;
   SmallGemm<T> small = nullptr;  // null: every product is packed
+  Transposer<T> transpose = nullptr;  // for small products with a transposed B (with small)
 };
 
 // Defined in gemm_avx2.cpp (only on x86-64 builds).
@@ -48,6 +53,9 @@ void sgemm_small_avx2(bool trans_a, Index m, Index n, Index k, float alpha, cons
                       const float* b, Index ldb, float beta, float* c, Index ldc);
 void dgemm_small_avx2(bool trans_a, Index m, Index n, Index k, double alpha, const double* a, Index lda,
                       const double* b, Index ldb, double beta, double* c, Index ldc);
+
+void transpose_avx2(float* dst, Index ldd, const float* src, Index lds, Index rows, Index cols);
+void transpose_avx2(double* dst, Index ldd, const double* src, Index lds, Index rows, Index cols);
 
 void pack_b_trans16_avx2(float* dst, const float* src, Index ld, Index kc);
 void pack_a_rows6_avx2(float* dst, const float* src, Index ld, Index kc);
