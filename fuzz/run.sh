@@ -62,11 +62,11 @@ for target in $TARGETS; do
                  cpp/src/loss.cpp cpp/src/optim.cpp cpp/src/mlp.cpp cpp/src/json.cpp cpp/src/model.cpp; do
         obj="$OUT/obj/$(basename "$src" .cpp).o"
         mkdir -p "$OUT/obj"
-        clang++ $CXXFLAGS_FUZZ $SAN -fsanitize=fuzzer-no-link -c "$src" -o "$obj"
+        clang++ $CXXFLAGS_FUZZ $SAN -ffp-contract=off -fsanitize=fuzzer-no-link -c "$src" -o "$obj"
         objs+=("$obj")
       done
       # the AVX2 micro-kernels alone get -mavx2 -mfma, as in CMakeLists.txt
-      clang++ $CXXFLAGS_FUZZ $SAN -fsanitize=fuzzer-no-link -mavx2 -mfma -c cpp/src/gemm_avx2.cpp -o "$OUT/obj/gemm_avx2.o"
+      clang++ $CXXFLAGS_FUZZ $SAN -ffp-contract=off -fsanitize=fuzzer-no-link -mavx2 -mfma -c cpp/src/gemm_avx2.cpp -o "$OUT/obj/gemm_avx2.o"
       clang++ $CXXFLAGS_FUZZ $SAN -fsanitize=fuzzer "$harness" "${objs[@]}" "$OUT/obj/gemm_avx2.o" -lpthread \
         -o "$OUT/fuzz_$target"
       extra=(-max_len=4096)
