@@ -16,8 +16,8 @@
 // order whatever the thread count: results are bitwise independent of it.
 //
 // Small products (m * n * k <= small_max_work(), AVX2 kernel) skip the packing: the same register
-// tile reads A and B in place (small_product, gemm_avx2.cpp), with the same k blocks, summation
-// order and rounding, so their results are bitwise the packed path's.
+// tile reads A and B in place (small_product here, the kernels in gemm_avx2.cpp), with the same
+// k blocks, summation order and rounding, so their results are bitwise the packed path's.
 #include "densegrad/gemm.hpp"
 
 #include <algorithm>
@@ -305,11 +305,10 @@ std::atomic<Index> g_parallel_min_work{Index(1) << 22};
 }  // namespace
 
 // Work (m * n * k) up to which a product runs unpacked (small_product): 2^17. Measured with
-// `bench/run.py --only small` (packed and unpacked side by side, see bench/README.md): unpacked
-// is faster on every listed product up to 110,592 (48^3) in both dtypes; at 2^18 the forward
-// product (transposed B, copied first) is 1.04x in float32 but 0.88x in float64, and from 2^19
-// the packed path wins (its B panel stays in L1 across all rows of A; here B is re-read from L2
-// for every 6 rows).
+// `bench/run.py --only small` (packed and unpacked side by side, the run in bench/README.md):
+// unpacked is faster on every listed product up to 110,592 (48^3) in both dtypes; at 262,144 the
+// forward product (transposed B, copied first) is even (0.97-0.99x). The unpacked path re-reads
+// B from cache for every 6 rows of C, where the packed path keeps one panel in L1 for all rows.
 namespace {
 std::atomic<Index> g_small_max_work{Index(1) << 17};
 }  // namespace
@@ -331,8 +330,8 @@ void set_parallel_min_work(Index work) {
 // Small products skip the packing: at the seed and tiny networks' sizes, packing and edge tiles
 // cost more than the multiply-adds. A transposed B (the forward's w) is copied into a per-thread
 // buffer in the non-transposed layout first (k * n copies, 8 x 8 blocks in registers, for
-// m * n * k multiply-adds). k is cut into the
-// same blocks as in gemm_block, so the result is bitwise the packed path's.
+// m * n * k multiply-adds). k is cut into the same blocks as in gemm_block, so the result is
+// bitwise the packed path's.
 namespace {
 
 template <typename T>

@@ -224,6 +224,20 @@ void dgemm_small_avx2(bool trans_a, Index m, Index n, Index k, double alpha, con
 
 namespace {
 
+// dst[c * ldd + r] = src[r * lds + c] for r < rows, c < cols: full B x B blocks by block(dst,
+// ldd, src, lds) (an in-register transpose), the edges element by element.
+template <typename T, Index B, typename Block>
+void transpose_blocks(T* dst, Index ldd, const T* src, Index lds, Index rows, Index cols, Block block) {
+  const Index rows_b = rows / B * B, cols_b = cols / B * B;
+  for (Index r = 0; r < rows_b; r += B) {
+    for (Index c = 0; c < cols_b; c += B) block(dst + c * ldd + r, ldd, src + r * lds + c, lds);
+    for (Index c = cols_b; c < cols; ++c)
+      for (Index i = r; i < r + B; ++i) dst[c * ldd + i] = src[i * lds + c];
+  }
+  for (Index i = rows_b; i < rows; ++i)
+    for (Index c = 0; c < cols; ++c) dst[c * ldd + i] = src[i * lds + c];
+}
+
 // r[0..7] (8 rows of 8) -> r[k] = column k.
 #define DENSEGRAD_TRANSPOSE8(r)                                                            \
   do {                                                                                     \
@@ -280,19 +294,12 @@ void pack_a_rows6_avx2(float* dst, const float* src, Index ld, Index kc) {
 
 // dst[c * ldd + r] = src[r * lds + c] for r < rows, c < cols, 8 x 8 blocks in registers.
 void transpose_avx2(float* dst, Index ldd, const float* src, Index lds, Index rows, Index cols) {
-  const Index rows8 = rows / 8 * 8, cols8 = cols / 8 * 8;
-  for (Index r = 0; r < rows8; r += 8) {
-    for (Index c = 0; c < cols8; c += 8) {
-      __m256 v[8];
-      for (int i = 0; i < 8; ++i) v[i] = _mm256_loadu_ps(src + (r + i) * lds + c);
-      DENSEGRAD_TRANSPOSE8(v);
-      for (int i = 0; i < 8; ++i) _mm256_storeu_ps(dst + (c + i) * ldd + r, v[i]);
-    }
-    for (Index c = cols8; c < cols; ++c)
-      for (Index i = r; i < r + 8; ++i) dst[c * ldd + i] = src[i * lds + c];
-  }
-  for (Index i = rows8; i < rows; ++i)
-    for (Index c = 0; c < cols; ++c) dst[c * ldd + i] = src[i * lds + c];
+  transpose_blocks<float, 8>(dst, ldd, src, lds, rows, cols, [](float* d, Index ldd_, const float* s, Index lds_) {
+    __m256 v[8];
+    for (int i = 0; i < 8; ++i) v[i] = _mm256_loadu_ps(s + i * lds_);
+    DENSEGRAD_TRANSPOSE8(v);
+    for (int i = 0; i < 8; ++i) _mm256_storeu_ps(d + i * ldd_, v[i]);
+  });
 }
 
 #undef DENSEGRAD_TRANSPOSE8
@@ -346,19 +353,12 @@ void pack_a_rows6d_avx2(double* dst, const double* src, Index ld, Index kc) {
 
 // dst[c * ldd + r] = src[r * lds + c] for r < rows, c < cols, 4 x 4 blocks in registers.
 void transpose_avx2(double* dst, Index ldd, const double* src, Index lds, Index rows, Index cols) {
-  const Index rows4 = rows / 4 * 4, cols4 = cols / 4 * 4;
-  for (Index r = 0; r < rows4; r += 4) {
-    for (Index c = 0; c < cols4; c += 4) {
-      __m256d v[4];
-      for (int i = 0; i < 4; ++i) v[i] = _mm256_loadu_pd(src + (r + i) * lds + c);
-      DENSEGRAD_TRANSPOSE4D(v);
-      for (int i = 0; i < 4; ++i) _mm256_storeu_pd(dst + (c + i) * ldd + r, v[i]);
-    }
-    for (Index c = cols4; c < cols; ++c)
-      for (Index i = r; i < r + 4; ++i) dst[c * ldd + i] = src[i * lds + c];
-  }
-  for (Index i = rows4; i < rows; ++i)
-    for (Index c = 0; c < cols; ++c) dst[c * ldd + i] = src[i * lds + c];
+  transpose_blocks<double, 4>(dst, ldd, src, lds, rows, cols, [](double* d, Index ldd_, const double* s, Index lds_) {
+    __m256d v[4];
+    for (int i = 0; i < 4; ++i) v[i] = _mm256_loadu_pd(s + i * lds_);
+    DENSEGRAD_TRANSPOSE4D(v);
+    for (int i = 0; i < 4; ++i) _mm256_storeu_pd(d + i * ldd_, v[i]);
+  });
 }
 
 #undef DENSEGRAD_TRANSPOSE4D
