@@ -289,6 +289,69 @@ def test_modifying_a_non_leaf_saved_input_raises():
         y.backward()
 
 
+ALIASES = {
+    # Tensors that share memory with h through densegrad share its version counter (PyTorch too).
+    "detach": lambda h: h.detach(),
+    "detach().reshape": lambda h: h.detach().reshape(3, 1),
+    "detach().T": lambda h: h.detach().reshape(1, 3).T,
+    "reshape under no_grad": lambda h: h.reshape(-1),
+    "view under no_grad": lambda h: h.view(3, 1),
+    "T under no_grad": lambda h: h.reshape(1, 3).T,
+    "Parameter(detach)": lambda h: dg.nn.Parameter(h.detach(), requires_grad=False),
+}
+
+
+@pytest.mark.parametrize("alias", list(ALIASES))
+def test_changing_a_saved_tensor_through_an_alias_raises(alias):
+    """h * h saves h; changing h's memory in place through another tensor would make backward
+    silently use the new values (grad 2 * new h instead of 2 * h)."""
+    x = leaf([1.0, 2.0, 3.0])
+    h = x * 1.0
+    y = (h * h).sum()
+    with dg.no_grad():
+        a = ALIASES[alias](h)
+        assert np.shares_memory(a.detach().numpy(), h.detach().numpy())
+        a += 1.0
+    assert h._version == a._version == 1
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        y.backward()
+
+
+def test_changing_a_saved_parameter_through_the_state_dict_raises(rng):
+    model = dg.nn.Sequential(dg.nn.Linear(3, 2), dg.nn.ReLU(), dg.nn.Linear(2, 1))
+    loss = model(dg.from_numpy(rng.standard_normal((4, 3)).astype(np.float32))).sum()
+    with dg.no_grad():
+        model.state_dict()["2.weight"] *= 2.0  # the dense backward reads this weight for dX
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        loss.backward()
+
+
+def test_a_copy_does_not_share_the_version_counter():
+    x = leaf([[1.0, 2.0], [3.0, 4.0]])
+    h = x * 1.0
+    y = (h * h).sum()
+    with dg.no_grad():  # the last one: a transpose is not contiguous, flattening it copies
+        for copy in (h.clone(), h[0:1], dg.tensor(h.detach()), h.T.reshape(4)):
+            assert not np.shares_memory(copy.detach().numpy(), h.detach().numpy())
+            copy += 1.0
+    assert h._version == 0
+    y.backward()
+    assert x.grad.tolist() == [[2.0, 4.0], [6.0, 8.0]]
+
+
+def test_data_is_not_tracked_as_in_pytorch():
+    """.data is the documented escape hatch: same memory, own version counter (PyTorch's rule),
+    so a change through it is not seen by backward -- use detach() to have it checked."""
+    x = leaf([1.0, 2.0])
+    h = x * 1.0
+    y = (h * h).sum()
+    with dg.no_grad():
+        h.data.__iadd__(1.0)
+    assert h._version == 0 and h.detach().tolist() == [2.0, 3.0]
+    y.backward()
+    assert x.grad.tolist() == [4.0, 6.0]  # 2 * the changed h
+
+
 # ---- grad modes -------------------------------------------------------------------------------
 
 

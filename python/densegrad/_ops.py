@@ -269,6 +269,8 @@ class Mean(Function):
 
 
 class Transpose(Function):
+    view = True
+
     @staticmethod
     def forward(ctx, a):
         return a.T
@@ -279,6 +281,8 @@ class Transpose(Function):
 
 
 class Reshape(Function):
+    view = True
+
     @staticmethod
     def forward(ctx, a, shape):
         ctx.shape = a.shape
@@ -578,13 +582,13 @@ def dense_stack(input, layers: list, params: list):
     record = input._requires_grad
     needs = [record, False]
     edges = [(input._grad_fn or input) if record else None, None]
-    versions = [(input, input._version)]
+    versions = [(input, input._vc[0])]
     for p in params:
         if p is None:
             needs.append(False)
             edges.append(None)
             continue
-        versions.append((p, p._version))
+        versions.append((p, p._vc[0]))
         if p._requires_grad:
             record = True
             needs.append(True)
@@ -613,6 +617,6 @@ def mse_loss(input, target, reduction: str):
     out = _Tensor._wrap(MseLoss.forward(ctx, input._data, target._data, reduction))
     out._requires_grad = True
     edges = ((input._grad_fn or input) if ni else None, (target._grad_fn or target) if nt else None, None)
-    versions = ((input, input._version), (target, target._version))
+    versions = ((input, input._vc[0]), (target, target._vc[0]))
     out._grad_fn = _function.Node._make(MseLoss, ctx, edges, versions, out)
     return out

@@ -68,7 +68,10 @@ class Tensor:
     fills ``.grad`` of the leaves.
     """
 
-    __slots__ = ("_data", "_requires_grad", "_grad", "_grad_fn", "_version", "__weakref__")
+    # _vc: the version counter, a one-element list bumped by every in-place change. Tensors that
+    # share memory through densegrad (detach(), reshape/view/T, a Parameter made from a tensor)
+    # share the list, so backward sees a change made through any of them.
+    __slots__ = ("_data", "_requires_grad", "_grad", "_grad_fn", "_vc", "__weakref__")
     # Let NumPy defer to Tensor's reflected operators: ndarray + Tensor -> Tensor.__radd__.
     __array_ufunc__ = None
 
@@ -77,7 +80,7 @@ class Tensor:
         self._requires_grad = False
         self._grad = None
         self._grad_fn = None
-        self._version = 0
+        self._vc = [0]
         if requires_grad:
             self.requires_grad_(True)
 
@@ -89,7 +92,7 @@ class Tensor:
         t._requires_grad = False
         t._grad = None
         t._grad_fn = None
-        t._version = 0
+        t._vc = [0]
         return t
 
     # ---- properties -------------------------------------------------------------------------
@@ -124,6 +127,11 @@ class Tensor:
         return self._grad_fn is None
 
     @property
+    def _version(self) -> int:
+        """How many times the data was changed in place (shared by tensors that alias it)."""
+        return self._vc[0]
+
+    @property
     def grad_fn(self):
         """The graph node that made this tensor, or None for a leaf."""
         return self._grad_fn
@@ -146,7 +154,9 @@ class Tensor:
 
     @property
     def data(self) -> Tensor:
-        """The same values as a tensor that is not part of any graph (shares memory)."""
+        """The same values as a tensor that is not part of any graph (shares memory). Unlike
+        ``detach()`` it has its own version counter (as in PyTorch): in-place changes made
+        through it are not seen by backward's check for modified saved tensors."""
         return Tensor._wrap(self._data)
 
     @data.setter
@@ -155,7 +165,7 @@ class Tensor:
         if not isinstance(arr, np.ndarray) or (arr.dtype != float32 and arr.dtype != float64):
             raise TypeError("data must be a float32 or float64 Tensor or ndarray")
         self._data = arr
-        self._version += 1
+        self._vc[0] += 1
 
     @property
     def T(self) -> Tensor:
@@ -235,8 +245,12 @@ class Tensor:
         return self
 
     def detach(self) -> Tensor:
-        """A tensor with the same data (shared) that is not part of any graph."""
-        return Tensor._wrap(self._data)
+        """A tensor with the same data (shared) that is not part of any graph. It shares the
+        version counter too: changing it in place makes a backward that needs the old values
+        fail instead of returning a wrong gradient, as in PyTorch."""
+        t = Tensor._wrap(self._data)
+        t._vc = self._vc
+        return t
 
     def retain_grad(self) -> None:
         """Keep ``.grad`` for this non-leaf tensor during backward."""
@@ -276,7 +290,7 @@ class Tensor:
         if not isinstance(o, (numbers.Real, np.ndarray, np.generic)):
             return NotImplemented
         ufunc(self._data, o, out=self._data, casting="same_kind")
-        self._version += 1
+        self._vc[0] += 1
         return self
 
     def __iadd__(self, other):
@@ -295,7 +309,7 @@ class Tensor:
         """Fill with zeros in place (not recorded)."""
         self._check_inplace()
         self._data[...] = 0
-        self._version += 1
+        self._vc[0] += 1
         return self
 
     # ---- differentiable ops -------------------------------------------------------------------

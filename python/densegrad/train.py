@@ -223,7 +223,7 @@ class Trainer:
             first = any([s.pop("_fresh", False) for s in states])  # a list: pop from every state
             loss = self._net.step(xa, ya, 1, first)
         for p in self._params:
-            p._version += 1
+            p._vc[0] += 1
         return loss
 
     def predict(self, x) -> np.ndarray:

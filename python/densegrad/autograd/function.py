@@ -68,9 +68,9 @@ class Node:
         # reference because it holds this node.
         if ctx._saved and output is not None:
             Tensor = _tensor.Tensor
-            self._versions = tuple([(a, a._version) for a in inputs if isinstance(a, Tensor)])
+            self._versions = tuple([(a, a._vc[0]) for a in inputs if isinstance(a, Tensor)])
             self._out = weakref.ref(output)
-            self._out_version = output._version
+            self._out_version = output._vc[0]
         else:
             self._versions = ()
             self._out = None
@@ -86,7 +86,7 @@ class Node:
         node.next_functions = next_functions
         node._versions = versions
         node._out = weakref.ref(output)
-        node._out_version = output._version
+        node._out_version = output._vc[0]
         node._retained = None
         return node
 
@@ -100,18 +100,18 @@ class Node:
     def check_versions(self) -> None:
         """RuntimeError if a tensor backward reads was modified in place since forward."""
         for t, version in self._versions:
-            if t._version != version:
+            if t._vc[0] != version:
                 _raise_modified(t, version)
         if self._out is not None:
             out = self._out()  # gone: nobody can have modified it
-            if out is not None and out._version != self._out_version:
+            if out is not None and out._vc[0] != self._out_version:
                 _raise_modified(out, self._out_version)
 
 
 def _raise_modified(t, version) -> None:
     raise RuntimeError(
         "one of the variables needed for gradient computation has been modified by an inplace "
-        f"operation: [{t._data.dtype} {tuple(t._data.shape)}] is at version {t._version}; expected "
+        f"operation: [{t._data.dtype} {tuple(t._data.shape)}] is at version {t._vc[0]}; expected "
         f"version {version} instead."
     )
 
@@ -127,10 +127,15 @@ class Function:
                     be silenced (NaN and Inf propagate silently, as in PyTorch).
       fresh_grads   True: every array it returns is newly allocated and referenced nowhere else,
                     so a leaf may keep it as its .grad without a copy (default False).
+    And one its forward:
+      view          True: forward may return a view of its first input's array (reshape,
+                    transpose); the result then shares that tensor's version counter, so an
+                    in-place change through either is seen by backward (default False).
     """
 
     numpy_math = True
     fresh_grads = False
+    view = False
 
     @staticmethod
     def forward(ctx: Context, *args):
@@ -163,11 +168,16 @@ class Function:
             result = Tensor._wrap(out if type(out) is np.ndarray else np.asarray(out))
             result._requires_grad = True
             result._grad_fn = Node(cls, ctx, args, needs, result)
+            if cls.view and np.may_share_memory(out, raw[0]):
+                result._vc = args[0]._vc
             return result
         n = len(args)
         ctx = Context(_NO_NEEDS[n] if n < 8 else (False,) * n)
         out = cls.forward(ctx, *raw)
-        return Tensor._wrap(out if type(out) is np.ndarray else np.asarray(out))
+        result = Tensor._wrap(out if type(out) is np.ndarray else np.asarray(out))
+        if cls.view and np.may_share_memory(out, raw[0]):
+            result._vc = args[0]._vc
+        return result
 
 
 def accumulate_grad(t, g: np.ndarray, fresh: bool = False) -> None:
@@ -190,7 +200,7 @@ def accumulate_grad(t, g: np.ndarray, fresh: bool = False) -> None:
     with np.errstate(all="ignore"):  # overflow to Inf is a value, not an error
         if grad._data.flags.writeable:
             grad._data += g
-            grad._version += 1
+            grad._vc[0] += 1
         else:
             t._grad = _tensor.Tensor._wrap(grad._data + g)
 

@@ -14,7 +14,7 @@ def uniform_(tensor: Tensor, a: float = 0.0, b: float = 1.0) -> Tensor:
     with no_grad():
         samples = _random.default_generator().uniform(a, b, size=tensor.shape)
         tensor._data[...] = samples
-        tensor._version += 1
+        tensor._vc[0] += 1
     return tensor
 
 

@@ -66,5 +66,5 @@ class Adam(Optimizer):
                                  group["eps"], group["weight_decay"], amsgrad, group["maximize"])
             for (p, state), n in zip(stepped, steps):
                 state["step"] = n
-                p._version += 1
+                p._vc[0] += 1
         return loss

@@ -65,7 +65,7 @@ class Optimizer:
                     p._grad = None
                 else:
                     p.grad._data[...] = 0
-                    p.grad._version += 1
+                    p.grad._vc[0] += 1
 
     def step(self, closure=None):
         """Update the parameters from their ``.grad`` (subclasses implement the rule)."""

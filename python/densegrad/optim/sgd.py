@@ -69,5 +69,5 @@ class SGD(Optimizer):
             for state in fresh:
                 state.pop("_fresh", None)
             for p in stepped:
-                p._version += 1
+                p._vc[0] += 1
         return loss

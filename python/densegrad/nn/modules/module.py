@@ -167,7 +167,7 @@ class Module:
                 p.grad = None
             else:
                 p.grad._data[...] = 0
-                p.grad._version += 1
+                p.grad._vc[0] += 1
 
     # ---- state -----------------------------------------------------------------------------------
 
@@ -209,7 +209,7 @@ class Module:
         for name, arr in values.items():
             p = own[name]
             np.copyto(p._data, arr, casting="unsafe")
-            p._version += 1
+            p._vc[0] += 1
         return IncompatibleKeys(missing, unexpected)
 
     def to(self, dtype) -> Module:
@@ -218,7 +218,7 @@ class Module:
         for p in self.parameters():
             if p.dtype != dt:
                 p._data = p._data.astype(dt)
-                p._version += 1
+                p._vc[0] += 1
                 if p.grad is not None:
                     p._grad = Tensor._wrap(p.grad._data.astype(dt))
         return self
