@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs densegrad's tests against an AddressSanitizer + UndefinedBehaviorSanitizer build:
-#   1. the C++ tests (ctest), with LeakSanitizer on;
+#   1. the C++ tests (ctest), with LeakSanitizer on, then again built with ThreadSanitizer;
 #   2. the pytest suite, with the sanitized densegrad._core loaded into the interpreter.
 #
 #   PYTHON=/path/to/venv/bin/python tests/sanitize.sh [extra pytest args]
@@ -50,6 +50,37 @@ cmake -S . -B "$OUT/cpp" -G Ninja -DDENSEGRAD_BUILD_TESTS=ON -DDENSEGRAD_SANITIZ
   -DCMAKE_BUILD_TYPE="$BUILD_TYPE" > "$OUT/cpp-configure.log" 2>&1 || { cat "$OUT/cpp-configure.log"; exit 1; }
 cmake --build "$OUT/cpp"
 ASAN_OPTIONS="$ASAN_COMMON:detect_leaks=1" ctest --test-dir "$OUT/cpp" --output-on-failure
+
+step "C++ tests (ctest) with ThreadSanitizer"
+# test_core's concurrent-callers test runs GEMMs and training steps from 4 threads at once, with
+# the pool split forced on and off; any data race reported is fatal.
+cmake -S . -B "$OUT/cpp-tsan" -G Ninja -DDENSEGRAD_BUILD_TESTS=ON -DDENSEGRAD_TSAN=ON \
+  -DCMAKE_BUILD_TYPE="$BUILD_TYPE" > "$OUT/cpp-tsan-configure.log" 2>&1 || { cat "$OUT/cpp-tsan-configure.log"; exit 1; }
+cmake --build "$OUT/cpp-tsan"
+TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1" ctest --test-dir "$OUT/cpp-tsan" --output-on-failure
+
+step "build densegrad with -DDENSEGRAD_TSAN=ON ($BUILD_TYPE) into $OUT/site-tsan"
+"$PY" -m pip install --quiet 'scikit-build-core>=0.11' 'pybind11>=3,<4'
+rm -rf "$OUT/wheel-tsan" "$OUT/site-tsan"
+"$PY" -m pip wheel --quiet --no-build-isolation --no-deps -w "$OUT/wheel-tsan" . \
+  -Cbuild-dir="$OUT/python-tsan" -Ccmake.build-type="$BUILD_TYPE" -Ccmake.define.DENSEGRAD_TSAN=ON
+"$PY" -m zipfile -e "$OUT"/wheel-tsan/densegrad-*.whl "$OUT/site-tsan"
+grep -q __tsan_read <<< "$(nm "$OUT"/site-tsan/densegrad/_core*.so)" ||
+  { echo "sanitize.sh: the TSan build of _core has no ThreadSanitizer instrumentation" >&2; exit 1; }
+step "pytest's thread tests under ThreadSanitizer (tests/test_concurrency.py, tests/test_kernels_threads.py)"
+# Only _core is instrumented; TSan sees Python's and the pool's locking through its pthread
+# interceptors. OpenBLAS's own threads synchronise in ways TSan cannot see (false reports from
+# NumPy's copies), so NumPy's BLAS runs single-threaded here. The `racy` test races on purpose.
+(
+  export LD_PRELOAD="$(g++ -print-file-name=libtsan.so) $(g++ -print-file-name=libstdc++.so)${LD_PRELOAD:+ $LD_PRELOAD}"
+  export TSAN_OPTIONS="halt_on_error=1" OPENBLAS_NUM_THREADS=1 PYTHONPATH="$PWD/$OUT/site-tsan${PYTHONPATH:+:$PYTHONPATH}"
+  "$PY" - "$PWD/$OUT/site-tsan" <<'EOF'
+import sys, densegrad
+where = densegrad._core.__file__
+assert where.startswith(sys.argv[1]), f"imported {where}, not the TSan build (an editable install?)"
+EOF
+  "$PY" -m pytest -q -p no:cacheprovider --capture=sys -m "not racy" tests/test_concurrency.py tests/test_kernels_threads.py
+)
 fi
 
 step "build densegrad with -DDENSEGRAD_SANITIZE=ON ($BUILD_TYPE) into $OUT/site"

@@ -160,9 +160,11 @@ def test_one_model_inference_from_two_threads_is_exact(rng, pool):
     assert all(np.array_equal(o, expected) for o in outs)
 
 
+@pytest.mark.racy
 def test_one_model_trained_by_autograd_from_two_threads_stays_sound(rng):
     """Two threads stepping one model through autograd race on the numbers (as two PyTorch
-    threads would) but must never crash or corrupt memory; the model keeps working."""
+    threads would) but must never crash or corrupt memory; the model keeps working. (A data
+    race by design: ThreadSanitizer reports it, so tests/sanitize.sh leaves it out there.)"""
     dg.manual_seed(6)
     model = dg.nn.Sequential(dg.nn.Linear(160, 64), dg.nn.Tanh(), dg.nn.Linear(64, 6))
     opt = dg.optim.SGD(model.parameters(), lr=0.01)

@@ -13,6 +13,7 @@
 #include <random>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "densegrad/densegrad.hpp"
@@ -298,6 +299,79 @@ void test_thread_count_does_not_change_results() {
   check(c1 == c2, "gemm with 1 and 2 threads is bitwise identical");
 }
 
+// Several caller threads at once (what Python threads do once the GIL is released): each runs
+// GEMMs of every transpose case -- split across the pool when it is free, run on the caller's
+// thread when another caller holds it, unpacked for small ones (a per-thread transpose buffer)
+// -- and fused training steps on its own network and workspace. Every result must be bitwise
+// the one computed alone. tests/sanitize.sh also runs this under ThreadSanitizer.
+void test_concurrent_callers() {
+  constexpr int kCallers = 4;
+  const Index m = 70, n = 50, k = 32;  // small enough for the unpacked path at default limits
+  auto run = [&](int who, std::vector<float>& out) {
+    std::mt19937 gen(100 + unsigned(who));
+    std::normal_distribution<float> nd;
+    std::vector<float> a(std::size_t(m * k)), b(std::size_t(k * n)), c(std::size_t(m * n));
+    for (auto& v : a) v = nd(gen);
+    for (auto& v : b) v = nd(gen);
+    out.clear();
+    for (int rep = 0; rep < 3; ++rep)
+      for (int ta = 0; ta < 2; ++ta)
+        for (int tb = 0; tb < 2; ++tb) {
+          const Trans TA = ta ? Trans::Yes : Trans::No, TB = tb ? Trans::Yes : Trans::No;
+          gemm<float>(TA, TB, m, n, k, 1.f, a.data(), ta ? m : k, b.data(), tb ? k : n, 0.f, c.data(), n);
+          out.insert(out.end(), c.begin(), c.end());
+        }
+    std::vector<std::vector<float>> store;
+    store.reserve(8);
+    std::vector<DenseLayerRef<float>> layers(2);
+    const Index dims[3] = {6, 24, 3};
+    for (int l = 0; l < 2; ++l) {
+      DenseLayerRef<float>& L = layers[std::size_t(l)];
+      L.spec = {dims[l], dims[l + 1], l == 0 ? Activation::Tanh : Activation::Identity, 0.01, true};
+      store.emplace_back(std::size_t(dims[l] * dims[l + 1]));
+      for (auto& v : store.back()) v = 0.3f * nd(gen);
+      L.w = store.back().data();
+      store.emplace_back(std::size_t(dims[l + 1]), 0.f);
+      L.b = store.back().data();
+      store.emplace_back(std::size_t(dims[l] * dims[l + 1]));
+      L.dw = store.back().data();
+      store.emplace_back(std::size_t(dims[l + 1]));
+      L.db = store.back().data();
+    }
+    const Index batch = 32;
+    std::vector<float> x(std::size_t(batch * 6)), y(std::size_t(batch * 3));
+    for (auto& v : x) v = nd(gen);
+    for (auto& v : y) v = nd(gen);
+    OptimizerSpec opt;
+    opt.sgd.lr = 0.05;
+    MlpWorkspace<float> ws;
+    for (Index step = 1; step <= 20; ++step)
+      out.push_back(mlp_train_step<float>(layers, x.data(), y.data(), batch, Reduction::Mean, opt, step, step == 1, ws));
+    for (const auto& L : layers) out.insert(out.end(), L.w, L.w + L.spec.in * L.spec.out);
+  };
+  const int saved_threads = get_num_threads();
+  const Index saved_min = detail::parallel_min_work(), saved_small = detail::small_max_work();
+  for (int mode = 0; mode < 2; ++mode) {
+    // mode 0: default limits (small products unpacked, no split); mode 1: every product packed
+    // and split across the pool.
+    set_num_threads(2);
+    detail::set_parallel_min_work(mode == 0 ? saved_min : 0);
+    detail::set_small_max_work(mode == 0 ? saved_small : 0);
+    std::vector<std::vector<float>> alone(kCallers), together(kCallers);
+    for (int i = 0; i < kCallers; ++i) run(i, alone[std::size_t(i)]);
+    std::vector<std::thread> threads;
+    for (int i = 0; i < kCallers; ++i) threads.emplace_back(run, i, std::ref(together[std::size_t(i)]));
+    for (auto& t : threads) t.join();
+    for (int i = 0; i < kCallers; ++i)
+      check(!alone[std::size_t(i)].empty() && alone[std::size_t(i)] == together[std::size_t(i)],
+            "caller " + std::to_string(i) + (mode == 0 ? " (default limits)" : " (split, packed)") +
+                ": concurrent results bitwise equal to running alone");
+  }
+  set_num_threads(saved_threads);
+  detail::set_parallel_min_work(saved_min);
+  detail::set_small_max_work(saved_small);
+}
+
 // Hardening regressions (found by the sanitizer/fuzz work; run this file under ASan via
 // tests/sanitize.sh). A workspace reused for a *different* network of the same depth must grow
 // with it: it once kept the old, narrower buffers and the wider layers wrote past them.
@@ -370,6 +444,7 @@ int main() {
   test_mlp_train_step<float>(OptimizerSpec::Kind::Sgd);
   test_mlp_train_step<double>(OptimizerSpec::Kind::Adam);
   test_thread_count_does_not_change_results();
+  test_concurrent_callers();
   test_workspace_reuse_across_networks();
   test_absurd_workspace_is_refused();
   return densegrad_test::report();
