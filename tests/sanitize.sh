@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs densegrad's tests against an AddressSanitizer + UndefinedBehaviorSanitizer build:
-#   1. the C++ tests (ctest), with LeakSanitizer on, then again built with ThreadSanitizer;
+#   1. the C++ tests (ctest), with LeakSanitizer on; their thread tests built with ThreadSanitizer;
 #   2. the pytest suite, with the sanitized densegrad._core loaded into the interpreter.
 #
 #   PYTHON=/path/to/venv/bin/python tests/sanitize.sh [extra pytest args]
@@ -51,13 +51,13 @@ cmake -S . -B "$OUT/cpp" -G Ninja -DDENSEGRAD_BUILD_TESTS=ON -DDENSEGRAD_SANITIZ
 cmake --build "$OUT/cpp"
 ASAN_OPTIONS="$ASAN_COMMON:detect_leaks=1" ctest --test-dir "$OUT/cpp" --output-on-failure
 
-step "C++ tests (ctest) with ThreadSanitizer"
+step "C++ thread tests (test_core --threads) with ThreadSanitizer"
 # test_core's concurrent-callers test runs GEMMs and training steps from 4 threads at once, with
 # the pool split forced on and off; any data race reported is fatal.
 cmake -S . -B "$OUT/cpp-tsan" -G Ninja -DDENSEGRAD_BUILD_TESTS=ON -DDENSEGRAD_TSAN=ON \
   -DCMAKE_BUILD_TYPE="$BUILD_TYPE" > "$OUT/cpp-tsan-configure.log" 2>&1 || { cat "$OUT/cpp-tsan-configure.log"; exit 1; }
-cmake --build "$OUT/cpp-tsan"
-TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1" ctest --test-dir "$OUT/cpp-tsan" --output-on-failure
+cmake --build "$OUT/cpp-tsan" --target test_core
+TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1" "$OUT/cpp-tsan/test_core" --threads
 
 step "build densegrad with -DDENSEGRAD_TSAN=ON ($BUILD_TYPE) into $OUT/site-tsan"
 "$PY" -m pip install --quiet 'scikit-build-core>=0.11' 'pybind11>=3,<4'

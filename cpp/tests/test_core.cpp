@@ -426,7 +426,14 @@ void test_absurd_workspace_is_refused() {
 
 }  // namespace
 
-int main() {
+int main(int argc, char** argv) {
+  // `test_core --threads`: only the tests that use threads (what tests/sanitize.sh runs under
+  // ThreadSanitizer, where the single-threaded sweeps below would only cost time).
+  if (argc > 1 && std::strcmp(argv[1], "--threads") == 0) {
+    test_thread_count_does_not_change_results();
+    test_concurrent_callers();
+    return densegrad_test::report();
+  }
   // Default small-product limit, then every shape packed, then every shape unpacked (the AVX2
   // kernel's path for small products; a no-op for the portable kernel).
   const Index small_default = detail::small_max_work();
