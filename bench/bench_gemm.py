@@ -84,13 +84,15 @@ THREAD_SIZES = [16, 32, 48, 64, 96, 128, 192, 256, 384, 512]
 
 def run_threads(repeats: int = 5, quick: bool = False) -> dict:
     """Where do threads start to pay? Square float32 products timed on one thread and on all,
-    with the threshold switched off so even tiny products are split."""
+    with the threshold switched off so even tiny products are split (and the small-product path
+    off too: it runs on one thread, so small products would not be split at all)."""
     threads = dg.get_num_threads()
-    saved = _core.parallel_min_work()
+    saved, saved_small = _core.parallel_min_work(), _core.small_max_work()
     rng = np.random.default_rng(0)
     rows, results = [], []
     try:
         _core.set_parallel_min_work(0)
+        _core.set_small_max_work(0)
         for s in THREAD_SIZES[::3] if quick else THREAD_SIZES:
             a = rng.standard_normal((s, s)).astype(np.float32)
             b = rng.standard_normal((s, s)).astype(np.float32)
@@ -103,9 +105,10 @@ def run_threads(repeats: int = 5, quick: bool = False) -> dict:
             results.append({"size": s, "work": s ** 3, "us_1": t["1"][0] * 1e6, "us_n": t["n"][0] * 1e6, "speedup": speedup})
     finally:
         _core.set_parallel_min_work(saved)
+        _core.set_small_max_work(saved_small)
         dg.set_num_threads(threads)
     text = table(["m=n=k", "m*n*k", "1 thread us", f"{threads} threads us", "speed-up"], rows,
-                 title=f"Threads on square float32 GEMMs (threshold off); the library splits from m*n*k >= {saved:,}")
+                 title=f"Threads on square float32 GEMMs (threshold off, all packed); the library splits from m*n*k >= {saved:,}")
     return {"threads": threads, "threshold": saved, "cases": results, "text": text}
 
 

@@ -57,3 +57,32 @@ def test_bench_restores_the_thread_count():
         assert dg.get_num_threads() == 2
     finally:
         dg.set_num_threads(saved)
+
+
+def test_threads_table_restores_the_kernel_limits():
+    """The threads table switches the split threshold and the small-product path off while it
+    runs; both (and the thread count) must be back afterwards."""
+    import sys as _sys
+    from pathlib import Path
+
+    import densegrad as dg
+    from densegrad import _core
+
+    bench_dir = Path(__file__).resolve().parents[1] / "bench"
+    _sys.path.insert(0, str(bench_dir))
+    try:
+        import bench_gemm
+    finally:
+        _sys.path.remove(str(bench_dir))
+    saved = dg.get_num_threads(), _core.parallel_min_work(), _core.small_max_work()
+    try:
+        dg.set_num_threads(2)
+        _core.set_parallel_min_work(12345)
+        _core.set_small_max_work(678)
+        out = bench_gemm.run_threads(repeats=1, quick=True)
+        assert out["threshold"] == 12345 and len(out["cases"]) == len(bench_gemm.THREAD_SIZES[::3])
+        assert (dg.get_num_threads(), _core.parallel_min_work(), _core.small_max_work()) == (2, 12345, 678)
+    finally:
+        dg.set_num_threads(saved[0])
+        _core.set_parallel_min_work(saved[1])
+        _core.set_small_max_work(saved[2])
