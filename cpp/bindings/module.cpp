@@ -117,6 +117,35 @@ T field(const py::handle& obj, std::size_t layer, const char* name) {
   }
 }
 
+// A new, uninitialised C-contiguous array of T: NumPy's constructor called directly. pybind11's
+// array_t(shape) builds std::vectors for the shape and the strides on every call, a measurable
+// share of a small network's per-call cost (~400 instructions per array).
+template <typename T>
+py::array_t<T> new_array(int ndim, const py::ssize_t* shape) {
+  constexpr int kMaxDims = 64;  // NumPy 2's limit (NumPy 1: 32, which NumPy itself enforces)
+  if (ndim > kMaxDims) throw py::value_error("too many dimensions: " + std::to_string(ndim));
+  Py_intptr_t dims[kMaxDims];
+  for (int i = 0; i < ndim; ++i) dims[i] = static_cast<Py_intptr_t>(shape[i]);
+  auto& api = py::detail::npy_api::get();
+  // PyArray_NewFromDescr steals the reference to the descriptor, also when it fails.
+  PyObject* a = api.PyArray_NewFromDescr_(api.PyArray_Type_, py::dtype::of<T>().release().ptr(), ndim, dims,
+                                          nullptr, nullptr, 0, nullptr);
+  if (a == nullptr) throw py::error_already_set();
+  return py::reinterpret_steal<py::array_t<T>>(a);
+}
+template <typename T>
+py::array_t<T> new_array(Index rows, Index cols) {
+  const py::ssize_t shape[2] = {rows, cols};
+  return new_array<T>(2, shape);
+}
+template <typename T>
+py::array_t<T> new_array(Index n) {
+  const py::ssize_t shape[1] = {n};
+  return new_array<T>(1, shape);
+}
+template <typename T>
+py::array_t<T> new_array_like(const py::array& a) { return new_array<T>(int(a.ndim()), a.shape()); }
+
 std::optional<py::array> opt_array(const py::object& obj, const char* name) {
   if (obj.is_none()) return std::nullopt;
   return as_array(obj, name);
@@ -138,7 +167,7 @@ py::array gemm(const py::object& a_obj, const py::object& b_obj, bool trans_a, b
                             "x" + std::to_string(k) + " and " + std::to_string(kb) + "x" +
                             std::to_string(n) + ")");
     check_alloc<T>("gemm output", m, n);
-    py::array_t<T> c({m, n});
+    py::array_t<T> c = new_array<T>(m, n);
     const T *ap = cptr<T>(a), *bp = cptr<T>(b);
     T* cp = c.mutable_data();
     const Trans ta = trans_a ? Trans::Yes : Trans::No, tb = trans_b ? Trans::Yes : Trans::No;
@@ -176,9 +205,9 @@ py::tuple dense_forward(const py::object& x_obj, const py::object& w_obj, const 
                               shape_of(w) + ", got " + shape_of(*b));
     }
     check_alloc<T>("dense output", batch, out);
-    py::array_t<T> y({batch, out});
+    py::array_t<T> y = new_array<T>(batch, out);
     std::optional<py::array> z;
-    if (keep_preactivation) z = py::array_t<T>({batch, out});
+    if (keep_preactivation) z = new_array<T>(batch, out);
     const T *xp = cptr<T>(x), *wp = cptr<T>(w), *bp = b ? cptr<T>(*b) : nullptr;
     T *yp = y.mutable_data(), *zp = mptr<T>(z);
     {
@@ -217,11 +246,11 @@ py::tuple dense_backward(const py::object& dy_obj, const py::object& x_obj, cons
     }
     py::object dx = py::none(), dw = py::none(), db = py::none();
     T *dxp = nullptr, *dwp = nullptr, *dbp = nullptr, *dzp = nullptr;
-    if (need_dx) { auto a = py::array_t<T>({batch, in}); dxp = a.mutable_data(); dx = a; }
-    if (need_dw) { auto a = py::array_t<T>({out, in}); dwp = a.mutable_data(); dw = a; }
-    if (need_db) { auto a = py::array_t<T>(out); dbp = a.mutable_data(); db = a; }
+    if (need_dx) { auto a = new_array<T>(batch, in); dxp = a.mutable_data(); dx = a; }
+    if (need_dw) { auto a = new_array<T>(out, in); dwp = a.mutable_data(); dw = a; }
+    if (need_db) { auto a = new_array<T>(out); dbp = a.mutable_data(); db = a; }
     py::array_t<T> dz;
-    if (act != Activation::Identity) { dz = py::array_t<T>({batch, out}); dzp = dz.mutable_data(); }
+    if (act != Activation::Identity) { dz = new_array<T>(batch, out); dzp = dz.mutable_data(); }
     const T *dyp = cptr<T>(dy), *xp = cptr<T>(x), *wp = cptr<T>(w), *yp = cptr<T>(y);
     const T* zp = z ? cptr<T>(*z) : nullptr;
     {
@@ -240,7 +269,7 @@ py::array activation_forward(const py::object& z_obj, Activation act, double slo
   return dispatch(z, "z", [&](auto tag) -> py::array {
     using T = decltype(tag);
     check_operand<T>(z, "z", -1);
-    py::array_t<T> y(std::vector<py::ssize_t>(z.shape(), z.shape() + z.ndim()));
+    py::array_t<T> y = new_array_like<T>(z);
     const T* zp = cptr<T>(z);
     T* yp = y.mutable_data();
     const Index n = z.size();
@@ -268,7 +297,7 @@ py::array activation_backward(const py::object& dy_obj, const py::object& y_obj,
       throw py::value_error(densegrad::activation_name(act) +
                             " with a non-positive slope needs the pre-activation z");
     }
-    py::array_t<T> dz(std::vector<py::ssize_t>(dy.shape(), dy.shape() + dy.ndim()));
+    py::array_t<T> dz = new_array_like<T>(dy);
     const T *dyp = cptr<T>(dy), *yp = cptr<T>(y), *zp = z ? cptr<T>(*z) : nullptr;
     T* dzp = dz.mutable_data();
     const Index n = dy.size();
@@ -289,9 +318,7 @@ py::array mse_forward(const py::object& in_obj, const py::object& t_obj, Reducti
     check_operand<T>(input, "input", -1);
     check_operand<T>(target, "target", -1);
     check_same_shape(input, "input", target, "target");
-    py::array_t<T> out = reduction == Reduction::None
-        ? py::array_t<T>(std::vector<py::ssize_t>(input.shape(), input.shape() + input.ndim()))
-        : py::array_t<T>(std::vector<py::ssize_t>{});
+    py::array_t<T> out = reduction == Reduction::None ? new_array_like<T>(input) : new_array<T>(0, nullptr);
     const T *ip = cptr<T>(input), *tp = cptr<T>(target);
     T* op = out.mutable_data();
     const Index n = input.size();
@@ -317,7 +344,7 @@ py::array mse_backward(const py::object& dout_obj, const py::object& in_obj,
       check_same_shape(input, "input", dout, "dout");
     else if (dout.size() != 1)
       throw py::value_error("dout of a reduced loss must have one element, got shape " + shape_of(dout));
-    py::array_t<T> din(std::vector<py::ssize_t>(input.shape(), input.shape() + input.ndim()));
+    py::array_t<T> din = new_array_like<T>(input);
     const T *dp = cptr<T>(dout), *ip = cptr<T>(input), *tp = cptr<T>(target);
     T* gp = din.mutable_data();
     const Index n = input.size();
@@ -535,20 +562,21 @@ py::tuple mlp_forward(const py::object& x_obj, const py::list& layers) {
     check_operand<T>(x, "x", 2);
     const Index batch = x.shape(0);
     auto refs = stack_refs<T>(layers, x.shape(1));
-    py::list acts, pres;
-    std::vector<T*> act_p, pre_p;
-    for (const auto& r : refs) {
+    const std::size_t L = refs.size();
+    py::list acts(L), pres(L);  // every item set below (py::list(n) starts with NULL items)
+    std::vector<T*> act_p(L), pre_p(L, nullptr);
+    for (std::size_t l = 0; l < L; ++l) {
+      const auto& r = refs[l];
       check_alloc<T>("layer output", batch, r.spec.out);
-      py::array_t<T> a({batch, r.spec.out});
-      act_p.push_back(a.mutable_data());
-      acts.append(a);
+      py::array_t<T> a = new_array<T>(batch, r.spec.out);
+      act_p[l] = a.mutable_data();
+      acts[l] = std::move(a);
       if (densegrad::activation_needs_preactivation(r.spec.act, r.spec.slope)) {
-        py::array_t<T> z({batch, r.spec.out});
-        pre_p.push_back(z.mutable_data());
-        pres.append(z);
+        py::array_t<T> z = new_array<T>(batch, r.spec.out);
+        pre_p[l] = z.mutable_data();
+        pres[l] = std::move(z);
       } else {
-        pre_p.push_back(nullptr);
-        pres.append(py::none());
+        pres[l] = py::none();
       }
     }
     const T* xp = cptr<T>(x);
@@ -572,34 +600,34 @@ py::tuple mlp_backward(const py::object& dy_obj, const py::object& x_obj, const 
     auto refs = stack_refs<T>(layers, x.shape(1));
     if (acts.size() != refs.size() || pres.size() != refs.size())
       throw py::value_error("acts and pres need one entry per layer");
-    std::vector<const T*> act_p, pre_p;
-    py::list dws, dbs;
-    for (std::size_t l = 0; l < refs.size(); ++l) {
+    const std::size_t L = refs.size();
+    std::vector<const T*> act_p(L), pre_p(L, nullptr);
+    py::list dws(L), dbs(L);  // every item set below (py::list(n) starts with NULL items)
+    for (std::size_t l = 0; l < L; ++l) {
       auto& r = refs[l];
       py::array a = as_array(acts[l], "act");
       check_operand<T>(a, "act", 2);
       if (a.shape(0) != batch || a.shape(1) != r.spec.out)
         throw py::value_error("act " + std::to_string(l) + " has shape " + shape_of(a));
-      act_p.push_back(cptr<T>(a));
+      act_p[l] = cptr<T>(a);
       if (pres[l].is_none()) {
         if (densegrad::activation_needs_preactivation(r.spec.act, r.spec.slope))
           throw py::value_error("layer " + std::to_string(l) + " needs its pre-activation");
-        pre_p.push_back(nullptr);
       } else {
         py::array z = as_array(pres[l], "pre");
         check_operand<T>(z, "pre", 2);
         check_same_shape(a, "act", z, "pre");
-        pre_p.push_back(cptr<T>(z));
+        pre_p[l] = cptr<T>(z);
       }
-      py::array_t<T> dw({r.spec.out, r.spec.in});
+      py::array_t<T> dw = new_array<T>(r.spec.out, r.spec.in);
       r.dw = dw.mutable_data();
-      dws.append(dw);
+      dws[l] = std::move(dw);
       if (r.spec.bias) {
-        py::array_t<T> db(r.spec.out);
+        py::array_t<T> db = new_array<T>(r.spec.out);
         r.db = db.mutable_data();
-        dbs.append(db);
+        dbs[l] = std::move(db);
       } else {
-        dbs.append(py::none());
+        dbs[l] = py::none();
       }
     }
     if (dy.shape(0) != batch || dy.shape(1) != refs.back().spec.out)
@@ -608,7 +636,7 @@ py::tuple mlp_backward(const py::object& dy_obj, const py::object& x_obj, const 
     py::object dx = py::none();
     T* dxp = nullptr;
     if (need_dx) {
-      py::array_t<T> d({batch, x.shape(1)});
+      py::array_t<T> d = new_array<T>(batch, x.shape(1));
       dxp = d.mutable_data();
       dx = d;
     }
@@ -780,7 +808,7 @@ class FusedMlp {
   py::array run_forward(const py::array& x, Index batch, Index out, std::vector<densegrad::DenseLayerRef<T>>& refs,
                         densegrad::MlpWorkspace<T>& ws) {
     check_alloc<T>("output", batch, out);
-    py::array_t<T> y({batch, out});
+    py::array_t<T> y = new_array<T>(batch, out);
     const T* xp = cptr<T>(x);
     T* yp = y.mutable_data();
     py::gil_scoped_release nogil;
