@@ -663,3 +663,104 @@ def test_zero_grad_then_backward_starts_from_zero(rng):
     F.mse_loss(model(x), dg.zeros(5, 2)).backward()
     for p, g in zip(params, after_zeroing):
         assert_close(g, p.grad, what="grad after zero_grad(set_to_none=False) vs after set_to_none")
+
+
+def test_a_view_made_with_grad_on_shares_the_counter():
+    x = leaf([1.0, 2.0, 3.0])
+    h = x * 1.0
+    y = (h * h).sum()
+    v = h.reshape(3, 1)  # recorded: v has a grad_fn and aliases h
+    assert v.grad_fn is not None and np.shares_memory(v.detach().numpy(), h.detach().numpy())
+    with dg.no_grad():
+        v += 1.0
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        y.backward()
+
+
+def test_a_parameter_that_copies_does_not_share_the_counter():
+    x = leaf([[1.0, 2.0], [3.0, 4.0]])
+    h = x * 1.0
+    y = (h * h).sum()
+    p = dg.nn.Parameter(h.detach().T, requires_grad=False)  # not C-contiguous: copied
+    assert not np.shares_memory(p.detach().numpy(), h.detach().numpy())
+    with dg.no_grad():
+        p += 1.0
+    y.backward()
+    assert h._version == 0 and x.grad.tolist() == [[2.0, 4.0], [6.0, 8.0]]
+
+
+def test_new_memory_gets_its_own_counter():
+    """Assigning .data, or converting a module's dtype, gives the tensor new memory: its former
+    aliases (which still hold the old memory) must not be flagged as modified."""
+    x = leaf([1.0, 2.0, 3.0])
+    h = x * 1.0
+    y = (h * h).sum()
+    d = h.detach()
+    d.data = dg.zeros(3, dtype=dg.float64)
+    assert d._version == 1 and h._version == 0
+    m = dg.nn.Module()
+    m.p = dg.nn.Parameter(h.detach(), requires_grad=False)
+    m.float()
+    assert m.p.dtype == dg.float32 and h._version == 0
+    y.backward()
+    assert x.grad.tolist() == [2.0, 4.0, 6.0]
+    h2 = x * 1.0
+    y2 = (h2 * h2).sum()
+    h2.data = dg.zeros(3, dtype=dg.float64)  # the tensor itself: its own version moves on
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        y2.backward()
+
+
+def test_a_custom_view_function_that_saves_its_input():
+    """Function.view shares the input's counter before the node records versions, so a view
+    op that saves tensors works on an input already changed in place before the op."""
+
+    class Flatten(dg.autograd.Function):
+        view = True
+
+        @staticmethod
+        def forward(ctx, a):
+            ctx.save_for_backward(a)
+            ctx.shape = a.shape
+            return a.reshape(-1)
+
+        @staticmethod
+        def backward(ctx, g):
+            (a,) = ctx.saved_tensors
+            return g.reshape(ctx.shape) * 2.0
+
+    x = leaf([[1.0, 2.0]])
+    h = x + 0.0  # Add saves nothing: changing h in place is allowed for its own backward
+    with dg.no_grad():
+        h += 1.0  # h is at version 1 before the op
+    f = Flatten.apply(h)
+    assert f._version == h._version == 1
+    f.sum().backward()
+    assert x.grad.tolist() == [[2.0, 2.0]]
+    h3 = x + 0.0
+    f3 = Flatten.apply(h3)
+    with dg.no_grad():
+        h3 += 1.0  # after the op: backward must refuse
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        f3.sum().backward()
+
+
+class _PickledBeforeSharedCounters:
+    """Pickles as a Tensor did when it had an int `_version` slot."""
+
+    def __reduce__(self):
+        state = {"_data": np.array([1.0, 2.0]), "_requires_grad": False, "_grad": None, "_grad_fn": None, "_version": 3}
+        return object.__new__, (dg.Tensor,), (None, state)
+
+
+def test_pickles_old_and_new():
+    import pickle
+
+    old = pickle.loads(pickle.dumps(_PickledBeforeSharedCounters()))
+    assert isinstance(old, dg.Tensor) and old.tolist() == [1.0, 2.0] and old._version == 3
+    old += 1.0
+    assert old._version == 4
+    h = dg.tensor([1.0, 2.0])
+    pair = pickle.loads(pickle.dumps((h, h.detach())))
+    pair[1].__iadd__(1.0)
+    assert pair[0]._version == pair[1]._version == 1  # one pickle keeps the sharing

@@ -108,6 +108,25 @@ def test_hyperparameter_changes_and_zero_grad_are_picked_up(rng):
     _assert_same(ma, mb)
 
 
+def test_a_step_marks_its_parameters_and_gradients_modified(rng):
+    """The fused step updates parameters and overwrites .grad in place: a graph that saved
+    either (here a product with the gradient tensor) must refuse its backward afterwards rather
+    than use the new values."""
+    (m, o), _ = _pair("relu", "sgd", np.float32)
+    trainer = dg.train.Trainer(m, o)
+    x, y = _data(rng, m, 4, np.float32)
+    trainer.step(x, y)
+    w = m[0].weight
+    g = w.grad
+    v = dg.from_numpy(rng.standard_normal(g.shape).astype(np.float32)).requires_grad_()
+    for saved in (g, w.detach()):
+        z = (v * saved).sum()
+        trainer.step(x, y)
+        with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+            z.backward()
+    assert m[0].weight.grad is g  # the same tensor, rewritten in place
+
+
 def test_predict_matches_the_model(rng, dtype):
     (m, o), _ = _pair("mixed", "sgd", dtype)
     trainer = dg.train.Trainer(m, o)

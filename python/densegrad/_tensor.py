@@ -131,6 +131,12 @@ class Tensor:
         """How many times the data was changed in place (shared by tensors that alias it)."""
         return self._vc[0]
 
+    @_version.setter
+    def _version(self, value: int) -> None:
+        # Only for unpickling tensors pickled before the counter was shared (their state names
+        # the old `_version` slot); densegrad itself bumps self._vc[0].
+        self._vc = [int(value)]
+
     @property
     def grad_fn(self):
         """The graph node that made this tensor, or None for a leaf."""
@@ -165,7 +171,9 @@ class Tensor:
         if not isinstance(arr, np.ndarray) or (arr.dtype != float32 and arr.dtype != float64):
             raise TypeError("data must be a float32 or float64 Tensor or ndarray")
         self._data = arr
-        self._vc[0] += 1
+        # New memory: no longer an alias of anything, so a counter of its own (bumped, so a
+        # backward that saved this tensor refuses, as before; its former aliases are untouched).
+        self._vc = [self._vc[0] + 1]
 
     @property
     def T(self) -> Tensor:

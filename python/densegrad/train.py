@@ -224,6 +224,9 @@ class Trainer:
             loss = self._net.step(xa, ya, 1, first)
         for p in self._params:
             p._vc[0] += 1
+            g = p._grad  # written in place (autograd would have made a new .grad)
+            if g is not None:  # (None only if another thread reset it meanwhile)
+                g._vc[0] += 1
         return loss
 
     def predict(self, x) -> np.ndarray:

@@ -131,6 +131,8 @@ class Function:
       view          True: forward may return a view of its first input's array (reshape,
                     transpose); the result then shares that tensor's version counter, so an
                     in-place change through either is seen by backward (default False).
+                    A forward that returns a view without setting it gives the result a
+                    counter of its own: in-place changes through it then go unnoticed.
     """
 
     numpy_math = True
@@ -166,10 +168,10 @@ class Function:
             ctx = Context(tuple(needs))
             out = cls.forward(ctx, *raw)
             result = Tensor._wrap(out if type(out) is np.ndarray else np.asarray(out))
+            if cls.view and np.may_share_memory(out, raw[0]):
+                result._vc = args[0]._vc  # before the Node records the output's version
             result._requires_grad = True
             result._grad_fn = Node(cls, ctx, args, needs, result)
-            if cls.view and np.may_share_memory(out, raw[0]):
-                result._vc = args[0]._vc
             return result
         n = len(args)
         ctx = Context(_NO_NEEDS[n] if n < 8 else (False,) * n)

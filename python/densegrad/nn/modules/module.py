@@ -218,7 +218,7 @@ class Module:
         for p in self.parameters():
             if p.dtype != dt:
                 p._data = p._data.astype(dt)
-                p._vc[0] += 1
+                p._vc = [p._vc[0] + 1]  # new memory: its own counter (see Tensor.data's setter)
                 if p.grad is not None:
                     p._grad = Tensor._wrap(p.grad._data.astype(dt))
         return self
