@@ -7,7 +7,8 @@ own thread -- still splitting rows/columns the same way, so the numbers cannot c
   thread split forced on and off.
 * One model used from two threads either works (inference, or autograd steps that race only on
   the numbers) or is refused with a clear RuntimeError (the fused step, and changing its
-  options while a step runs) -- never memory corruption (tests/sanitize.sh runs this under ASan).
+  options while a step runs) -- never memory corruption (tests/sanitize.sh runs this under ASan,
+  and under TSan except the `racy` test).
 """
 
 from __future__ import annotations

@@ -118,8 +118,8 @@ T field(const py::handle& obj, std::size_t layer, const char* name) {
 }
 
 // A new, uninitialised C-contiguous array of T: NumPy's constructor called directly. pybind11's
-// array_t(shape) builds std::vectors for the shape and the strides on every call, a measurable
-// share of a small network's per-call cost (~400 instructions per array).
+// array_t(shape) builds std::vectors for the shape and the strides on every call (switching cut
+// the seed network's autograd step from 229.5k to 224.4k instructions, callgrind).
 template <typename T>
 py::array_t<T> new_array(int ndim, const py::ssize_t* shape) {
   constexpr int kMaxDims = 64;  // NumPy 2's limit (NumPy 1: 32, which NumPy itself enforces)

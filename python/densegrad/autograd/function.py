@@ -164,21 +164,16 @@ class Function:
             else:
                 raw.append(a)
                 needs.append(False)
-        if record and getattr(_grad_state, "enabled", True):
-            ctx = Context(tuple(needs))
-            out = cls.forward(ctx, *raw)
-            result = Tensor._wrap(out if type(out) is np.ndarray else np.asarray(out))
-            if cls.view and np.may_share_memory(out, raw[0]):
-                result._vc = args[0]._vc  # before the Node records the output's version
-            result._requires_grad = True
-            result._grad_fn = Node(cls, ctx, args, needs, result)
-            return result
+        record = record and getattr(_grad_state, "enabled", True)
         n = len(args)
-        ctx = Context(_NO_NEEDS[n] if n < 8 else (False,) * n)
+        ctx = Context(tuple(needs) if record else _NO_NEEDS[n] if n < 8 else (False,) * n)
         out = cls.forward(ctx, *raw)
         result = Tensor._wrap(out if type(out) is np.ndarray else np.asarray(out))
         if cls.view and np.may_share_memory(out, raw[0]):
-            result._vc = args[0]._vc
+            result._vc = args[0]._vc  # before the Node records the output's version
+        if record:
+            result._requires_grad = True
+            result._grad_fn = Node(cls, ctx, args, needs, result)
         return result
 
 
