@@ -36,16 +36,26 @@ void sgd_step(T* param, T* momentum_buffer, const T* grad, Index n, const SgdOpt
   detail::require_data("sgd_step grad", grad, n);
   DENSEGRAD_CHECK(o.momentum == 0.0 || momentum_buffer != nullptr || n == 0,
                   "sgd_step: momentum != 0 needs a momentum buffer");
+  // The options are read into locals once: with T = double a store to param[i] may alias the
+  // options' double fields, so reading o.* inside the loop reloaded them after every store and
+  // kept the loop scalar (the float64 step of a 1,377-parameter model spent ~3 us here).
   const T lr = T(o.lr), momentum = T(o.momentum), wd = T(o.weight_decay);
   const T one_minus_dampening = T(1.0 - o.dampening);
-  for (Index i = 0; i < n; ++i) {
-    T g = o.maximize ? -grad[i] : grad[i];
-    if (o.weight_decay != 0.0) g = g + wd * param[i];
-    if (o.momentum != 0.0) {
-      T& buf = momentum_buffer[i];
-      buf = first_step ? g : buf * momentum + one_minus_dampening * g;
-      g = o.nesterov ? g + momentum * buf : buf;
+  const bool maximize = o.maximize, decay = o.weight_decay != 0.0, nesterov = o.nesterov;
+  if (o.momentum == 0.0) {
+    for (Index i = 0; i < n; ++i) {
+      T g = maximize ? -grad[i] : grad[i];
+      if (decay) g = g + wd * param[i];
+      param[i] = param[i] + (-lr) * g;
     }
+    return;
+  }
+  for (Index i = 0; i < n; ++i) {
+    T g = maximize ? -grad[i] : grad[i];
+    if (decay) g = g + wd * param[i];
+    T& buf = momentum_buffer[i];
+    buf = first_step ? g : buf * momentum + one_minus_dampening * g;
+    g = nesterov ? g + momentum * buf : buf;
     param[i] = param[i] + (-lr) * g;
   }
 }
@@ -69,15 +79,16 @@ void adam_step(T* param, T* exp_avg, T* exp_avg_sq, T* max_exp_avg_sq, const T* 
   const T bc2_sqrt = T(std::sqrt(bias_correction2));
   const T wd = T(o.weight_decay), w1 = T(1.0 - o.beta1), beta2 = T(o.beta2), w2 = T(1.0 - o.beta2);
   const T eps = T(o.eps);
+  const bool maximize = o.maximize, decay = o.weight_decay != 0.0, amsgrad = o.amsgrad;  // see sgd_step
   for (Index i = 0; i < n; ++i) {
-    T g = o.maximize ? -grad[i] : grad[i];
-    if (o.weight_decay != 0.0) g = g + wd * param[i];
+    T g = maximize ? -grad[i] : grad[i];
+    if (decay) g = g + wd * param[i];
     // torch.lerp(m, g, w) with w < 0.5 is m + w * (g - m); for w >= 0.5 it is g - (g - m) * (1 - w).
     exp_avg[i] = w1 < T(0.5) ? exp_avg[i] + w1 * (g - exp_avg[i])
                              : g - (g - exp_avg[i]) * (T(1) - w1);
     exp_avg_sq[i] = exp_avg_sq[i] * beta2 + w2 * (g * g);
     T v = exp_avg_sq[i];
-    if (o.amsgrad) {
+    if (amsgrad) {
       // torch.maximum propagates NaN (std::max and std::fmax do not); so does this.
       T& vmax = max_exp_avg_sq[i];
       vmax = (std::isnan(vmax) || std::isnan(v)) ? (vmax + v) : (v > vmax ? v : vmax);
