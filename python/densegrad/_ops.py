@@ -86,12 +86,14 @@ def _quiet():
 def _kernel_ready(a: np.ndarray) -> bool:
     """What the C++ kernels accept without a copy: C-contiguous and aligned to the dtype (an
     array from np.frombuffer with an odd offset is contiguous but not aligned)."""
-    return a.flags.c_contiguous and a.flags.aligned
+    f = a.flags
+    return f.c_contiguous and f.aligned
 
 
 def _contig(a: np.ndarray) -> np.ndarray:
     # np.ascontiguousarray would return a contiguous but misaligned array as it is
-    return a if _kernel_ready(a) else np.array(a, order="C")
+    f = a.flags  # _kernel_ready, inline: this runs for every operand of every op
+    return a if f.c_contiguous and f.aligned else np.array(a, order="C")
 
 
 def _mm(a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -205,6 +205,27 @@ def accumulate_grad(t, g: np.ndarray, fresh: bool = False) -> None:
 def _topological_order(root: Node) -> tuple[list[Node], bool]:
     """Nodes reachable from root, each after every node that feeds gradient into it, and
     whether any of them computes its backward with NumPy (see Function.numpy_math)."""
+    # A chain -- every node feeding at most one other node, as a Sequential and its loss record
+    # -- is its own order: walk it without the search's visited set and stack.
+    order: list[Node] = []
+    numpy_math = False
+    node = root
+    while node is not None:
+        order.append(node)
+        if node.fn.numpy_math:
+            numpy_math = True
+        nxt_node = None
+        for nxt in node.next_functions:
+            if type(nxt) is Node:
+                if nxt_node is not None and nxt is not nxt_node:
+                    return _search_order(root)
+                nxt_node = nxt
+        node = nxt_node
+    return order, numpy_math
+
+
+def _search_order(root: Node) -> tuple[list[Node], bool]:
+    """_topological_order for any graph: an iterative depth-first search."""
     order: list[Node] = []
     visited: set[Node] = set()  # nodes hash by identity
     stack: list[tuple[Node, bool]] = [(root, False)]
@@ -227,17 +248,18 @@ def _topological_order(root: Node) -> tuple[list[Node], bool]:
     return order, numpy_math
 
 
-_SEEDS: dict = {}
+_ONES: dict = {}  # dtype -> a 0-d array holding 1
 
 
-def _ones_seed(shape, dtype) -> np.ndarray:
-    """The implicit seed 1 for a one-element output: a fresh copy of a cached array (cheaper
+def _ones_seed(data: np.ndarray) -> np.ndarray:
+    """The implicit seed 1 for the one-element array data: a fresh copy of a cached one (cheaper
     than np.ones, which costs more than the rest of a small backward's bookkeeping). Fresh, as
     in PyTorch, so a user-defined backward may change its grad_output in place."""
-    seed = _SEEDS.get((shape, dtype))
-    if seed is None:
-        seed = _SEEDS[(shape, dtype)] = np.ones(shape, dtype)
-    return seed.copy()
+    dtype = data.dtype
+    one = _ONES.get(dtype)
+    if one is None:
+        one = _ONES[dtype] = np.ones((), dtype)
+    return one.copy() if data.ndim == 0 else one.reshape(data.shape).copy()
 
 
 def run_backward(root, gradient, retain_graph: bool = False) -> None:
@@ -247,7 +269,7 @@ def run_backward(root, gradient, retain_graph: bool = False) -> None:
     if gradient is None:
         if root._data.size != 1:
             raise RuntimeError("grad can be implicitly created only for scalar outputs")
-        seed = _ones_seed(root._data.shape, root._data.dtype)
+        seed = _ones_seed(root._data)
     else:
         seed = np.asarray(gradient._data if isinstance(gradient, _tensor.Tensor) else gradient)
         if seed.dtype.kind not in "fiu":

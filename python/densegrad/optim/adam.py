@@ -40,20 +40,16 @@ class Adam(Optimizer):
         for group in self.param_groups:
             b1, b2 = group["betas"]
             amsgrad = group["amsgrad"]
-            stepped, datas, grads, avgs, avg_sqs, steps = [], [], [], [], [], []
+            params, datas, grads = self._with_grads(group["params"])
+            stepped, avgs, avg_sqs, steps = [], [], [], []
             maxs = [] if amsgrad else None
-            for p in group["params"]:
-                grad = self._grad_of(p)
-                if grad is None:
-                    continue
+            for p in params:
                 state = self.state[p]
                 if not state:  # as torch.optim: empty until the first update
                     state.update(step=0, exp_avg=np.zeros_like(p._data), exp_avg_sq=np.zeros_like(p._data))
                     if amsgrad:
                         state["max_exp_avg_sq"] = np.zeros_like(p._data)
                 stepped.append((p, state))
-                datas.append(p._data)
-                grads.append(grad)
                 avgs.append(state["exp_avg"])
                 avg_sqs.append(state["exp_avg_sq"])
                 steps.append(state["step"] + 1)

@@ -72,14 +72,20 @@ class Optimizer:
         raise NotImplementedError
 
     @staticmethod
-    def _grad_of(p: Tensor):
-        """p's gradient as a C-contiguous array, or None when p has no gradient."""
-        g = p._grad
-        if g is None:
-            return None
-        arr = g._data
-        flags = arr.flags
-        return arr if flags.c_contiguous and flags.aligned else arr.copy(order="C")
+    def _with_grads(params) -> tuple[list, list, list]:
+        """The parameters that have a gradient, their arrays, and those gradients as C-contiguous
+        arrays (three lists)."""
+        stepped, datas, grads = [], [], []
+        for p in params:
+            g = p._grad
+            if g is None:
+                continue
+            arr = g._data
+            flags = arr.flags
+            stepped.append(p)
+            datas.append(p._data)
+            grads.append(arr if flags.c_contiguous and flags.aligned else arr.copy(order="C"))
+        return stepped, datas, grads
 
     def __repr__(self) -> str:
         lines = [f"{type(self).__name__} ("]

@@ -36,19 +36,12 @@ class SGD(Optimizer):
         for group in self.param_groups:
             lr, momentum, dampening = group["lr"], group["momentum"], group["dampening"]
             wd, nesterov, maximize = group["weight_decay"], group["nesterov"], group["maximize"]
-            stepped, datas, grads = [], [], []
+            stepped, datas, grads = self._with_grads(group["params"])
             bufs = firsts = None
             new_bufs, fresh = [], []  # state changes, made only once the update has run
             if momentum != 0:
                 bufs, firsts = [], []
-            for p in group["params"]:
-                grad = self._grad_of(p)
-                if grad is None:
-                    continue
-                stepped.append(p)
-                datas.append(p._data)
-                grads.append(grad)
-                if momentum != 0:
+                for p in stepped:
                     state = self.state[p]
                     buf = state.get("momentum_buffer")
                     # A buffer the fused Trainer allocated but has not yet used is still "first".
