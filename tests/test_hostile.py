@@ -232,6 +232,23 @@ WRONG_BUFFERS = {
 }
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_an_equal_but_distinct_descriptor_is_accepted(dtype):
+    # The bindings settle the dtype by identity with NumPy's built-in descriptor and fall back to
+    # an equality test; a descriptor carrying metadata is equal but not the built-in one.
+    same = np.dtype(dtype, metadata={"note": 1})
+    a = np.arange(6, dtype=dtype).reshape(2, 3)
+    b = np.arange(12, dtype=dtype).reshape(3, 4)
+    av, bv = a.view(same), b.view(same)
+    assert av.dtype is not a.dtype and av.dtype == a.dtype
+    np.testing.assert_array_equal(_core.gemm(av, bv), a @ b)
+    w = np.ones((4, 3), dtype)
+    (y,), _ = _core.mlp_forward(av, [(w.view(same), None, A.identity, 0.0)])
+    np.testing.assert_array_equal(y, a @ w.T)
+    with pytest.raises(TypeError, match=">f"):
+        _core.gemm(a.astype(a.dtype.newbyteorder(">")), b)
+
+
 def _torch_tensor():
     import torch
 

@@ -42,10 +42,26 @@ py::array as_array(const py::handle& obj, const char* name) {
 
 enum class DType { F32, F64 };
 
+// NumPy's descriptor of T (a borrowed reference to its built-in singleton, looked up once).
+template <typename T>
+PyObject* descr_of() {
+  static PyObject* const d = py::dtype::of<T>().release().ptr();  // kept for the process's life
+  return d;
+}
+
+// Whether a holds native-order T. Most arrays carry the built-in descriptor itself, which an
+// identity test settles; any other goes through equal(), which also rejects non-native byte
+// order ('>f4'), which the kernels cannot read. (A step checks ~40 operands: equal() alone,
+// with its descriptor look-up, cost ~1.2k instructions per seed autograd step, callgrind.)
+template <typename T>
+bool has_dtype(const py::array& a) {
+  PyObject* d = reinterpret_cast<PyObject*>(py::detail::array_proxy(a.ptr())->descr);
+  return d == descr_of<T>() || a.dtype().equal(py::reinterpret_borrow<py::dtype>(descr_of<T>()));
+}
+
 DType dtype_of(const py::array& a, const char* name) {
-  // equal() also rejects non-native byte order ('>f4'), which the kernels cannot read.
-  if (a.dtype().equal(py::dtype::of<float>())) return DType::F32;
-  if (a.dtype().equal(py::dtype::of<double>())) return DType::F64;
+  if (has_dtype<float>(a)) return DType::F32;
+  if (has_dtype<double>(a)) return DType::F64;
   throw py::type_error(std::string(name) + ": expected float32 or float64, got " + dtype_name(a));
 }
 
@@ -55,7 +71,7 @@ const char* dtype_label() { return std::is_same<T, float>::value ? "float32" : "
 // A C-contiguous array of T with the given number of dimensions (-1: any).
 template <typename T>
 void check_operand(const py::array& a, const char* name, int ndim, bool writeable = false) {
-  if (!a.dtype().equal(py::dtype::of<T>()))
+  if (!has_dtype<T>(a))
     throw py::type_error(std::string(name) + ": expected " + dtype_label<T>() +
                          " like the other operands, got " + dtype_name(a));
   if (ndim >= 0 && a.ndim() != ndim)
@@ -128,7 +144,9 @@ py::array_t<T> new_array(int ndim, const py::ssize_t* shape) {
   for (int i = 0; i < ndim; ++i) dims[i] = static_cast<Py_intptr_t>(shape[i]);
   auto& api = py::detail::npy_api::get();
   // PyArray_NewFromDescr steals the reference to the descriptor, also when it fails.
-  PyObject* a = api.PyArray_NewFromDescr_(api.PyArray_Type_, py::dtype::of<T>().release().ptr(), ndim, dims,
+  PyObject* descr = descr_of<T>();
+  Py_INCREF(descr);
+  PyObject* a = api.PyArray_NewFromDescr_(api.PyArray_Type_, descr, ndim, dims,
                                           nullptr, nullptr, 0, nullptr);
   if (a == nullptr) throw py::error_already_set();
   return py::reinterpret_steal<py::array_t<T>>(a);
