@@ -1,0 +1,48 @@
+# The wheel must import and run on CPUs without AVX2: gemm_avx2.cpp is the only file compiled
+# with -mavx2 -mfma, and its functions run only after the run-time CPU check. That holds only if
+# the AVX2 object gives the linker nothing it could use elsewhere. An inline function or template
+# instance compiled in that file (std::vector<float>'s members, std::min, a shared helper) is a
+# weak symbol there, and the linker keeps one copy of each weak symbol for the whole library:
+# if it kept the AVX2 file's copy, baseline code would call AVX2 instructions and crash with
+# SIGILL on an older CPU -- something no test on an AVX2 machine would notice.
+#
+# This checks the object's symbol table: no weak functions (nm type W), and every global
+# function named *avx2*. (Weak data, such as the exception-handling personality reference, is
+# no instruction-set hazard.) Run by ctest:  cmake -DNM=<nm> -DOBJECT=<gemm_avx2 object> -P check_avx2_object.cmake
+if(NOT NM OR NOT OBJECT)
+  message(FATAL_ERROR "usage: cmake -DNM=<nm> -DOBJECT=<gemm_avx2 object file> -P ${CMAKE_CURRENT_LIST_FILE}")
+endif()
+execute_process(COMMAND "${NM}" --defined-only "${OBJECT}"
+                OUTPUT_VARIABLE symbols ERROR_VARIABLE err RESULT_VARIABLE rc)
+if(NOT rc EQUAL 0)
+  message(FATAL_ERROR "${NM} ${OBJECT} failed (${rc}): ${err}")
+endif()
+# Mangled names (no -C): letters, digits, '_' and '.', safe in a CMake list.
+string(REPLACE "\n" ";" lines "${symbols}")
+set(bad "")
+set(kernels 0)
+foreach(line IN LISTS lines)
+  if(NOT line MATCHES "^[0-9a-fA-F]* *([A-Za-z]) (.+)$")
+    continue()
+  endif()
+  set(type "${CMAKE_MATCH_1}")
+  set(name "${CMAKE_MATCH_2}")
+  if(type STREQUAL "W")
+    list(APPEND bad "  ${type} ${name}  (weak: the linker may use this AVX2 copy from baseline code)")
+  elseif(type STREQUAL "T")
+    if(name MATCHES "avx2")
+      math(EXPR kernels "${kernels} + 1")
+    else()
+      list(APPEND bad "  ${type} ${name}  (a global function not named *avx2*)")
+    endif()
+  endif()
+endforeach()
+if(kernels EQUAL 0)
+  message(FATAL_ERROR "no *avx2* function found in ${OBJECT}: is this the AVX2 kernels' object?")
+endif()
+if(bad)
+  string(REPLACE ";" "\n" bad "${bad}")
+  message(FATAL_ERROR "${OBJECT} exports code the rest of the library could link to:\n${bad}\n"
+                      "Keep gemm_avx2.cpp free of inline library code (std containers, shared helpers).")
+endif()
+message(STATUS "${OBJECT}: ${kernels} AVX2 functions, no weak functions")
