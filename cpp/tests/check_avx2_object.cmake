@@ -6,9 +6,14 @@
 # if it kept the AVX2 file's copy, baseline code would call AVX2 instructions and crash with
 # SIGILL on an older CPU -- something no test on an AVX2 machine would notice.
 #
-# This checks the object's symbol table: no weak functions (nm type W), and every global
-# function named *avx2*. (Weak data, such as the exception-handling personality reference, is
-# no instruction-set hazard.) Run by ctest:  cmake -DNM=<nm> -DOBJECT=<gemm_avx2 object> -P check_avx2_object.cmake
+# Code that runs when the library is loaded has the same problem: a dynamic initialiser in this
+# file (a global or an inline variable with a constructor, e.g. from a shared header) runs on
+# every CPU before any check.
+#
+# This checks the object's symbol table: no static initialiser (_GLOBAL__sub_I_*), no weak
+# functions (nm type W), no unique or indirect symbols (u: inline variables and static locals of
+# inline functions, i: ifuncs), and every global function named *avx2*. (Weak data, such as the
+# exception-handling personality reference, is no instruction-set hazard.) Run by ctest:  cmake -DNM=<nm> -DOBJECT=<gemm_avx2 object> -P check_avx2_object.cmake
 if(NOT NM OR NOT OBJECT)
   message(FATAL_ERROR "usage: cmake -DNM=<nm> -DOBJECT=<gemm_avx2 object file> -P ${CMAKE_CURRENT_LIST_FILE}")
 endif()
@@ -27,7 +32,11 @@ foreach(line IN LISTS lines)
   endif()
   set(type "${CMAKE_MATCH_1}")
   set(name "${CMAKE_MATCH_2}")
-  if(type STREQUAL "W")
+  if(name MATCHES "^_GLOBAL__(sub_)?I_")
+    list(APPEND bad "  ${type} ${name}  (a static initialiser: runs at load time, on every CPU)")
+  elseif(type MATCHES "^[ui]$")
+    list(APPEND bad "  ${type} ${name}  (unique or indirect: shared with, or run from, baseline code)")
+  elseif(type STREQUAL "W")
     list(APPEND bad "  ${type} ${name}  (weak: the linker may use this AVX2 copy from baseline code)")
   elseif(type STREQUAL "T")
     if(name MATCHES "avx2")
@@ -45,4 +54,4 @@ if(bad)
   message(FATAL_ERROR "${OBJECT} exports code the rest of the library could link to:\n${bad}\n"
                       "Keep gemm_avx2.cpp free of inline library code (std containers, shared helpers).")
 endif()
-message(STATUS "${OBJECT}: ${kernels} AVX2 functions, no weak functions")
+message(STATUS "${OBJECT}: ${kernels} AVX2 functions; no weak functions, no initialiser")
