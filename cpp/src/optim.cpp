@@ -38,7 +38,7 @@ void sgd_step(T* param, T* momentum_buffer, const T* grad, Index n, const SgdOpt
                   "sgd_step: momentum != 0 needs a momentum buffer");
   // The options are read into locals once: with T = double a store to param[i] may alias the
   // options' double fields, so reading o.* inside the loop reloaded them after every store and
-  // kept the loop scalar (the float64 step of a 1,377-parameter model spent ~3 us here).
+  // kept the loop scalar (24% of the perf samples of the 8-32-32-1 network's float64 fused step).
   const T lr = T(o.lr), momentum = T(o.momentum), wd = T(o.weight_decay);
   const T one_minus_dampening = T(1.0 - o.dampening);
   const bool maximize = o.maximize, decay = o.weight_decay != 0.0, nesterov = o.nesterov;
