@@ -606,7 +606,9 @@ py::tuple mlp_forward(const py::object& x_obj, const py::list& layers) {
   });
 }
 
-// (dx or None, [dw], [db or None]) from dy and the forward's (acts, pres).
+// (dx or None, None, dw_1, db_1 or None, ..., dw_L, db_L or None) from dy and the forward's
+// (acts, pres): the gradients in the order of DenseStack's inputs (x, layers, w_1, b_1, ...), so
+// its backward returns the tuple as it is.
 py::tuple mlp_backward(const py::object& dy_obj, const py::object& x_obj, const py::list& layers,
                        const py::list& acts, const py::list& pres, bool need_dx) {
   py::array dy = as_array(dy_obj, "dy"), x = as_array(x_obj, "x");
@@ -620,7 +622,8 @@ py::tuple mlp_backward(const py::object& dy_obj, const py::object& x_obj, const 
       throw py::value_error("acts and pres need one entry per layer");
     const std::size_t L = refs.size();
     std::vector<const T*> act_p(L), pre_p(L, nullptr);
-    py::list dws(L), dbs(L);  // every item set below (py::list(n) starts with NULL items)
+    py::tuple grads(2 + 2 * L);  // every item set below (py::tuple(n) starts with NULL items)
+    grads[1] = py::none();
     for (std::size_t l = 0; l < L; ++l) {
       auto& r = refs[l];
       py::array a = as_array(acts[l], "act");
@@ -639,13 +642,13 @@ py::tuple mlp_backward(const py::object& dy_obj, const py::object& x_obj, const 
       }
       py::array_t<T> dw = new_array<T>(r.spec.out, r.spec.in);
       r.dw = dw.mutable_data();
-      dws[l] = std::move(dw);
+      grads[2 + 2 * l] = std::move(dw);
       if (r.spec.bias) {
         py::array_t<T> db = new_array<T>(r.spec.out);
         r.db = db.mutable_data();
-        dbs[l] = std::move(db);
+        grads[3 + 2 * l] = std::move(db);
       } else {
-        dbs[l] = py::none();
+        grads[3 + 2 * l] = py::none();
       }
     }
     if (dy.shape(0) != batch || dy.shape(1) != refs.back().spec.out)
@@ -664,7 +667,8 @@ py::tuple mlp_backward(const py::object& dy_obj, const py::object& x_obj, const 
       densegrad::MlpWorkspace<T> ws;
       densegrad::mlp_backward<T>(dxp, refs, act_p.data(), pre_p.data(), xp, dyp, batch, ws);
     }
-    return py::make_tuple(dx, dws, dbs);
+    grads[0] = dx;
+    return grads;
   });
 }
 
@@ -886,7 +890,7 @@ PYBIND11_MODULE(_core, m) {
   m.def("mlp_forward", &mlp_forward, py::arg("x"), py::arg("layers"),
         "A stack of dense layers [(w, b, activation, slope)] applied to x: (outputs, pre-activations).");
   m.def("mlp_backward", &mlp_backward, py::arg("dy"), py::arg("x"), py::arg("layers"), py::arg("acts"),
-        py::arg("pres"), py::arg("need_dx"), "Backward of mlp_forward: (dx or None, [dw], [db or None]).");
+        py::arg("pres"), py::arg("need_dx"), "Backward of mlp_forward: (dx or None, None, dw_1, db_1 or None, ..., dw_L, db_L or None).");
 
   py::class_<FusedMlp>(m, "FusedMlp")
       .def(py::init<const py::list&, const std::string&, Reduction>(), py::arg("layers"),

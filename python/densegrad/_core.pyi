@@ -159,7 +159,7 @@ def get_num_threads() -> int:
     ...
 def mlp_backward(dy: typing.Any, x: typing.Any, layers: list, acts: list, pres: list, need_dx: bool) -> tuple:
     """
-    Backward of mlp_forward: (dx or None, [dw], [db or None]).
+    Backward of mlp_forward: (dx or None, None, dw_1, db_1 or None, ..., dw_L, db_L or None).
     """
 def mlp_forward(x: typing.Any, layers: list) -> tuple:
     """

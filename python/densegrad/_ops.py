@@ -561,11 +561,8 @@ class DenseStack(Function):
         flags = g.flags
         if not (flags.c_contiguous and flags.aligned):
             g = np.array(g, order="C")
-        dx, dws, dbs = _core.mlp_backward(g, x, layers, acts, pres, ctx.needs_input_grad[0])
-        grads = [dx, None]
-        for pair in zip(dws, dbs):
-            grads += pair
-        return tuple(grads)
+        # (dx or None, None, dw_1, db_1, ...): one gradient per input of apply, in order
+        return _core.mlp_backward(g, x, layers, acts, pres, ctx.needs_input_grad[0])
 
 
 def dense_stack(input, layers: list, params: list):
