@@ -114,15 +114,17 @@ class Sequential(Module):
         if x.ndim != 2:
             return None
         d = self.__dict__
-        params = []
+        params, arrays = [], []  # one loop, no comprehension: this runs on every forward
         for m, _ in d["_stack"]:
             p = m._parameters
-            params.append(p["weight"])
-            params.append(p["bias"])
+            w, b = p["weight"], p["bias"]
+            params.append(w)
+            params.append(b)
+            arrays.append(None if w is None else w._data)
+            arrays.append(None if b is None else b._data)
         key = [x.dtype, x.shape[1]]
         for act in d["_stack_leaky"]:
             key.append(float(act.negative_slope))
-        arrays = [None if t is None else t._data for t in params]
         cached = d.get("_stack_cache")
         hit = cached is not None and cached[0] == key
         if hit:
