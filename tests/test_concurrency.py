@@ -232,3 +232,42 @@ def test_fused_options_cannot_change_under_a_running_step(rng):
     assert refused >= 1, f"no set_sgd overlapped one of {len(steps)} steps"
     assert steps and all(np.isfinite(steps))
     assert all(np.isfinite(p.detach().numpy()).all() for p in model.parameters())
+
+
+def test_no_half_built_result_is_visible_while_a_kernel_runs(rng):
+    # While a kernel runs without the GIL, other threads run Python, and gc.get_objects() (what
+    # memory profilers call) hands them every tracked object. A result tuple created before the
+    # kernel and completed after it would be seen with an empty slot: repr shows <NULL>, o[0]
+    # dereferences NULL, and completing it fails if the other thread holds a reference.
+    import gc
+
+    n, width = 1024, 256
+    x = rng.standard_normal((n, width)).astype(np.float32)
+    layers = [(rng.standard_normal((width, width)).astype(np.float32), None, _core.Activation.tanh, 0.0)] * 3
+    acts, pres = _core.mlp_forward(x, layers)
+    dy = np.ones_like(acts[-1])
+    stop = threading.Event()
+    half_built, scans = [], [0]
+
+    def watcher():
+        while not stop.is_set():
+            for o in gc.get_objects():
+                # mlp_backward's result: (dx, None, dw_1, None, dw_2, None, dw_3, None)
+                if (type(o) is tuple and len(o) == 8 and o[1] is None and type(o[2]) is np.ndarray
+                        and o[2].shape == (width, width) and "<NULL>" in repr(o)):
+                    half_built.append(True)
+                    return
+            scans[0] += 1
+
+    t = threading.Thread(target=watcher)
+    t.start()
+    try:
+        for _ in range(40):
+            _core.mlp_backward(dy, x, layers, acts, pres, True)
+            if half_built:
+                break
+    finally:
+        stop.set()
+        t.join()
+    assert scans[0] > 0
+    assert not half_built

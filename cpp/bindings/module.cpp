@@ -622,7 +622,10 @@ py::tuple mlp_backward(const py::object& dy_obj, const py::object& x_obj, const 
       throw py::value_error("acts and pres need one entry per layer");
     const std::size_t L = refs.size();
     std::vector<const T*> act_p(L), pre_p(L, nullptr);
-    py::tuple grads(2 + 2 * L);  // every item set below (py::tuple(n) starts with NULL items)
+    // The result's items, made into a tuple only once all exist: a tuple created before the
+    // kernel would sit half-empty (NULL items) while the GIL is released, and other threads can
+    // reach it through gc.get_objects() (tested).
+    std::vector<py::object> grads(2 + 2 * L);
     grads[1] = py::none();
     for (std::size_t l = 0; l < L; ++l) {
       auto& r = refs[l];
@@ -667,8 +670,11 @@ py::tuple mlp_backward(const py::object& dy_obj, const py::object& x_obj, const 
       densegrad::MlpWorkspace<T> ws;
       densegrad::mlp_backward<T>(dxp, refs, act_p.data(), pre_p.data(), xp, dyp, batch, ws);
     }
-    grads[0] = dx;
-    return grads;
+    grads[0] = std::move(dx);
+    py::tuple out(grads.size());
+    for (std::size_t i = 0; i < grads.size(); ++i)
+      PyTuple_SET_ITEM(out.ptr(), py::ssize_t(i), grads[i].release().ptr());  // steals
+    return out;
   });
 }
 
