@@ -896,7 +896,8 @@ PYBIND11_MODULE(_core, m) {
   m.def("mlp_forward", &mlp_forward, py::arg("x"), py::arg("layers"),
         "A stack of dense layers [(w, b, activation, slope)] applied to x: (outputs, pre-activations).");
   m.def("mlp_backward", &mlp_backward, py::arg("dy"), py::arg("x"), py::arg("layers"), py::arg("acts"),
-        py::arg("pres"), py::arg("need_dx"), "Backward of mlp_forward: (dx or None, None, dw_1, db_1 or None, ..., dw_L, db_L or None).");
+        py::arg("pres"), py::arg("need_dx"),
+        "Backward of mlp_forward: (dx or None, None, dw_1, db_1 or None, ..., dw_L, db_L or None).");
 
   py::class_<FusedMlp>(m, "FusedMlp")
       .def(py::init<const py::list&, const std::string&, Reduction>(), py::arg("layers"),

@@ -13,7 +13,9 @@
 # This checks the object's symbol table: no static initialiser (_GLOBAL__sub_I_*), no weak
 # functions (nm type W), no unique or indirect symbols (u: inline variables and static locals of
 # inline functions, i: ifuncs), and every global function named *avx2*. (Weak data, such as the
-# exception-handling personality reference, is no instruction-set hazard.) Run by ctest:  cmake -DNM=<nm> -DOBJECT=<gemm_avx2 object> -P check_avx2_object.cmake
+# exception-handling personality reference, is no instruction-set hazard.)
+#
+# Run by ctest:  cmake -DNM=<nm> -DOBJECT=<gemm_avx2 object> -P check_avx2_object.cmake
 if(NOT NM OR NOT OBJECT)
   message(FATAL_ERROR "usage: cmake -DNM=<nm> -DOBJECT=<gemm_avx2 object file> -P ${CMAKE_CURRENT_LIST_FILE}")
 endif()
