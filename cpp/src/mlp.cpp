@@ -88,8 +88,11 @@ void require_workspace(const char* what, Index rows, double elements, std::size_
 
 template <typename T>
 void MlpWorkspace<T>::reserve_gradients(const std::vector<DenseLayerRef<T>>& layers, Index batch) {
+  // grad_a / grad_b hold d(loss)/d(input) of layers 1..L-1 (layer 0's goes to the caller's dx),
+  // dz a layer's d(loss)/d(pre-activation): the network's input width is not needed.
   Index width = 0;
-  for (const auto& r : layers) width = std::max({width, r.spec.in, r.spec.out});
+  for (std::size_t l = 0; l < layers.size(); ++l)
+    width = std::max({width, l == 0 ? Index(0) : layers[l].spec.in, layers[l].spec.out});
   const Index out = layers.back().spec.out;
   if (batch <= grad_capacity && width <= grad_width && out == grad_out) return;
   const Index rows = std::max(batch, grad_capacity);

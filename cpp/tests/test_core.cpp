@@ -408,6 +408,48 @@ void test_workspace_reuse_across_networks() {
   check(y_reused == y_fresh, "a workspace reused for a wider network gives the fresh workspace's result");
 }
 
+// mlp_backward's gradient buffers are sized by the widest layer output (plus the inputs of
+// layers after the first), not by the network's input: here the input (97) is the widest and
+// the last layer (33, tanh: its dz is used) wider than the hidden one. Checked bitwise against
+// dense_backward layer by layer with buffers of their own; under tests/sanitize.sh a buffer too
+// small would also be an ASan error.
+void test_backward_workspace_width() {
+  std::mt19937 gen(9);
+  std::uniform_real_distribution<float> ud(-1.f, 1.f);
+  const Index batch = 7, d0 = 97, d1 = 5, d2 = 33;
+  auto fill = [&](Index n) {
+    std::vector<float> v(static_cast<std::size_t>(n));
+    for (auto& e : v) e = ud(gen);
+    return v;
+  };
+  std::vector<float> x = fill(batch * d0), dy = fill(batch * d2), w1 = fill(d1 * d0), b1 = fill(d1),
+                     w2 = fill(d2 * d1), b2 = fill(d2);
+  std::vector<DenseLayerRef<float>> layers(2);
+  layers[0].spec = {d0, d1, Activation::Relu, 0.01, true};
+  layers[1].spec = {d1, d2, Activation::Tanh, 0.01, true};
+  layers[0].w = w1.data(), layers[0].b = b1.data(), layers[1].w = w2.data(), layers[1].b = b2.data();
+  std::vector<float> h(std::size_t(batch * d1)), y(std::size_t(batch * d2));
+  float* acts[2] = {h.data(), y.data()};
+  float* pres[2] = {nullptr, nullptr};
+  mlp_forward_keep<float>(acts, pres, layers, x.data(), batch);
+  std::vector<float> dw1(w1.size()), db1(b1.size()), dw2(w2.size()), db2(b2.size()), dx(x.size());
+  layers[0].dw = dw1.data(), layers[0].db = db1.data(), layers[1].dw = dw2.data(), layers[1].db = db2.data();
+  MlpWorkspace<float> ws;
+  const float* cacts[2] = {h.data(), y.data()};
+  const float* cpres[2] = {nullptr, nullptr};
+  mlp_backward<float>(dx.data(), layers, cacts, cpres, x.data(), dy.data(), batch, ws);
+  check(ws.grad_a.size() == std::size_t(batch * d2) && ws.dz.size() == std::size_t(batch * d2),
+        "mlp_backward's buffers hold batch x the widest output (" + std::to_string(ws.grad_a.size()) + ")");
+  std::vector<float> rdw1(w1.size()), rdb1(b1.size()), rdw2(w2.size()), rdb2(b2.size()), rdx(x.size()),
+      dh(h.size()), dz(y.size());
+  dense_backward<float>(dh.data(), rdw2.data(), rdb2.data(), dz.data(), dy.data(), h.data(), w2.data(), y.data(),
+                        nullptr, batch, d1, d2, Activation::Tanh, 0.f, false);
+  dense_backward<float>(rdx.data(), rdw1.data(), rdb1.data(), dz.data(), dh.data(), x.data(), w1.data(), h.data(),
+                        nullptr, batch, d0, d1, Activation::Relu, 0.f, false);
+  check(dw1 == rdw1 && db1 == rdb1 && dw2 == rdw2 && db2 == rdb2 && dx == rdx,
+        "mlp_backward equals dense_backward layer by layer");
+}
+
 // A batch of empty rows (in_features 0) costs no input memory but would need a workspace of
 // batch x hidden: refused with invalid_argument before anything is allocated.
 void test_absurd_workspace_is_refused() {
@@ -453,6 +495,7 @@ int main(int argc, char** argv) {
   test_thread_count_does_not_change_results();
   test_concurrent_callers();
   test_workspace_reuse_across_networks();
+  test_backward_workspace_width();
   test_absurd_workspace_is_refused();
   return densegrad_test::report();
 }

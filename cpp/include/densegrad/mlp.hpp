@@ -62,7 +62,7 @@ class MlpWorkspace {
   std::vector<std::vector<T>> act;  // act[l]: output of layer l (batch, out_l)
   std::vector<std::vector<T>> pre;  // pre[l]: pre-activation, only where backward needs it
   std::vector<T> dloss;             // d(loss)/d(output), (batch, out_last)
-  std::vector<T> grad_a, grad_b;    // ping-pong d(loss)/d(activation), (batch, max width)
+  std::vector<T> grad_a, grad_b;    // ping-pong d(loss)/d(activation), (batch, widest output)
   std::vector<T> dz;                // dy * act'(z) of the current layer
   std::vector<T*> act_ptr, pre_ptr;  // data() of act / pre (null where pre is not kept)
   std::vector<Index> outs;           // the layer widths act/pre were sized for,
