@@ -53,3 +53,31 @@ def test_py_typed_and_core_stubs_are_shipped():
     exported = {n for n in dir(dg._core) if not n.startswith("_")}
     assert exported - declared == set(), f"regenerate python/densegrad/_core.pyi (pybind11-stubgen): missing {exported - declared}"
     assert declared - exported == set(), f"stale names in _core.pyi: {declared - exported}"
+
+
+def test_submodules_load_on_first_use():
+    # `import densegrad` leaves data, interop, serialization, train and viz (and what they import)
+    # for first use; attribute access, `from densegrad import ...` and dir() still find them.
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, densegrad as dg\n"
+        "lazy = ['densegrad.' + m for m in dg._LAZY_MODULES]\n"
+        "print(sorted(m for m in lazy if m in sys.modules))\n"
+        "from densegrad import save, load\n"
+        "print(save is dg.serialization.save, load is dg.serialization.load, dg.train.Trainer.__name__)\n"
+        "print(all(hasattr(dg, m) and m in dir(dg) for m in dg.__all__))\n"
+        "try:\n"
+        "    dg.no_such_name\n"
+        "except AttributeError as e:\n"
+        "    print(e)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.splitlines()
+    assert out == [
+        "[]",
+        "True True Trainer",
+        "True",
+        "module 'densegrad' has no attribute 'no_such_name'",
+    ]
+    assert set(dg._LAZY_MODULES) == {"data", "interop", "serialization", "train", "viz"}

@@ -17,12 +17,29 @@ from ._tensor import Tensor, float32, float64, from_numpy, ones, rand, randn, te
 from ._tensor_str import set_printoptions
 from .autograd.grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from . import nn, optim  # noqa: E402  (nn and optim import the names above)
-from . import train  # noqa: E402
-from . import serialization  # noqa: E402
-from .serialization import load, save  # noqa: E402
-from . import data, interop, viz  # noqa: E402
 
 __version__ = "0.1.0"
+
+# Imported on first use (PEP 562), not by `import densegrad`: together with what they import
+# (json, csv, pathlib, dataclasses, ...) they were a third of the package's own import time.
+_LAZY_MODULES = ("data", "interop", "serialization", "train", "viz")
+_LAZY_NAMES = {"load": "serialization", "save": "serialization"}
+
+
+def __getattr__(name: str):
+    if name in _LAZY_MODULES:
+        import importlib
+
+        return importlib.import_module("." + name, __name__)  # sets the package attribute too
+    if name in _LAZY_NAMES:
+        value = getattr(__getattr__(_LAZY_NAMES[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY_MODULES) | set(_LAZY_NAMES))
 
 
 def relu(input: Tensor) -> Tensor:
