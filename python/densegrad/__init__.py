@@ -11,6 +11,8 @@ C++17 dense-layer kernels under a PyTorch-shaped API::
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from . import _core
 from ._random import manual_seed
 from ._tensor import Tensor, float32, float64, from_numpy, ones, rand, randn, tensor, zeros
@@ -24,6 +26,10 @@ __version__ = "0.1.0"
 # (json, csv, pathlib, dataclasses, ...) they were a third of the package's own import time.
 _LAZY_MODULES = ("data", "interop", "serialization", "train", "viz")
 _LAZY_NAMES = {"load": "serialization", "save": "serialization"}
+
+if TYPE_CHECKING:  # what type checkers and IDEs see: the same names, imported eagerly
+    from . import data, interop, serialization, train, viz
+    from .serialization import load, save
 
 
 def __getattr__(name: str):
