@@ -1,5 +1,5 @@
-"""Shared benchmark helpers: a timer (warm-up, repeats, median and spread), FLOP counts, the
-machine's measured peak, and an environment report.
+"""Shared benchmark helpers: a timer (warm-up, repeats, median and spread), the machine's peak
+(an FMA loop, timed next to the implementations it is compared with), and an environment report.
 
 Each measurement is a median over repeats, and every comparison is made in the same run, with
 the implementations interleaved repeat by repeat so that load from other processes hits all of
@@ -58,23 +58,22 @@ def time_interleaved(fns: dict, repeats: int, min_time: float = 0.02, warmup: in
     return {name: median_spread(s) for name, s in samples.items()}
 
 
-def measure_peak(dtype: str = "float32", seconds: float = 0.3) -> float:
-    """Single-core FMA peak in GFLOP/s, measured with densegrad's FMA loop (best of 5)."""
+def peak_probe(dtype: str = "float32", seconds: float = 0.002):
+    """(callable, flops per call): one run of the FMA loop lasting about `seconds`, to be timed
+    with time_interleaved next to the implementations it is compared with. A "% of peak" then
+    divides two medians taken in the same rounds: a peak measured once, at a slow moment of
+    this shared machine, once made products read 116-124% of it."""
     from densegrad import _core
 
     f32 = dtype == "float32"
-    iters = 1_000_000
-    _, flops = _core.fma_loop(f32, iters)
+    iters = 100_000
+    _core.fma_loop(f32, iters)
     t0 = time.perf_counter()
     _core.fma_loop(f32, iters)
     dt = max(time.perf_counter() - t0, 1e-6)
-    iters = max(iters, int(iters * seconds / 5 / dt))
-    best = 0.0
-    for _ in range(5):
-        t0 = time.perf_counter()
-        _, flops = _core.fma_loop(f32, iters)
-        best = max(best, flops / (time.perf_counter() - t0) / 1e9)
-    return best
+    iters = max(1_000, int(iters * seconds / dt))
+    _, flops = _core.fma_loop(f32, iters)
+    return (lambda: _core.fma_loop(f32, iters)), flops
 
 
 def cpu_name() -> str:

@@ -28,6 +28,12 @@ def test_bench_quick_runs_and_writes_json(tmp_path):
         assert all(v > 0 for v in case["us_per_step"].values())
     gemm = data["gemm"][0]["cases"]
     assert gemm and all(c["gflops"]["densegrad"] > 0 and c["gflops"]["numpy"] > 0 for c in gemm)
+    # % of peak divides by the FMA loop timed in the same rounds as the case (its own figure)
+    for c in gemm + train["cases"]:
+        assert c["peak_gflops"] > 0
+    assert all(abs(c["pct_peak"] - c["gflops"]["densegrad"] / c["peak_gflops"]) < 1e-12 for c in gemm)
+    assert all(abs(c["fused_pct_peak"] - c["fused_gflops"] / c["peak_gflops"]) < 1e-12 for c in train["cases"])
+    assert "peak" not in gemm[0]["gflops"] and "peak" not in train["cases"][0]["us_per_step"]
     small = data["small"][0]
     assert small["limit"] > 0 and small["cases"]
     assert all(c["us_packed"] > 0 and c["us_unpacked"] > 0 for c in small["cases"])
