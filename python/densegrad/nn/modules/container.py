@@ -114,30 +114,31 @@ class Sequential(Module):
         if x.ndim != 2:
             return None
         d = self.__dict__
-        params, arrays = [], []  # one loop, no comprehension: this runs on every forward
+        cached = d.get("_stack_cache")
+        if cached is not None:
+            # (dtype, width, slopes, [(module, weight, bias, weight array, bias array)], layers, params)
+            dtype, width, slopes, records, layers, params = cached
+            if (x.dtype is dtype or x.dtype == dtype) and x.shape[1] == width:
+                for m, w, b, wa, ba in records:  # identity, never ids: a copied model must not match stale ids
+                    p = m._parameters
+                    if p["weight"] is not w or p["bias"] is not b or w._data is not wa or (b is not None and b._data is not ba):
+                        break
+                else:
+                    if not slopes or slopes == [float(act.negative_slope) for act in d["_stack_leaky"]]:
+                        return _ops.dense_stack(input, layers, params)
+        records, params = [], []
         for m, _ in d["_stack"]:
             p = m._parameters
             w, b = p["weight"], p["bias"]
             params.append(w)
             params.append(b)
-            arrays.append(None if w is None else w._data)
-            arrays.append(None if b is None else b._data)
-        key = [x.dtype, x.shape[1]]
-        for act in d["_stack_leaky"]:
-            key.append(float(act.negative_slope))
-        cached = d.get("_stack_cache")
-        hit = cached is not None and cached[0] == key
-        if hit:
-            for a, b in zip(arrays, cached[2]):
-                if a is not b:  # identity, never ids: a copied model must not match stale ids
-                    hit = False
-                    break
-        if not hit:
-            layers = self._stack_layers(x.dtype, x.shape[1], params)
-            if layers is None:
-                return None
-            cached = d["_stack_cache"] = (key, layers, arrays)
-        return _ops.dense_stack(input, cached[1], params)
+            records.append((m, w, b, None if w is None else w._data, None if b is None else b._data))
+        layers = self._stack_layers(x.dtype, x.shape[1], params)
+        if layers is None:
+            return None
+        slopes = [float(act.negative_slope) for act in d["_stack_leaky"]]
+        d["_stack_cache"] = (x.dtype, x.shape[1], slopes, records, layers, params)
+        return _ops.dense_stack(input, layers, params)
 
     def _stack_layers(self, dtype, width, params):
         """The kernel's layer list [(w, b, activation, slope)] for these parameters, or None
