@@ -281,6 +281,10 @@ def test_sequential_stack_cache_follows_parameter_changes(rng, dtype):
     ma[0].weight.data = new_w.copy()
     mb[0].weight.data = new_w.copy()
     same()
+    new_b = rng.standard_normal(6).astype(dtype)  # a new array behind an existing bias
+    ma[0].bias.data = new_b.copy()
+    mb[0].bias.data = new_b.copy()
+    same()
     ma[2].bias = dg.nn.Parameter(dg.tensor(np.full(2, 0.5, dtype)))
     mb[2].bias = dg.nn.Parameter(dg.tensor(np.full(2, 0.5, dtype)))
     same()
