@@ -250,8 +250,3 @@ def make_houses(n: int = 1000, seed: int = 2026) -> str:
         lines.append(f"{area[i]:.1f},{int(rooms[i])},{age[i]:.0f},{distance[i]:.2f},{int(floor[i])},{price[i]:.1f}")
     return "\n".join(lines) + "\n"
 
-
-if __name__ == "__main__":  # regenerate the shipped file: python -m densegrad.data
-    out = Path(__file__).resolve().parent / "datasets" / "houses.csv"
-    out.write_text(make_houses(), encoding="utf-8")
-    print("wrote", out)
