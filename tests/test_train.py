@@ -235,6 +235,33 @@ def test_one_trainer_from_two_threads_never_corrupts(rng):
     assert all(np.isfinite(p.detach().numpy()).all() for p in model.parameters())
 
 
+@pytest.mark.parametrize("how", ["deepcopy", "pickle"])
+@pytest.mark.parametrize("opt", ["sgd_momentum_dampening", "adam_amsgrad_wd"])
+def test_a_copied_trainer_continues_like_the_original(rng, how, opt):
+    """copy.deepcopy and pickle give a Trainer with its own model, optimizer state and C++
+    network: both go on bitwise alike, and neither touches the other's buffers."""
+    import copy
+    import pickle
+
+    (m, o), _ = _pair("mixed", opt, np.float32)
+    tr = dg.train.Trainer(m, o)
+    x, y = _data(rng, m, 9, np.float32)
+    for _ in range(3):
+        tr.step(x, y)
+    tc = copy.deepcopy(tr) if how == "deepcopy" else pickle.loads(pickle.dumps(tr))
+    assert tc.model is not m and tc.optimizer is not o
+    assert {id(p) for p in tc.optimizer.param_groups[0]["params"]} == {id(p) for p in tc.model.parameters()}
+    before = [p.detach().numpy().copy() for p in m.parameters()]
+    for _ in range(8):  # the copy first, alone
+        tc.step(x, y)
+    assert all(np.array_equal(a, p.detach().numpy()) for a, p in zip(before, m.parameters())), "the copy wrote into the original"
+    for _ in range(8):
+        tr.step(x, y)
+    _assert_same(m, tc.model)
+    assert np.array_equal(tr.predict(x), tc.predict(x))
+
+
+
 @pytest.mark.parametrize("arch", list(ARCHS))
 def test_sequential_stack_op_is_bitwise_the_per_layer_path(rng, dtype, arch):
     """A pure-MLP Sequential records one DenseStack op; module-by-module (fuse=False) and the

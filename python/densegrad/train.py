@@ -114,6 +114,20 @@ class Trainer:
         self._hyper = None
         self._bind()
 
+    # ---- copying and pickling ---------------------------------------------------------------
+
+    def __getstate__(self) -> dict:
+        # The C++ network points into this process's arrays: a copy (copy.deepcopy, pickle)
+        # carries the model, optimizer and loss, and builds its own network over their copies.
+        state = self.__dict__.copy()
+        for name in ("_net", "_watch", "_watch_state", "_bound_structure", "_hyper"):
+            state.pop(name, None)
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._bind()
+
     # ---- binding the NumPy buffers to the C++ network -----------------------------------------
 
     def _state_arrays(self, p) -> list[np.ndarray]:
