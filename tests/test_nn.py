@@ -301,6 +301,43 @@ def test_sequential_append_like_torch():
     assert e(x) is x  # an empty Sequential is the identity, as torch's
 
 
+def test_sequential_setitem_delitem_like_torch():
+    import copy
+
+    d, t = _seq(dg.nn), _seq(torch.nn)
+    x = dg.tensor(np.random.default_rng(0).standard_normal((4, 2)).astype(np.float32))
+    d(x)  # warm the fused path's caches: the changes below must show in the next forward
+
+    def same_as_unfused():
+        u = copy.deepcopy(d)
+        u.fuse = False
+        np.testing.assert_array_equal(d(x).detach().numpy(), u(x).detach().numpy())
+
+    d[1] = dg.nn.Sigmoid()
+    t[1] = torch.nn.Sigmoid()
+    d[-1] = dg.nn.Linear(4, 2)
+    t[-1] = torch.nn.Linear(4, 2)
+    assert repr(d) == repr(t)
+    same_as_unfused()
+    del d[3]  # the Tanh: later modules renumbered, as torch does
+    del t[3]
+    assert repr(d) == repr(t) and len(d) == 4
+    assert [k for k, _ in d.named_parameters()] == [k for k, _ in t.named_parameters()]
+    same_as_unfused()
+    del d[-4]
+    assert [type(m).__name__ for m in d] == ["Sigmoid", "Linear", "Linear"]
+    for bad, err in ((4, IndexError), (-5, IndexError), ("0", TypeError), (slice(0, 1), TypeError), (True, TypeError)):
+        with pytest.raises(err):
+            d[bad] = dg.nn.ReLU()
+        with pytest.raises(err):
+            del d[bad]
+    with pytest.raises(TypeError):
+        d[0] = torch.nn.ReLU()  # not a densegrad Module
+    named = dg.nn.Sequential(OrderedDict([("fc1", dg.nn.Linear(2, 3)), ("act", dg.nn.ReLU()), ("fc2", dg.nn.Linear(3, 1))]))
+    del named[1]
+    assert list(named._modules) == ["fc1", "fc2"]  # names that are not positions are kept
+
+
 def test_sequential_from_ordered_dict_and_attribute_access():
     m = dg.nn.Sequential(OrderedDict([("fc1", dg.nn.Linear(2, 3)), ("act", dg.nn.ReLU())]))
     assert m.fc1 is m[0] and m.act is m[1]

@@ -312,6 +312,18 @@ def test_sequential_stack_cache_follows_parameter_changes(rng, dtype):
     ma[0].bias.data = new_b.copy()
     mb[0].bias.data = new_b.copy()
     same()
+    for m in (ma, mb):  # a new Parameter over the same array: the gradient must reach the new one
+        m[0].weight = dg.nn.Parameter(m[0].weight)
+    oa, ob = ma(x), mb(x)
+    oa.sum().backward()
+    ob.sum().backward()
+    assert np.array_equal(ma[0].weight.grad.numpy(), mb[0].weight.grad.numpy())
+    for p in list(ma.parameters()) + list(mb.parameters()):
+        p.grad = None
+    other = np.float64 if dtype == np.float32 else np.float32  # the other dtype: the per-layer error
+    with pytest.raises(TypeError):
+        ma(dg.from_numpy(rng.standard_normal((5, 4)).astype(other)))
+    same()
     ma[2].bias = dg.nn.Parameter(dg.tensor(np.full(2, 0.5, dtype)))
     mb[2].bias = dg.nn.Parameter(dg.tensor(np.full(2, 0.5, dtype)))
     same()
@@ -485,3 +497,11 @@ def test_stack_cache_of_a_copied_model_and_a_mutable_slope(rng):
     m2[1].negative_slope[...] = 0.6  # the same object, changed in place
     ref[1].negative_slope[...] = 0.6
     assert np.array_equal(m2(x).detach().numpy(), ref(x).detach().numpy())
+    # 0.0 and -0.0 compare equal but give leaky_relu(-3) different signs: compared by their bits
+    m3 = dg.nn.Sequential(dg.nn.Linear(3, 4), dg.nn.LeakyReLU(0.0))
+    m3[0].weight.data = np.full((4, 3), -1.0, np.float32)
+    m3[0].bias.data = np.zeros(4, np.float32)
+    xp = dg.from_numpy(np.ones((2, 3), np.float32))
+    assert np.signbit(m3(xp).detach().numpy()).all()  # -3 * 0.0 = -0.0
+    m3[1].negative_slope = -0.0
+    assert not np.signbit(m3(xp).detach().numpy()).any()  # -3 * -0.0 = 0.0

@@ -20,8 +20,8 @@ _FUSABLE = (ReLU, LeakyReLU, Sigmoid, Tanh, Identity)
 
 class Sequential(Module):
     """Modules applied in order: ``Sequential(Linear(3, 8), ReLU(), Linear(8, 1))``, or from an
-    OrderedDict of names to modules. Supports len, iteration, indexing and slicing, ``append``,
-    and model files (``save`` / ``load``)."""
+    OrderedDict of names to modules. Supports len, iteration, indexing and slicing, ``seq[i] = m``,
+    ``del seq[i]``, ``append``, and model files (``save`` / ``load``)."""
 
     # Set by Sequential.load from a model file (docs/model-format.md), kept by save.
     normalization = None
@@ -50,6 +50,31 @@ class Sequential(Module):
         if not -len(mods) <= idx < len(mods):
             raise IndexError(f"index {idx} is out of range")
         return mods[idx][1]
+
+    def _key(self, idx: int) -> str:
+        if isinstance(idx, bool) or not isinstance(idx, int):
+            raise TypeError(f"Sequential indices must be integers, got {type(idx).__name__}")
+        keys = list(self._modules)
+        if not -len(keys) <= idx < len(keys):
+            raise IndexError(f"index {idx} is out of range")
+        return keys[idx]
+
+    def __setitem__(self, idx: int, module: Module) -> None:
+        """Replace the module at position idx (its name is kept)."""
+        self.add_module(self._key(idx), module)
+
+    def __delitem__(self, idx: int) -> None:
+        """Remove the module at position idx; the later ones are renamed to their new positions
+        when the names are positions (as PyTorch does)."""
+        key = self._key(idx)
+        mods = list(self._modules.items())
+        del self._modules[key]
+        if all(name == str(i) for i, (name, _) in enumerate(mods)):
+            rest = [m for name, m in mods if name != key]
+            self._modules.clear()
+            for i, m in enumerate(rest):
+                self._modules[str(i)] = m
+        self.__dict__["_modules_version"] += 1
 
     def append(self, module: Module) -> Sequential:
         """Add a module at the end (named by its index) and return self."""
@@ -124,7 +149,7 @@ class Sequential(Module):
                     if p["weight"] is not w or p["bias"] is not b or w._data is not wa or (b is not None and b._data is not ba):
                         break
                 else:
-                    if not slopes or slopes == [float(act.negative_slope) for act in d["_stack_leaky"]]:
+                    if not slopes or slopes == [float(act.negative_slope).hex() for act in d["_stack_leaky"]]:
                         return _ops.dense_stack(input, layers, params)
         records, params = [], []
         for m, _ in d["_stack"]:
@@ -136,7 +161,8 @@ class Sequential(Module):
         layers = self._stack_layers(x.dtype, x.shape[1], params)
         if layers is None:
             return None
-        slopes = [float(act.negative_slope) for act in d["_stack_leaky"]]
+        # compared by their bits: 0.0 == -0.0, yet leaky_relu(-3) is -0.0 with one and 0.0 with the other
+        slopes = [float(act.negative_slope).hex() for act in d["_stack_leaky"]]
         d["_stack_cache"] = (x.dtype, x.shape[1], slopes, records, layers, params)
         return _ops.dense_stack(input, layers, params)
 
