@@ -62,7 +62,7 @@ def peak_probe(dtype: str = "float32", seconds: float = 0.002):
     """(callable, flops per call): one run of the FMA loop lasting about `seconds`, to be timed
     with time_interleaved next to the implementations it is compared with. A "% of peak" then
     divides two medians taken in the same rounds: a peak measured once, at a slow moment of
-    this shared machine, once made products read 116-124% of it."""
+    this shared machine, once made products read 116-129% of it."""
     from densegrad import _core
 
     f32 = dtype == "float32"

@@ -39,18 +39,23 @@ def test_bench_help_lists_its_options():
     assert r.returncode == 0 and "--quick" in r.stdout and "--json" in r.stdout
 
 
-def test_bench_restores_the_thread_count():
+def _bench_module(name):
+    import importlib
     import sys as _sys
     from pathlib import Path
-
-    import densegrad as dg
 
     bench_dir = Path(__file__).resolve().parents[1] / "bench"
     _sys.path.insert(0, str(bench_dir))
     try:
-        import bench_gemm
+        return importlib.import_module(name)
     finally:
         _sys.path.remove(str(bench_dir))
+
+
+def test_bench_restores_the_thread_count():
+    import densegrad as dg
+
+    bench_gemm = _bench_module("bench_gemm")
     saved = dg.get_num_threads()
     try:
         dg.set_num_threads(2)
@@ -63,18 +68,10 @@ def test_bench_restores_the_thread_count():
 def test_threads_table_restores_the_kernel_limits():
     """The threads table switches the split threshold and the small-product path off while it
     runs; both (and the thread count) must be back afterwards."""
-    import sys as _sys
-    from pathlib import Path
-
     import densegrad as dg
     from densegrad import _core
 
-    bench_dir = Path(__file__).resolve().parents[1] / "bench"
-    _sys.path.insert(0, str(bench_dir))
-    try:
-        import bench_gemm
-    finally:
-        _sys.path.remove(str(bench_dir))
+    bench_gemm = _bench_module("bench_gemm")
     saved = dg.get_num_threads(), _core.parallel_min_work(), _core.small_max_work()
     try:
         dg.set_num_threads(2)
@@ -87,19 +84,6 @@ def test_threads_table_restores_the_kernel_limits():
         dg.set_num_threads(saved[0])
         _core.set_parallel_min_work(saved[1])
         _core.set_small_max_work(saved[2])
-
-
-def _bench_module(name):
-    import importlib
-    import sys as _sys
-    from pathlib import Path
-
-    bench_dir = Path(__file__).resolve().parents[1] / "bench"
-    _sys.path.insert(0, str(bench_dir))
-    try:
-        return importlib.import_module(name)
-    finally:
-        _sys.path.remove(str(bench_dir))
 
 
 def test_percent_of_peak_uses_the_fma_loop_timed_in_the_same_rounds(monkeypatch):
