@@ -764,3 +764,39 @@ def test_pickles_old_and_new():
     pair = pickle.loads(pickle.dumps((h, h.detach())))
     pair[1].__iadd__(1.0)
     assert pair[0]._version == pair[1]._version == 1  # one pickle keeps the sharing
+
+
+@pytest.mark.parametrize("protocol", range(6))
+def test_pickle_every_protocol_keeps_leaves_and_drops_graphs(protocol):
+    import pickle
+
+    x = leaf([1.0, 2.0])
+    y = x * x
+    y.retain_grad()
+    y.sum().backward()
+    back_x, back_y = pickle.loads(pickle.dumps((x, y), protocol=protocol))
+    assert back_x.tolist() == [1.0, 2.0] and back_x.requires_grad and back_x.is_leaf
+    assert back_x.grad.tolist() == [2.0, 4.0]
+    # a non-leaf comes back as a leaf that requires grad, without its graph, as in PyTorch
+    assert back_y.tolist() == [1.0, 4.0] and back_y.is_leaf and back_y.requires_grad
+    (back_y * 3.0).sum().backward()
+    assert back_y.grad.tolist() == [4.0, 4.0]  # 1 retained from before + 3
+    assert back_x.grad.tolist() == [2.0, 4.0]  # untouched: the graph was not pickled
+
+
+def test_deepcopy_refuses_non_leaves_and_copies_leaves_as_pytorch():
+    import copy
+
+    x = leaf([1.0, 2.0])
+    y = x * x
+    with pytest.raises(RuntimeError, match="only leaf tensors"):
+        copy.deepcopy(y)
+    (d := copy.deepcopy(y.detach())).__iadd__(1.0)
+    assert d.tolist() == [2.0, 5.0] and y.tolist() == [1.0, 4.0]
+    h = dg.tensor([1.0, 2.0])
+    a, b = copy.deepcopy((h, h.detach()))
+    b.__iadd__(1.0)  # the copies share memory and version counter as the originals do
+    assert a.tolist() == [2.0, 3.0] and a._version == b._version == 1 and h.tolist() == [1.0, 2.0]
+    torch = pytest.importorskip("torch")
+    with pytest.raises(RuntimeError):
+        copy.deepcopy(torch.tensor([1.0], requires_grad=True) * 2)

@@ -239,6 +239,30 @@ class Tensor:
             suffixes.append("requires_grad=True")
         return tensor_repr(self._data, suffixes)
 
+    # ---- copying and pickling -----------------------------------------------------------------
+
+    def __getstate__(self):
+        # A pickle (any protocol) keeps the data, requires_grad, .grad and the version counter
+        # (still shared with the tensors pickled alongside), not the graph: as in PyTorch, a
+        # non-leaf comes back as a leaf. The (None, slots) form is what pickles made before this
+        # method hold, so both unpickle through the default __setstate__.
+        return (None, {"_data": self._data, "_requires_grad": self._requires_grad, "_grad": self._grad,
+                       "_grad_fn": None, "_vc": self._vc})
+
+    def __deepcopy__(self, memo):
+        if self._grad_fn is not None:
+            raise RuntimeError(
+                "only leaf tensors (inputs and parameters, not results of recorded operations) can "
+                "be deep-copied; copy tensor.detach() instead"
+            )
+        import copy
+
+        new = object.__new__(type(self))
+        memo[id(self)] = new
+        for name, value in copy.deepcopy(self.__getstate__()[1], memo).items():
+            setattr(new, name, value)
+        return new
+
     # ---- autograd -----------------------------------------------------------------------------
 
     def requires_grad_(self, requires_grad: bool = True) -> Tensor:
