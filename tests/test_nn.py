@@ -338,6 +338,54 @@ def test_sequential_setitem_delitem_like_torch():
     assert list(named._modules) == ["fc1", "fc2"]  # names that are not positions are kept
 
 
+_DIRECT_WRITES = {
+    "setitem": lambda mods: mods.__setitem__("1", dg.nn.Tanh()),
+    "delitem": lambda mods: mods.__delitem__("3"),
+    "pop": lambda mods: mods.pop("3"),
+    "popitem": lambda mods: mods.popitem(),
+    "clear_and_refill": lambda mods: [mods.clear(), mods.update(zip("01", [dg.nn.Linear(2, 4), dg.nn.Sigmoid()]))],
+    "update": lambda mods: mods.update({"1": dg.nn.Sigmoid()}),
+    "ior": lambda mods: mods.__ior__({"1": dg.nn.Sigmoid()}),
+    "setdefault": lambda mods: mods.setdefault("9", dg.nn.Sigmoid()),
+    "move_to_end": lambda mods: mods.move_to_end("1"),
+}
+
+
+@pytest.mark.parametrize("how", list(_DIRECT_WRITES))
+def test_sequential_follows_direct_writes_to_its_modules_dict(how):
+    """model._modules written directly (as PyTorch code sometimes does): the fused path used to
+    keep its plan and run the old modules while printing the new ones."""
+    import copy
+
+    d = _seq(dg.nn)
+    x = dg.tensor(np.random.default_rng(0).standard_normal((4, 2)).astype(np.float32))
+    d(x)  # warm the plan and the stack cache
+    _DIRECT_WRITES[how](d._modules)
+    u = copy.deepcopy(d)
+    u.fuse = False
+    np.testing.assert_array_equal(d(x).detach().numpy(), u(x).detach().numpy())
+
+
+def test_a_module_pickled_before_modules_counted_changes_loads():
+    import pickle
+
+    d = _seq(dg.nn)
+    x = dg.tensor(np.ones((3, 2), np.float32))
+    state = dict(d.__dict__, _modules=OrderedDict(d._modules), _modules_version=5)
+    state.pop("_plan", None)
+    state.pop("_plan_version", None)
+
+    class Old:
+        def __reduce__(self):
+            return object.__new__, (dg.nn.Sequential,), state
+
+    back = pickle.loads(pickle.dumps(Old()))
+    np.testing.assert_array_equal(back(x).detach().numpy(), d(x).detach().numpy())
+    back[1] = dg.nn.Sigmoid()
+    d[1] = dg.nn.Sigmoid()
+    np.testing.assert_array_equal(back(x).detach().numpy(), d(x).detach().numpy())
+
+
 def test_sequential_from_ordered_dict_and_attribute_access():
     m = dg.nn.Sequential(OrderedDict([("fc1", dg.nn.Linear(2, 3)), ("act", dg.nn.ReLU())]))
     assert m.fc1 is m[0] and m.act is m[1]

@@ -505,3 +505,75 @@ def test_stack_cache_of_a_copied_model_and_a_mutable_slope(rng):
     assert np.signbit(m3(xp).detach().numpy()).all()  # -3 * 0.0 = -0.0
     m3[1].negative_slope = -0.0
     assert not np.signbit(m3(xp).detach().numpy()).any()  # -3 * -0.0 = 0.0
+
+
+_CHANGES = {
+    "activation": lambda m: m.__setitem__(1, dg.nn.Sigmoid()),
+    "slope": lambda m: setattr(m[3], "negative_slope", 0.5),
+    "private_modules_write": lambda m: m._modules.__setitem__("5", dg.nn.Tanh()),
+    "to_float64": lambda m: m.double(),
+}
+
+
+@pytest.mark.parametrize("change", list(_CHANGES))
+def test_a_model_changed_after_the_trainer_is_built_is_trained_as_it_now_is(rng, change):
+    """A step (and predict) after the model changed must be the autograd step of the changed
+    model: the trainer used to keep the network it was built with (old activation, old slope,
+    float32) and give other numbers silently."""
+    # (Adam's float32 moments cannot follow the parameters to float64, in PyTorch neither)
+    (ma, oa), (mb, ob) = _pair("mixed", "sgd" if change == "to_float64" else "adam", np.float32)
+    trainer = dg.train.Trainer(mb, ob)
+    loss_fn = dg.nn.MSELoss()
+    x, y = _data(rng, ma, 8, np.float32)
+    _autograd_step(ma, oa, loss_fn, x, y)
+    trainer.step(x, y)
+    for m in (ma, mb):
+        _CHANGES[change](m)
+    dtype = np.float64 if change == "to_float64" else np.float32
+    x, y = x.astype(dtype), y.astype(dtype)
+    with dg.no_grad():
+        assert np.array_equal(trainer.predict(x), ma(dg.from_numpy(x)).numpy())
+    for _ in range(3):
+        assert trainer.step(x, y) == _autograd_step(ma, oa, loss_fn, x, y)
+    _assert_same(ma, mb)
+
+
+def test_a_trainer_follows_a_new_optimizer_loss_or_layer(rng):
+    (ma, oa), (mb, ob) = _pair("relu", "sgd", np.float32)
+    trainer = dg.train.Trainer(mb, ob)
+    x, y = _data(rng, ma, 8, np.float32)
+    trainer.loss.reduction = "sum"
+    assert trainer.step(x, y) == _autograd_step(ma, oa, dg.nn.MSELoss(reduction="sum"), x, y)
+    for m in (ma, mb):
+        m[2] = dg.nn.Linear(7, 3)
+        m[2].load_state_dict(ma[2].state_dict())
+    with pytest.raises(ValueError, match="exactly the model's parameters"):
+        trainer.step(x, y)  # the optimizer still holds the replaced layer's parameters
+    oa, trainer.optimizer = (dg.optim.Adam(m.parameters(), lr=0.01) for m in (ma, mb))
+    trainer.loss = dg.nn.MSELoss()
+    for _ in range(2):
+        assert trainer.step(x, y) == _autograd_step(ma, oa, dg.nn.MSELoss(), x, y)
+    _assert_same(ma, mb)
+    mb[0].bias = None
+    with pytest.raises(ValueError, match="exactly the model's parameters"):
+        trainer.step(x, y)
+    trainer.optimizer.add_param_group({"params": [dg.nn.Parameter(dg.zeros(1))]})
+    with pytest.raises(ValueError, match="one parameter group"):
+        trainer.step(x, y)
+
+
+def test_frozen_parameters_are_refused_by_the_trainer_and_left_alone_by_fit(rng):
+    """The fused step updates every parameter it holds; a frozen one must not move. fit() used
+    the fused step anyway (the frozen weight moved by 0.06 in three epochs)."""
+    (m, o), _ = _pair("relu", "adam", np.float32)
+    x, y = _data(rng, m, 16, np.float32)
+    trainer = dg.train.Trainer(m, o)
+    m[0].weight.requires_grad_(False)
+    frozen = m[0].weight.detach().numpy().copy()
+    with pytest.raises(ValueError, match=r"0\.weight has requires_grad=False"):
+        trainer.step(x, y)
+    trainer.predict(x)  # predicting is fine
+    history = dg.train.fit(m, x, y, optimizer=o, epochs=3, batch_size=4)
+    assert not history.fused
+    assert np.array_equal(m[0].weight.detach().numpy(), frozen)
+    assert not np.array_equal(m[2].weight.detach().numpy(), _pair("relu", "adam", np.float32)[0][0][2].weight.detach().numpy())

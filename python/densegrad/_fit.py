@@ -137,8 +137,8 @@ def _fused_trainer(model, optimizer, loss):
     params = [p for lin, _, _ in layers for p in (lin.weight, lin.bias) if p is not None]
     if {id(p) for p in params} != {id(p) for p in optimizer.param_groups[0]["params"]}:
         return None
-    if len({p.dtype for p in params}) != 1:
-        return None
+    if len({p.dtype for p in params}) != 1 or not all(p.requires_grad for p in params):
+        return None  # (frozen parameters: the fused step would update them)
     return Trainer(model, optimizer, loss)
 
 

@@ -85,31 +85,39 @@ class Trainer:
     ``step(x, y)`` is equivalent to ``opt.zero_grad(); loss_fn(model(x), y).backward();
     opt.step()`` and returns the loss as a float; afterwards each parameter's ``.grad`` holds
     that step's gradient. Changes to the optimizer's hyper-parameters (e.g. ``lr``) are picked up
-    at the next step.
+    at the next step, and so are changes to the model, optimizer or loss (a module, parameter,
+    slope or reduction replaced, ``model.double()``): the step checks them again and builds a
+    new network. Every parameter must require grad (``step`` raises ValueError otherwise: a
+    frozen parameter would be updated).
     """
 
     def __init__(self, model: Sequential, optimizer, loss: MSELoss | None = None):
         self.model = model
         self.optimizer = optimizer
-        loss = MSELoss() if loss is None else loss
+        self.loss = MSELoss() if loss is None else loss
+        self._configure()
+
+    def _configure(self) -> None:
+        """Check the model, optimizer and loss and bind a C++ network to them. A step runs this
+        again when it finds any of them changed (see _sync): it never trains a stale network."""
+        model, optimizer, loss = self.model, self.optimizer, self.loss
         if not isinstance(loss, MSELoss) or loss.reduction not in _REDUCTIONS:
             raise ValueError("Trainer supports nn.MSELoss with reduction 'mean' or 'sum'")
-        self.loss = loss
         if not isinstance(optimizer, (SGD, Adam)):
             raise TypeError(f"Trainer supports optim.SGD and optim.Adam, got {type(optimizer).__name__}")
         if len(optimizer.param_groups) != 1:
             raise ValueError("Trainer supports an optimizer with one parameter group")
-        self._layers = _layers_of(model)
-        params = [p for lin, _, _ in self._layers for p in (lin.weight, lin.bias) if p is not None]
+        layers = _layers_of(model)
+        params = [p for lin, _, _ in layers for p in (lin.weight, lin.bias) if p is not None]
         if {id(p) for p in params} != {id(p) for p in optimizer.param_groups[0]["params"]}:
             raise ValueError("the optimizer must hold exactly the model's parameters")
-        self._params = params
-        self._is_sgd = isinstance(optimizer, SGD)
-        self._dtype = params[0].dtype
-        if any(p.dtype != self._dtype for p in params):
+        dtype = params[0].dtype
+        if any(p.dtype != dtype for p in params):
             raise TypeError("all parameters must have the same dtype")
-        self._in = self._layers[0][0].in_features
-        self._out = self._layers[-1][0].out_features
+        self._layers, self._params, self._dtype = layers, params, dtype
+        self._is_sgd = isinstance(optimizer, SGD)
+        self._in = layers[0][0].in_features
+        self._out = layers[-1][0].out_features
         self._bound_structure = None
         self._hyper = None
         self._bind()
@@ -120,7 +128,7 @@ class Trainer:
         # The C++ network points into this process's arrays: a copy (copy.deepcopy, pickle)
         # carries the model, optimizer and loss, and builds its own network over their copies.
         state = self.__dict__.copy()
-        for name in ("_net", "_watch", "_watch_state", "_bound_structure", "_hyper"):
+        for name in ("_net", "_watch", "_watch_state", "_no_bias", "_bound_structure", "_hyper", "_bound_key"):
             state.pop(name, None)
         return state
 
@@ -170,9 +178,16 @@ class Trainer:
         kind = "sgd" if isinstance(self.optimizer, SGD) else "adam"
         self._net = _core.FusedMlp(layers, kind, _REDUCTIONS[self.loss.reduction])
         self._bound_structure = self._structure()
+        model, loss = self.model, self.loss
+        slopes = tuple((m, m.negative_slope) for m in model._modules.values() if type(m) is LeakyReLU)
+        self._bound_key = (model, self.optimizer, loss, loss.reduction, model._modules.version, slopes)
         self._hyper = None
-        # What _sync compares each step: the objects that hold the bound arrays.
-        self._watch = [(p, p._data, p._grad, p._grad._data) for p in self._params]
+        # What _sync compares each step: the objects that hold the bound arrays, and where the
+        # model holds each parameter.
+        self._watch = [(lin._parameters, name, p, p._data, p._grad, p._grad._data)
+                       for lin, _, _ in self._layers for name in ("weight", "bias")
+                       if (p := lin._parameters[name]) is not None]
+        self._no_bias = [lin._parameters for lin, _, _ in self._layers if lin.bias is None]
         state = self.optimizer.state
         self._watch_state = [
             (p, state[p], name, state[p][name])
@@ -184,15 +199,33 @@ class Trainer:
         group = self.optimizer.param_groups[0]
         return group["momentum"] != 0 if isinstance(self.optimizer, SGD) else bool(group["amsgrad"])
 
-    def _sync(self) -> None:
-        """Rebind if any buffer was replaced (e.g. zero_grad() set .grad to None) or the state
-        layout changed, and pass on the optimizer's current hyper-parameters."""
+    def _sync(self) -> bool:
+        """Rebuild the network if the model, optimizer or loss changed (a module, parameter,
+        slope or array replaced: _configure checks them again), rebind it if a buffer was
+        replaced (e.g. zero_grad() set .grad to None) or the state layout changed, and pass on
+        the optimizer's current hyper-parameters. Returns whether a parameter is frozen."""
+        # Compared by identity, never by ==: a Tensor answers == elementwise, 0.0 == -0.0 as a
+        # slope, and assigning a slope makes a new object.
+        model, optimizer, loss, reduction, version, slopes = self._bound_key
+        if (self.model is not model or self.optimizer is not optimizer or self.loss is not loss
+                or loss.reduction is not reduction or model._modules.version != version
+                or len(optimizer.param_groups) != 1):
+            return self._configure_and_sync()
+        for m, slope in slopes:
+            if m.negative_slope is not slope:
+                return self._configure_and_sync()
+        for owner in self._no_bias:
+            if owner["bias"] is not None:
+                return self._configure_and_sync()
         rebind = self._structure() != self._bound_structure
-        if not rebind:
-            for p, data, grad, grad_data in self._watch:
-                if p._data is not data or p._grad is not grad or grad._data is not grad_data:
-                    rebind = True
-                    break
+        frozen = False
+        for owner, name, p, data, grad, grad_data in self._watch:
+            if owner[name] is not p or p._data is not data:  # e.g. model.double(): a new dtype
+                return self._configure_and_sync()
+            if p._grad is not grad or grad._data is not grad_data:
+                rebind = True
+            if not p._requires_grad:
+                frozen = True
         if not rebind:
             state = self.optimizer.state
             for p, st, name, arr in self._watch_state:
@@ -213,14 +246,27 @@ class Trainer:
             if hyper != self._hyper:
                 self._net.set_adam(*hyper)
         self._hyper = hyper
+        return frozen
+
+    def _refuse_frozen(self) -> None:
+        frozen = [name for name, p in self.model.named_parameters() if not p.requires_grad]
+        raise ValueError(
+            f"Trainer updates every parameter, and {', '.join(frozen)} has requires_grad=False; "
+            "train a model with frozen parameters on the autograd path (fit() does so by itself)"
+        )
+
+    def _configure_and_sync(self) -> bool:
+        self._configure()
+        return self._sync()
 
     # ---- stepping ----------------------------------------------------------------------------
 
     def step(self, x, y) -> float:
         """One training step on the batch (x, y); returns the loss before the update."""
+        if self._sync():  # first: a changed model may have a new dtype or width
+            self._refuse_frozen()
         xa = _as_batch("x", x, self._dtype, self._in)
         ya = _as_batch("y", y, self._dtype, self._out)
-        self._sync()
         opt = self.optimizer
         if self._is_sgd and not self._bound_structure:  # plain SGD: no state to keep
             loss = self._net.step(xa, ya, 1, False)

@@ -74,7 +74,6 @@ class Sequential(Module):
             self._modules.clear()
             for i, m in enumerate(rest):
                 self._modules[str(i)] = m
-        self.__dict__["_modules_version"] += 1
 
     def append(self, module: Module) -> Sequential:
         """Add a module at the end (named by its index) and return self."""
@@ -100,7 +99,7 @@ class Sequential(Module):
     def _fusion_plan(self) -> list:
         """[(Linear, fused activation module or None) or (module, None)], cached until the
         modules change."""
-        if self.__dict__.get("_plan_version") == self._modules_version:
+        if self.__dict__.get("_plan_version") == self._modules.version:
             return self.__dict__["_plan"]
         mods = [m for m in self._modules.values() if m is not None]
         plan, i = [], 0
@@ -114,7 +113,7 @@ class Sequential(Module):
                 plan.append((m, None))
                 i += 1
         self.__dict__["_plan"] = plan
-        self.__dict__["_plan_version"] = self._modules_version
+        self.__dict__["_plan_version"] = self._modules.version
         # A pure MLP (every step a Linear, with or without a fused activation) can run as one
         # DenseStack op: its (activation, slope) per layer, or None.
         if plan and all(type(m) is Linear for m, _ in plan):
@@ -190,7 +189,7 @@ class Sequential(Module):
                     input = m(input)
             return input
         d = self.__dict__
-        plan = d["_plan"] if d.get("_plan_version") == self._modules_version else self._fusion_plan()
+        plan = d["_plan"] if d.get("_plan_version") == self._modules.version else self._fusion_plan()
         if d["_stack"] is not None:
             out = self._forward_stack(input)
             if out is not None:

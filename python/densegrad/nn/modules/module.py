@@ -18,6 +18,36 @@ class IncompatibleKeys(NamedTuple):
     unexpected_keys: list[str]
 
 
+class _Children(OrderedDict):
+    """A module's ``_modules``: counts its changes in ``version``, however they are made
+    (attribute assignment, add_module, del, or a direct write like ``model._modules[k] = m``),
+    so that Sequential knows when its fusion plan is stale."""
+
+    def __init__(self, *args, **kwargs):
+        self.version = 0
+        super().__init__(*args, **kwargs)
+
+    def _changed(method):  # noqa: N805  (a decorator used in the class body)
+        def changed(self, *args, **kwargs):
+            result = method(self, *args, **kwargs)
+            self.version += 1
+            return result
+
+        changed.__name__ = method.__name__
+        return changed
+
+    __setitem__ = _changed(OrderedDict.__setitem__)
+    __delitem__ = _changed(OrderedDict.__delitem__)
+    __ior__ = _changed(OrderedDict.__ior__)
+    pop = _changed(OrderedDict.pop)
+    popitem = _changed(OrderedDict.popitem)
+    clear = _changed(OrderedDict.clear)
+    update = _changed(OrderedDict.update)
+    setdefault = _changed(OrderedDict.setdefault)
+    move_to_end = _changed(OrderedDict.move_to_end)
+    del _changed
+
+
 class Module:
     """Base class for layers and models; subclasses define ``forward``."""
 
@@ -25,9 +55,15 @@ class Module:
 
     def __init__(self) -> None:
         object.__setattr__(self, "_parameters", OrderedDict())
-        object.__setattr__(self, "_modules", OrderedDict())
-        object.__setattr__(self, "_modules_version", 0)  # bumped whenever _modules changes
+        object.__setattr__(self, "_modules", _Children())
         object.__setattr__(self, "training", True)
+
+    def __setstate__(self, state: dict) -> None:
+        # Pickles made before _modules counted its changes hold a plain OrderedDict.
+        if not isinstance(state.get("_modules"), _Children):
+            state = {**state, "_modules": _Children(state.get("_modules", ()))}
+            state.pop("_modules_version", None)
+        self.__dict__.update(state)
 
     # ---- attribute registration ----------------------------------------------------------------
 
@@ -44,7 +80,6 @@ class Module:
             params.pop(name, None)
             self.__dict__.pop(name, None)
             modules[name] = value
-            self.__dict__["_modules_version"] += 1
         elif name in params:
             if value is not None:
                 raise TypeError(f"cannot assign '{type(value).__name__}' as parameter '{name}' (Parameter or None expected)")
@@ -53,7 +88,6 @@ class Module:
             if value is not None:
                 raise TypeError(f"cannot assign '{type(value).__name__}' as child module '{name}' (Module or None expected)")
             modules[name] = None
-            self.__dict__["_modules_version"] += 1
         else:
             object.__setattr__(self, name, value)
 
@@ -70,7 +104,6 @@ class Module:
             del self._parameters[name]
         elif name in self._modules:
             del self._modules[name]
-            self.__dict__["_modules_version"] += 1
         else:
             object.__delattr__(self, name)
 
@@ -85,7 +118,6 @@ class Module:
         if module is not None and not isinstance(module, Module):
             raise TypeError(f"{type(module).__name__} is not a Module subclass")
         self._modules[name] = module
-        self.__dict__["_modules_version"] += 1
 
     # ---- running ---------------------------------------------------------------------------------
 
