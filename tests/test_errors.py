@@ -299,10 +299,12 @@ def test_table_descriptions_are_unique():
 # ---- the valid neighbours of the errors above --------------------------------------------------
 
 
-def test_python_ints_and_bools_become_float32():
+def test_python_ints_become_float32_and_bools_need_a_dtype():
     t = dg.tensor([1, 2, 3])
     assert t.dtype == dg.float32 and t.tolist() == [1.0, 2.0, 3.0]
-    assert dg.tensor([[True, False]]).tolist() == [[1.0, 0.0]]
+    with pytest.raises(TypeError, match="bool"):  # a mask made float would index rows 1 and 0
+        dg.tensor([[True, False]])
+    assert dg.tensor([[True, False]], dtype=dg.float32).tolist() == [[1.0, 0.0]]
     assert dg.tensor(7).dtype == dg.float32 and dg.tensor(7).shape == ()
 
 

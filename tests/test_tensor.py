@@ -288,7 +288,7 @@ def test_no_grad_result_prints_without_grad_fn():
 
 
 def test_tensor_from_python_data_is_float32():
-    for data in (3, 3.5, [1, 2, 3], [[1.0, 2.0], [3.0, 4.0]], True, [], (1.5, 2.5)):
+    for data in (3, 3.5, [1, 2, 3], [[1.0, 2.0], [3.0, 4.0]], [], (1.5, 2.5)):  # booleans: see below
         d = dg.tensor(data)
         assert d.dtype == dg.float32 == np.float32
         assert d.shape == np.array(data).shape
@@ -476,3 +476,47 @@ def test_manual_seed_also_makes_linear_init_reproducible():
     b = dg.nn.Linear(4, 3)
     np.testing.assert_array_equal(a.weight.detach().numpy(), b.weight.detach().numpy())
     np.testing.assert_array_equal(a.bias.detach().numpy(), b.bias.detach().numpy())
+
+
+def test_sizes_and_dims_must_be_integers_as_in_torch():
+    """2.5 was truncated to 2 silently; torch raises TypeError."""
+    t = dg.ones(2, 3)
+    for make in (lambda m: m.zeros(2.5), lambda m: m.ones(1.5, 2), lambda m: m.ones(2, 3).reshape(3.0, 2),
+                 lambda m: m.ones(2, 3).sum(dim=1.0)):
+        with pytest.raises(TypeError):
+            make(torch)
+        with pytest.raises(TypeError):
+            make(dg)
+    assert dg.zeros(np.int64(2), 3).shape == (2, 3) and t.reshape((np.int32(3), 2)).shape == (3, 2)
+    assert t.sum(dim=np.int64(1)).tolist() == [3.0, 3.0]
+
+
+def test_tensor_indices_must_be_whole_positions_and_booleans_are_not_a_float_tensor():
+    """A float tensor of indices was truncated (1.7 -> row 1), and dg.tensor([True, False, True])
+    became [1., 0., 1.] and picked rows 1, 0, 1 where torch's mask picks rows 0 and 2."""
+    t = dg.tensor([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]])
+    assert t[dg.tensor([2.0, 0.0])].tolist() == [[5.0, 6.0], [1.0, 2.0]]
+    for bad in ([1.7], [float("nan")], [float("inf")]):
+        with pytest.raises(IndexError, match="whole-number positions"):
+            t[dg.tensor(bad)]
+    with pytest.raises(TypeError, match="bool"):
+        dg.tensor([True, False, True])
+    assert dg.tensor([True, False], dtype=dg.float32).tolist() == [1.0, 0.0]
+    mask = [True, False, True]
+    assert t[mask].tolist() == t[np.array(mask)].tolist() == torch.tensor(t.tolist())[torch.tensor(mask)].tolist()
+
+
+@pytest.mark.parametrize(
+    "make",
+    [lambda: dg.ones(2) * 1e300, lambda: dg.ones(2) + np.float64(1e300), lambda: dg.tensor([1e300]),
+     lambda: dg.tensor([1e300], dtype=dg.float64).to(dg.float32), lambda: dg.tensor([-1e300]) / 2.0],
+)
+def test_float32_overflow_gives_inf_without_a_warning(make):
+    """As in PyTorch, a value beyond float32's range becomes +-Inf; NumPy's cast warned (an
+    error under -W error)."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        out = make()
+    assert np.all(np.isinf(out.detach().numpy()))

@@ -594,3 +594,17 @@ def test_linear_init_distribution_matches_torch(dtype, nin, nout):
         m = t.size
         assert _ks_statistic(d, t) < math.sqrt(-math.log(0.5e-6) / 2) * math.sqrt((n + m) / (n * m))
         assert not np.array_equal(np.sort(d), np.sort(t))  # not the same numbers, as documented
+
+
+@pytest.mark.parametrize("dtype_name,value", [("float32", 1e-25), ("float32", 3e19), ("float64", 1e-300), ("float64", 1e200)])
+def test_div_gradient_at_extreme_magnitudes_is_torchs(dtype_name, value):
+    """d(a/b)/db as -g * ((a / b) / b), PyTorch's order: -g * a / (b * b) gave -inf (b * b
+    underflows) or -0.0 (overflows) where PyTorch gives a finite number."""
+    a = dg.tensor([value, 2.0], dtype=getattr(dg, dtype_name), requires_grad=True)
+    b = dg.tensor([value, 3.0], dtype=getattr(dg, dtype_name), requires_grad=True)
+    (a / b).sum().backward()
+    ta = torch.tensor([value, 2.0], dtype=getattr(torch, dtype_name), requires_grad=True)
+    tb = torch.tensor([value, 3.0], dtype=getattr(torch, dtype_name), requires_grad=True)
+    (ta / tb).sum().backward()
+    assert np.all(np.isfinite(b.grad.numpy()))
+    assert b.grad.tolist() == tb.grad.tolist() and a.grad.tolist() == ta.grad.tolist()

@@ -48,8 +48,9 @@ def _promote(a, b):
     dt = _result_dtype(a, b)
     meta_a = (a.shape, a.dtype) if isinstance(a, np.ndarray) else None
     meta_b = (b.shape, b.dtype) if isinstance(b, np.ndarray) else None
-    a = a.astype(dt, copy=False) if isinstance(a, np.ndarray) else dt.type(a)
-    b = b.astype(dt, copy=False) if isinstance(b, np.ndarray) else dt.type(b)
+    with _quiet():  # a float64 number beyond float32's range becomes Inf, as in PyTorch
+        a = a.astype(dt, copy=False) if isinstance(a, np.ndarray) else dt.type(a)
+        b = b.astype(dt, copy=False) if isinstance(b, np.ndarray) else dt.type(b)
     return a, b, meta_a, meta_b
 
 
@@ -166,7 +167,8 @@ class Div(Function):
         a, b = ctx.saved_tensors
         na, nb = ctx.needs_input_grad
         da = sum_to(g / b, ctx.ma) if na else None
-        db = sum_to(-g * a / (b * b), ctx.mb) if nb else None  # PyTorch's form of -g a / b^2
+        # PyTorch's form of -g a / b^2: b * b over- or underflows where (a / b) / b does not
+        db = sum_to(-g * ((a / b) / b), ctx.mb) if nb else None
         return da, db
 
 
@@ -325,7 +327,8 @@ class Cast(Function):
     @staticmethod
     def forward(ctx, a, dtype):
         ctx.dtype = a.dtype
-        return a.astype(dtype)
+        with _quiet():  # float64 beyond float32's range becomes Inf
+            return a.astype(dtype)
 
     @staticmethod
     def backward(ctx, g):

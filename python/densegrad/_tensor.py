@@ -10,6 +10,7 @@ float64 gives float64, except that a 0-d operand does not promote a dimensioned 
 from __future__ import annotations
 
 import numbers
+from operator import index as _index
 
 import numpy as np
 
@@ -54,10 +55,16 @@ def _to_array(data, dtype) -> np.ndarray:
         except ValueError as e:  # ragged nested lists
             raise ValueError(f"could not make a tensor from {type(data).__name__}: {e}") from None
         if dt is None:
+            if arr.dtype.kind == "b":  # PyTorch makes a bool tensor; 0.0/1.0 would pass as a mask
+                raise TypeError(
+                    "booleans make a bool tensor in PyTorch and densegrad has none: pass "
+                    "dtype=densegrad.float32 (or float64) for 0.0/1.0, or index with the list as a mask"
+                )
             dt = _DEFAULT_DTYPE
     if arr.dtype.kind not in "biuf":
         raise TypeError(f"expected real numbers (float32 or float64), got {arr.dtype}")
-    return np.array(arr, dtype=dt, order="C", copy=True)
+    with np.errstate(over="ignore"):  # beyond float32's range becomes Inf, as in PyTorch
+        return np.array(arr, dtype=dt, order="C", copy=True)
 
 
 class Tensor:
@@ -427,7 +434,7 @@ class Tensor:
         """The same values in a new shape (one dimension may be -1); differentiable."""
         if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
             shape = tuple(shape[0])
-        return _ops.Reshape.apply(self, tuple(int(s) for s in shape))
+        return _ops.Reshape.apply(self, tuple(map(_index, shape)))
 
     view = reshape
 
@@ -484,14 +491,24 @@ def _dims(dim):
         return None
     if isinstance(dim, (tuple, list)):
         # An empty dim list reduces every dimension in PyTorch (x.sum(dim=()) is x.sum()), not none.
-        return tuple(int(d) for d in dim) or None
-    return (int(dim),)
+        return tuple(map(_index, dim)) or None
+    return (_index(dim),)
 
 
 def _index_key(key):
-    """An indexing key with Tensors replaced by their arrays (tensors of indices)."""
+    """An indexing key with Tensors replaced by their arrays. A Tensor (always float) used as an
+    index holds positions: whole numbers, or IndexError (1.7 was truncated to 1 silently; a
+    boolean mask made into a tensor is 0.0/1.0 and would pick rows 0 and 1)."""
     if isinstance(key, Tensor):
-        return key._data.astype(np.intp) if key.dtype.kind == "f" else key._data
+        pos = key._data
+        with np.errstate(invalid="ignore"):
+            whole = np.all(np.mod(pos, 1) == 0)
+        if not whole:
+            raise IndexError(
+                "a Tensor used as an index must hold whole-number positions; index with a list "
+                "or a NumPy array for a boolean mask"
+            )
+        return pos.astype(np.intp)
     if isinstance(key, tuple):
         return tuple(_index_key(k) for k in key)
     return key
@@ -521,7 +538,7 @@ def from_numpy(array: np.ndarray) -> Tensor:
 def _shape(size) -> tuple[int, ...]:
     if len(size) == 1 and isinstance(size[0], (tuple, list)):
         size = tuple(size[0])
-    shape = tuple(int(s) for s in size)
+    shape = tuple(map(_index, size))  # 2.5 is a TypeError, as in PyTorch
     if any(s < 0 for s in shape):
         raise ValueError(f"negative dimension in size {shape}")
     return shape
