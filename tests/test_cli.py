@@ -167,12 +167,22 @@ def test_bad_csv_is_one_line(tmp_path, text, fragment):
         (["train", "--demo", "--val-split", "1"], "--val-split must be in [0, 1)"),
         (["train", "--demo", "--momentum", "0.9"], "--momentum applies to --optimizer sgd"),
         (["train", "--demo", "--lr", "-1"], "--lr must be > 0"),
+        (["train", "--demo", "--patience", "0"], "--patience must be >= 1, got 0"),
+        (["train", "--demo", "--optimizer", "sgd", "--momentum", "-1"], "--momentum must be >= 0, got -1.0"),
+        (["train", "--demo", "--seed", "-1"], "--seed must be >= 0, got -1"),
+        # argparse's float() takes 'inf' and 'nan'; every float option must be finite
+        (["train", "--demo", "--lr", "inf"], "--lr must be a finite number, got inf"),
+        (["train", "--demo", "--lr", "nan"], "--lr must be a finite number, got nan"),
+        (["train", "--demo", "--optimizer", "sgd", "--momentum", "nan"], "--momentum must be a finite number, got nan"),
+        (["train", "--demo", "--momentum", "inf"], "--momentum must be a finite number, got inf"),
+        (["train", "--demo", "--val-split", "nan"], "--val-split must be a finite number, got nan"),
         (["train", "missing.csv", "--target", "y"], "missing.csv: cannot read"),
         (["predict", "missing.safetensors", "--demo"], "missing.safetensors: cannot read"),
     ],
 )
 def test_bad_arguments_are_one_line(tmp_path, args, fragment):
     _one_line_error(run(*args, cwd=tmp_path, check=False), fragment)
+    assert not (tmp_path / "model.safetensors").exists()  # refused before training
 
 
 def test_predict_rejects_a_tampered_model(tmp_path):

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import csv
 import io
+import math
 import sys
 import time
 
@@ -116,12 +117,21 @@ def cmd_train(args: argparse.Namespace) -> int:
     path = str(_data.demo_path()) if args.demo else args.data
     target = args.target if args.target else (_data.DEMO_TARGET if args.demo else None)
     hidden = _hidden(args.hidden)
+    for option, v in (("--lr", args.lr), ("--momentum", args.momentum), ("--val-split", args.val_split)):
+        if v is not None and not math.isfinite(v):  # argparse's float() takes 'inf' and 'nan'
+            raise CliError(f"{option} must be a finite number, got {v}")
     if args.epochs < 0 or args.batch_size < 1:
         raise CliError(f"need --epochs >= 0 and --batch-size >= 1, got {args.epochs} and {args.batch_size}")
     if not 0.0 <= args.val_split < 1.0:
         raise CliError(f"--val-split must be in [0, 1), got {args.val_split}")
+    if args.patience is not None and args.patience < 1:
+        raise CliError(f"--patience must be >= 1, got {args.patience}")
+    if args.seed < 0:
+        raise CliError(f"--seed must be >= 0, got {args.seed}")
     if args.optimizer == "adam" and args.momentum:
         raise CliError("--momentum applies to --optimizer sgd")
+    if args.momentum < 0:
+        raise CliError(f"--momentum must be >= 0, got {args.momentum}")
     lr = args.lr if args.lr is not None else (1e-3 if args.optimizer == "adam" else 1e-2)
     if not lr > 0:
         raise CliError(f"--lr must be > 0, got {lr}")
