@@ -25,14 +25,14 @@ class CliError(Exception):
 
 
 def _hidden(text: str) -> list[int]:
-    if text.strip() in ("", "0", "none"):
+    if text.strip() in ("", "none"):
         return []
     try:
         sizes = [int(v) for v in text.split(",")]
     except ValueError:
         raise CliError(f"--hidden expects layer sizes like 64,64; got {text!r}") from None
     if any(s < 1 for s in sizes):
-        raise CliError(f"--hidden sizes must be >= 1, got {text!r}")
+        raise CliError(f"--hidden sizes must be >= 1, got {text!r} ('' for a linear model)")
     return sizes
 
 
