@@ -187,6 +187,31 @@ def test_bad_arguments_are_one_line(tmp_path, args, fragment):
     assert not (tmp_path / "model.safetensors").exists()  # refused before training
 
 
+def test_train_out_must_be_a_writable_file_name(tmp_path):
+    # a directory (IsADirectoryError on the temporary file 'dir.tmp<pid>') and a missing directory
+    # (named by its temporary file too) are refused before training
+    for out, fragment in [(tmp_path, f"--out {tmp_path} is a directory"),
+                          (tmp_path / "no" / "m.safetensors", f"--out {tmp_path / 'no' / 'm.safetensors'}: no directory {tmp_path / 'no'}")]:
+        r = run("train", "--demo", "--out", out, cwd=tmp_path, check=False)
+        _one_line_error(r, fragment)
+        assert "Training a" not in r.stdout and ".tmp" not in r.stderr
+    assert os.listdir(tmp_path) == []
+
+
+def test_train_reports_a_failed_save_in_one_line(tmp_path, monkeypatch, capsys):
+    # in-process: as root, a read-only directory cannot be made for a subprocess to fail on
+    from densegrad import __main__ as cli, _cli
+
+    def refuse(model, path):
+        raise PermissionError(13, "Permission denied", path)
+
+    monkeypatch.setattr(_cli, "save", refuse)
+    out = tmp_path / "m.safetensors"
+    assert cli.main(["train", "--demo", "--epochs", "1", "--no-progress", "--out", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert err == f"densegrad train: error: {out}: cannot write (Permission denied)\n"
+
+
 def test_predict_rejects_a_tampered_model(tmp_path):
     dg.manual_seed(0)
     m = dg.nn.Sequential(dg.nn.Linear(5, 2), dg.nn.ReLU(), dg.nn.Linear(2, 1))

@@ -190,6 +190,19 @@ def test_save_refuses_what_the_format_cannot_hold(tmp_path):
     assert not p.exists()
 
 
+def test_save_errors_name_the_path_not_the_temporary_file(tmp_path):
+    # save writes <path>.tmp<pid> and renames it: an OSError named the temporary file
+    m = dg.nn.Sequential(dg.nn.Linear(2, 1))
+    with pytest.raises(IsADirectoryError) as e:
+        dg.save(m, tmp_path)
+    assert e.value.filename == str(tmp_path) and ".tmp" not in str(e.value)
+    missing = tmp_path / "no" / "m.safetensors"
+    with pytest.raises(FileNotFoundError) as e:
+        dg.save(m, missing)
+    assert e.value.filename == str(missing) and ".tmp" not in str(e.value)
+    assert not list(tmp_path.parent.glob(tmp_path.name + ".tmp*"))  # no temporary file left behind
+
+
 # ---- rejecting bad files ---------------------------------------------------------------------------
 
 

@@ -9,6 +9,7 @@ import argparse
 import csv
 import io
 import math
+import os
 import sys
 import time
 
@@ -135,6 +136,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     lr = args.lr if args.lr is not None else (1e-3 if args.optimizer == "adam" else 1e-2)
     if not lr > 0:
         raise CliError(f"--lr must be > 0, got {lr}")
+    if os.path.isdir(args.out):
+        raise CliError(f"--out {args.out} is a directory")
+    out_dir = os.path.dirname(args.out)
+    if out_dir and not os.path.isdir(out_dir):
+        raise CliError(f"--out {args.out}: no directory {out_dir}")
     plt = _require_matplotlib() if args.plot else None  # fail before training, not after
 
     ds = _data.read_xy(path, target, args.features)
@@ -167,7 +173,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     )
     model.normalization = norm
     model.columns = {"features": list(ds.features), "target": list(ds.target)}
-    save(model, args.out)
+    try:
+        save(model, args.out)
+    except OSError as e:
+        raise CliError(f"{args.out}: cannot write ({e.strerror})") from None
     if plt is not None:
         _plot(plt, history, args.plot)
 
