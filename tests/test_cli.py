@@ -172,6 +172,10 @@ def test_bad_csv_is_one_line(tmp_path, text, fragment):
         (["train", "--demo", "--seed", "-1"], "--seed must be >= 0, got -1"),
         (["train", "--demo", "--hidden", "0"], "--hidden sizes must be >= 1, got '0'"),
         (["train", "--demo", "--hidden", "64,0"], "--hidden sizes must be >= 1, got '64,0'"),
+        (["train", "--demo", "--features", ""], "the list of features is empty"),
+        (["train", "--demo", "--features", "area_m2,area_m2"], "'area_m2' appears twice in the features"),
+        (["train", "--demo", "--target", "price_k,price_k"], "'price_k' appears twice in the target"),
+        (["train", "--demo", "--features", "area_m2,price_k"], "price_k cannot be both a feature and a target"),
         # argparse's float() takes 'inf' and 'nan'; every float option must be finite
         (["train", "--demo", "--lr", "inf"], "--lr must be a finite number, got inf"),
         (["train", "--demo", "--lr", "nan"], "--lr must be a finite number, got nan"),

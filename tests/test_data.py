@@ -95,6 +95,26 @@ def test_target_and_feature_cannot_overlap(tmp_path):
         data.read_xy(_csv(tmp_path, "a,y\n1,2\n"))
 
 
+@pytest.mark.parametrize("suffix", [".csv", ".npz"])
+def test_duplicate_or_empty_column_lists_are_refused(tmp_path, suffix):
+    # a column named twice gave a model with a repeated input or output; no features, a
+    # traceback from the architecture check ('in_features, got 0')
+    if suffix == ".csv":
+        p = _csv(tmp_path, "x0,x1,y\n1,2,3\n")
+    else:
+        p = tmp_path / "d.npz"
+        np.savez(p, X=np.ones((2, 2)), y=np.ones(2))
+    with pytest.raises(DataError, match="'y' appears twice in the target"):
+        data.read_xy(p, "y,y")
+    with pytest.raises(DataError, match="'x1' appears twice in the features"):
+        data.read_xy(p, "y", "x1,x0,x1")
+    with pytest.raises(DataError, match="the list of features is empty"):
+        data.read_xy(p, "y", "")
+    with pytest.raises(DataError, match="the list of features is empty"):
+        data.read_xy(p, "y", [])
+    assert data.read_xy(p, "y", "x1").features == ["x1"]  # the control
+
+
 def test_npz(tmp_path):
     p = tmp_path / "d.npz"
     np.savez(p, X=np.arange(6, dtype=np.int64).reshape(3, 2), y=np.array([1.0, 2.0, 3.0], np.float32))

@@ -172,9 +172,17 @@ def read_xy(path: str | os.PathLike, target: str | list[str] | None = None, feat
     CSV: ``target`` names the target column(s) (a list or a comma-separated string); ``features``
     the inputs (default: every other column). NPZ: arrays ``X`` and ``y``; the columns are named
     x0, x1, ... and y (or y0, y1, ...), and ``target`` / ``features``, if given, must match those.
+    A column named twice, a column that is both a feature and a target, or an empty list of
+    features is a ``DataError``.
     """
     p = os.fspath(path)
     tnames, fnames = _split_names(target), _split_names(features)
+    for what, names in (("target", tnames), ("features", fnames)):
+        twice = [n for i, n in enumerate(names or []) if n in names[:i]]
+        if twice:
+            raise DataError(f"{p}: '{twice[0]}' appears twice in the {what}")
+    if fnames is not None and not fnames:
+        raise DataError(f"{p}: the list of features is empty")
     if p.endswith(".npz"):
         x, y = _npz(p, need_y=True)
         assert y is not None
