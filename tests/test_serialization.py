@@ -179,6 +179,10 @@ def test_save_refuses_what_the_format_cannot_hold(tmp_path):
         dg.save(dg.nn.Sequential(), p)
     with pytest.raises(ValueError, match="2 inputs and 1 outputs"):
         dg.save(dg.nn.Sequential(dg.nn.Linear(2, 1)), p, normalization=NORM)
+    with pytest.raises(ValueError, match="columns\\['target'\\] names 'y' twice"):
+        dg.save(_model(), p, columns={"features": ["a", "b", "c"], "target": ["y", "y"]})
+    with pytest.raises(ValueError, match="both name 'c'"):
+        dg.save(_model(), p, columns={"features": ["a", "b", "c"], "target": ["c", "y"]})
     with pytest.raises(TypeError, match="int64"):
         dg.save({"w": np.arange(3)}, p)
     with pytest.raises(TypeError, match="mapping"):
@@ -281,6 +285,9 @@ TAMPERED = [
     ("normalization short", _meta("normalization", '{"x_mean": [0], "x_std": [1], "y_mean": [0], "y_std": [1]}'), "x_mean has 1 values, the model needs 2"),
     ("normalization keys", _meta("normalization", '{"x_mean": [0, 0]}'), "x_mean, x_std, y_mean and y_std"),
     ("columns mismatch", _meta("columns", '{"features": ["a"], "target": ["y"]}'), "columns name 1 features"),
+    ("columns twice", _meta("columns", '{"features": ["a", "a"], "target": ["y"]}'), "columns\\['features'\\] names 'a' twice"),
+    ("columns overlap", _meta("columns", '{"features": ["a", "y"], "target": ["y"]}'),
+     "columns\\['features'\\] and columns\\['target'\\] both name 'y'"),
     ("metadata not strings", lambda h, b: h["__metadata__"].update(format_version=1), "strings to strings"),
     ("tensor entry", lambda h, b: h.update({"2.bias": [1, 2]}), "needs dtype, shape and data_offsets"),
 ]
