@@ -216,6 +216,39 @@ def test_train_reports_a_failed_save_in_one_line(tmp_path, monkeypatch, capsys):
     assert err == f"densegrad train: error: {out}: cannot write (Permission denied)\n"
 
 
+def test_train_reports_a_model_too_large_for_memory_in_one_line(tmp_path, monkeypatch, capsys):
+    # in-process, with the failures stubbed: a real --hidden 100000000 allocates gigabytes before
+    # the C++ core refuses its workspace (a ValueError) or NumPy cannot allocate (MemoryError)
+    from densegrad import __main__ as cli, _cli
+
+    argv = ["train", "--demo", "--hidden", "64", "--no-progress", "--out", str(tmp_path / "m.safetensors")]
+    msg = "densegrad: MLP gradient workspace for a batch of 32 rows needs 35.762787 GiB, more than this machine's 23.540169 GiB of memory"
+
+    def workspace(*args, **kwargs):
+        raise ValueError(msg)
+
+    monkeypatch.setattr(dg.train, "fit", workspace)
+    assert cli.main(argv) == 1
+    err = capsys.readouterr().err
+    assert err == "densegrad train: error: the 5-64-1 MLP does not fit in memory: " + msg.removeprefix("densegrad: ") + "\n"
+
+    def allocate(*args, **kwargs):
+        raise MemoryError("Unable to allocate 37.3 GiB for an array with shape (1000000000, 5) and data type float64")
+
+    monkeypatch.setattr(_cli, "build_mlp", allocate)
+    assert cli.main(argv) == 1
+    assert capsys.readouterr().err == ("densegrad train: error: the 5-64-1 MLP does not fit in memory: Unable to allocate "
+                                       "37.3 GiB for an array with shape (1000000000, 5) and data type float64\n")
+    assert not (tmp_path / "m.safetensors").exists()
+
+    def bug(*args, **kwargs):
+        raise ValueError("something else")
+
+    monkeypatch.setattr(_cli, "build_mlp", bug)
+    with pytest.raises(ValueError, match="something else"):  # not a user error: a traceback
+        cli.main(argv)
+
+
 def test_predict_rejects_a_tampered_model(tmp_path):
     dg.manual_seed(0)
     m = dg.nn.Sequential(dg.nn.Linear(5, 2), dg.nn.ReLU(), dg.nn.Linear(2, 1))

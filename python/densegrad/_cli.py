@@ -158,19 +158,26 @@ def cmd_train(args: argparse.Namespace) -> int:
         raise CliError("--patience (early stopping) needs validation rows: use --val-split > 0")
 
     dg.manual_seed(args.seed)
-    model = build_mlp(ds.x.shape[1], hidden, ds.y.shape[1], args.activation, args.dtype)
-    if args.optimizer == "adam":
-        opt = dg.optim.Adam(model.parameters(), lr=lr)
-    else:
-        opt = dg.optim.SGD(model.parameters(), lr=lr, momentum=args.momentum)
     shape = "-".join(str(v) for v in [ds.x.shape[1], *hidden, ds.y.shape[1]])
-    name = "the demo data (houses.csv)" if args.demo else path
-    print(f"Training a {shape} MLP ({args.activation}, {args.dtype}) on {name}: {len(train_idx)} training rows, "
-          f"{n_val} validation rows; features {', '.join(ds.features)}; target {', '.join(ds.target)}", flush=True)
-    history = dg.train.fit(
-        model, xt, yt, optimizer=opt, epochs=args.epochs, batch_size=args.batch_size, val=val,
-        early_stopping=args.patience, seed=args.seed, progress=not args.no_progress,
-    )
+    try:
+        model = build_mlp(ds.x.shape[1], hidden, ds.y.shape[1], args.activation, args.dtype)
+        if args.optimizer == "adam":
+            opt = dg.optim.Adam(model.parameters(), lr=lr)
+        else:
+            opt = dg.optim.SGD(model.parameters(), lr=lr, momentum=args.momentum)
+        name = "the demo data (houses.csv)" if args.demo else path
+        print(f"Training a {shape} MLP ({args.activation}, {args.dtype}) on {name}: {len(train_idx)} training rows, "
+              f"{n_val} validation rows; features {', '.join(ds.features)}; target {', '.join(ds.target)}", flush=True)
+        history = dg.train.fit(
+            model, xt, yt, optimizer=opt, epochs=args.epochs, batch_size=args.batch_size, val=val,
+            early_stopping=args.patience, seed=args.seed, progress=not args.no_progress,
+        )
+    except MemoryError as e:  # NumPy cannot allocate the parameters
+        raise CliError(f"the {shape} MLP does not fit in memory" + (f": {e}" if str(e) else "")) from None
+    except ValueError as e:  # the C++ core refuses a workspace larger than the machine's memory
+        if "memory" not in str(e):
+            raise
+        raise CliError(f"the {shape} MLP does not fit in memory: {str(e).removeprefix('densegrad: ')}") from None
     model.normalization = norm
     model.columns = {"features": list(ds.features), "target": list(ds.target)}
     try:
