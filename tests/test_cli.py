@@ -260,6 +260,9 @@ def test_predict_rejects_a_tampered_model(tmp_path):
     # a model without stored column names reads every column: the demo has 6, the model takes 5
     m.save(path)
     _one_line_error(run("predict", path, "--demo", check=False), "6 feature columns, the model takes 5")
+    # an .npz with a 1-D X gets the message a 3-D X gets (not '1 feature columns, the model takes 5')
+    np.savez(tmp_path / "x.npz", X=np.ones(5))
+    _one_line_error(run("predict", path, tmp_path / "x.npz", check=False), "array 'X' must be 2-D (rows, columns), got shape (5,)")
 
 
 def test_argparse_usage_errors_exit_2():

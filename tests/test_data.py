@@ -144,6 +144,18 @@ def test_bad_npz(tmp_path, arrays, message):
         data.read_xy(p)
 
 
+def test_npz_with_a_1d_x(tmp_path):
+    # a 1-D X is one feature column (as a 1-D y is one target): for training, and for a model
+    # that takes one feature; for any other model it is not a table of rows
+    p = tmp_path / "d.npz"
+    np.savez(p, X=np.arange(5.0), y=np.arange(5.0))
+    ds = data.read_xy(p)
+    assert ds.x.shape == (5, 1) and ds.features == ["x0"]
+    assert data.read_features(p, None, 1).tolist() == [[0], [1], [2], [3], [4]]
+    with pytest.raises(DataError, match=r"array 'X' must be 2-D \(rows, columns\), got shape \(5,\)"):
+        data.read_features(p, None, 2)  # said '1 feature columns, the model takes 2'
+
+
 def test_not_an_npz(tmp_path):
     p = tmp_path / "d.npz"
     p.write_bytes(b"hello")

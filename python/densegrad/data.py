@@ -125,7 +125,9 @@ def read_csv(path: str | os.PathLike, columns: list[str] | None = None) -> tuple
     return wanted, _parse(p, header, records, wanted)
 
 
-def _npz(path: str, need_y: bool) -> tuple[np.ndarray, np.ndarray | None]:
+def _npz(path: str, need_y: bool, x_columns: int | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+    """X and y (when need_y) as float64 (rows, columns). A 1-D y is one target column; a 1-D X is
+    one feature column when x_columns, the number of features wanted, is 1 or not known."""
     try:
         archive = np.load(path, allow_pickle=False)
     except (OSError, ValueError) as e:
@@ -150,7 +152,7 @@ def _npz(path: str, need_y: bool) -> tuple[np.ndarray, np.ndarray | None]:
         a = a.astype(np.float64)
         if name == "y" and a.ndim == 1:
             a = a.reshape(-1, 1)
-        if name == "X" and a.ndim == 1:
+        if name == "X" and a.ndim == 1 and x_columns in (None, 1):
             a = a.reshape(-1, 1)
         if a.ndim != 2:
             raise DataError(f"{path}: array '{name}' must be 2-D (rows, columns), got shape {a.shape}")
@@ -170,8 +172,9 @@ def read_xy(path: str | os.PathLike, target: str | list[str] | None = None, feat
     """Features and targets for training.
 
     CSV: ``target`` names the target column(s) (a list or a comma-separated string); ``features``
-    the inputs (default: every other column). NPZ: arrays ``X`` and ``y``; the columns are named
-    x0, x1, ... and y (or y0, y1, ...), and ``target`` / ``features``, if given, must match those.
+    the inputs (default: every other column). NPZ: arrays ``X`` and ``y`` (a 1-D array is one
+    column); the columns are named x0, x1, ... and y (or y0, y1, ...), and ``target`` /
+    ``features``, if given, must match those.
     A column named twice, a column that is both a feature and a target, or an empty list of
     features is a ``DataError``.
     """
@@ -216,11 +219,12 @@ def read_features(path: str | os.PathLike, features: list[str] | None, n_feature
     """The input rows of a data file for prediction, float64 (rows, n_features).
 
     CSV: the columns named in ``features`` (other columns, such as the target, are ignored), or,
-    when the model stored no names, every column. NPZ: the array ``X``.
+    when the model stored no names, every column. NPZ: the array ``X`` (rows, features); a 1-D
+    ``X`` only for a model of one feature (it is that column), as ``read_xy`` reads it.
     """
     p = os.fspath(path)
     if p.endswith(".npz"):
-        x, _ = _npz(p, need_y=False)
+        x, _ = _npz(p, need_y=False, x_columns=n_features)
     else:
         _, x = read_csv(p, features)
     if x.shape[1] != n_features:
