@@ -184,6 +184,47 @@ def test_data_errors():
         EarlyStopping(patience=0)
 
 
+class _Net(dg.nn.Module):  # not a Sequential: fit cannot read its widths from Linear layers
+    def __init__(self, outputs=1):
+        super().__init__()
+        self.a = dg.nn.Linear(3, 8)
+        self.b = dg.nn.Linear(8, outputs)
+
+    def forward(self, x):
+        return self.b(dg.tanh(self.a(x)))
+
+
+@pytest.mark.parametrize("fused", [None, False])
+def test_shapes_are_checked_up_front_against_the_users_arrays(fused):
+    # the fused step said 'y must have shape (batch, 1), got (32, 2)' and autograd
+    # 'mat1 and mat2 shapes cannot be multiplied (32x4 and 3x16)': the first batch, not the array
+    x, y = _data(n=50)
+    two = dg.nn.Sequential(dg.nn.Linear(3, 4), dg.nn.ReLU(), dg.nn.Linear(4, 2))
+    cases = [
+        (_model(), x, np.ones((50, 2)), {}, r"^y has shape \(50, 2\) but the model outputs 1 column$"),
+        (_model(), np.ones((50, 4)), y, {}, r"^X has shape \(50, 4\) but the model takes 3 columns$"),
+        (two, x, y[:, 0], {}, r"^y has shape \(50,\) but the model outputs 2 columns$"),
+        (_model(), x.tolist(), dg.from_numpy(np.ones((50, 2), np.float32)), {}, r"^y has shape \(50, 2\)"),
+        (_model(), x, y, {"val": (np.ones((5, 2)), np.ones(5))}, r"^X_val has shape \(5, 2\) but the model takes 3 columns$"),
+        (_model(), x, y, {"val": (x[:5], np.ones((5, 3)))}, r"^y_val has shape \(5, 3\) but the model outputs 1 column$"),
+        (_Net(), np.ones((50, 4)), y, {}, r"^X has shape \(50, 4\), which the model does not take: mat1 and mat2 shapes"),
+        (_Net(), x, np.ones((50, 2)), {}, r"^y has shape \(50, 2\) but the model outputs 1 column$"),
+    ]
+    for model, xs, ys, kw, message in cases:
+        with pytest.raises(ValueError, match=message):
+            fit(model, xs, ys, epochs=1, fused=False if isinstance(model, _Net) else fused, **kw)
+
+
+def test_a_custom_loss_may_take_targets_of_another_shape():
+    class SumLoss(dg.nn.Module):  # compares row sums: y need not have the model's width
+        def forward(self, out, target):
+            return ((out.sum(dim=1) - target.sum(dim=1)) ** 2).mean()
+
+    x, _ = _data(n=50)
+    h = fit(_Net(), x, np.ones((50, 2)), loss=SumLoss(), epochs=2)
+    assert h.epochs == 2 and not h.fused
+
+
 def test_early_stopping_callback_without_val_is_a_clear_error():
     x, y = _data()
     with pytest.raises(RuntimeError, match="pass val="):

@@ -122,6 +122,43 @@ def _array(name: str, v, dtype: np.dtype) -> np.ndarray:
     return arr
 
 
+def _shape(v) -> tuple:
+    """The shape of what the user passed (before a 1-D y became a column)."""
+    return tuple(v.shape) if isinstance(v, Tensor) else np.shape(v)
+
+
+def _columns(n: int) -> str:
+    return f"{n} column" if n == 1 else f"{n} columns"
+
+
+def _check_shapes(model: Module, loss: Module, pairs) -> None:
+    """Check each (name, user's value, array) of X against the model's inputs and, with MSELoss
+    (which needs equal shapes), each y against its outputs -- before the first batch, so that the
+    message names the user's arrays. A Sequential MLP's widths are read from its Linear layers;
+    any other model runs on one row of X."""
+    from .train import _layers_of
+
+    try:
+        layers = _layers_of(model)
+        n_in, n_out = layers[0][0].in_features, layers[-1][0].out_features
+    except (TypeError, ValueError):
+        n_in = n_out = None
+    for (xname, x, xa), (yname, y, ya) in pairs:
+        if n_in is not None:
+            if xa.shape[1] != n_in:
+                raise ValueError(f"{xname} has shape {_shape(x)} but the model takes {_columns(n_in)}")
+            out = n_out
+        else:
+            try:
+                with no_grad():
+                    shape = model(Tensor._wrap(xa[:1])).shape
+            except ValueError as e:
+                raise ValueError(f"{xname} has shape {_shape(x)}, which the model does not take: {e}") from None
+            out = shape[1] if len(shape) == 2 else None
+        if isinstance(loss, MSELoss) and out is not None and ya.shape[1] != out:
+            raise ValueError(f"{yname} has shape {_shape(y)} but the model outputs {_columns(out)}")
+
+
 def _fused_trainer(model, optimizer, loss):
     """A Trainer when the fused C++ step can run this combination, else None."""
     from .train import Trainer, _layers_of
@@ -162,11 +199,12 @@ def fit(
     """Train ``model`` on (X, y) with mini-batches and return a ``History``.
 
     X (rows, features) and y (rows, outputs) -- ndarrays, Tensors or nested lists; a 1-D y is a
-    column -- are converted to the model's dtype. loss defaults to ``nn.MSELoss()``, optimizer to
-    ``optim.Adam(model.parameters(), lr=1e-3)``. Each epoch shuffles the rows (a NumPy generator
-    seeded with ``seed``; ``shuffle=False`` keeps the order) and steps once per batch of
-    ``batch_size`` rows (the last one may be smaller). val: ``(X_val, y_val)``, evaluated after
-    every epoch. callbacks: ``Callback`` objects or functions ``f(epoch, logs)``; returning True
+    column -- are converted to the model's dtype, and checked against the model before training:
+    X's columns against its inputs and, with ``MSELoss``, y's against its outputs (the same for
+    ``val``). loss defaults to ``nn.MSELoss()``, optimizer to ``optim.Adam(model.parameters(),
+    lr=1e-3)``. Each epoch shuffles the rows (a NumPy generator seeded with ``seed``;
+    ``shuffle=False`` keeps the order) and steps once per batch of ``batch_size`` rows (the last
+    one may be smaller). val: ``(X_val, y_val)``, evaluated after every epoch. callbacks: ``Callback`` objects or functions ``f(epoch, logs)``; returning True
     stops. early_stopping=N adds ``EarlyStopping(patience=N)`` (needs val). fused: use the fused
     C++ step (True: required, False: never, None: when the model/loss/optimizer allow).
     progress: show a tqdm bar with the epoch, loss and validation loss (on stderr).
@@ -197,6 +235,10 @@ def fit(
         if xv.shape[0] == 0:
             xv = yv = None  # nothing to validate on
     loss_fn = MSELoss() if loss is None else loss
+    pairs = [(("X", X, xa), ("y", y, ya))]
+    if xv is not None:
+        pairs.append((("X_val", val[0], xv), ("y_val", val[1], yv)))
+    _check_shapes(model, loss_fn, pairs)
     opt = Adam(params, lr=1e-3) if optimizer is None else optimizer
     cbs: list[Callback] = [c if isinstance(c, Callback) else _FunctionCallback(c) for c in callbacks]
     if early_stopping is not None:
