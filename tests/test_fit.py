@@ -147,6 +147,28 @@ def test_early_stopping_restores_the_best_weights():
     assert all(np.array_equal(_params(m2)[k], snapshots[h.epochs][k]) for k in final)
 
 
+def test_early_stopping_takes_an_early_stopping_object():
+    # it said 'patience must be an int >= 1, got <EarlyStopping object ...>'; now it is as if the
+    # object were in callbacks (and is not called twice when it is there too)
+    x, y = _data(n=64)
+    xv, yv = _data(n=32, seed=1)
+    runs = []
+    for kw in ({"callbacks": [EarlyStopping(2, min_delta=1e-3)]}, {"early_stopping": EarlyStopping(2, min_delta=1e-3)},
+               {"callbacks": [es := EarlyStopping(2, min_delta=1e-3)], "early_stopping": es}):
+        m = _model()
+        h = fit(m, x, y, epochs=200, batch_size=8, val=(xv, yv), seed=0, optimizer=dg.optim.SGD(m.parameters(), lr=0.5), **kw)
+        runs.append((h, _params(m)))
+    (h0, p0) = runs[0]
+    assert h0.stopped_early and h0.epochs == h0.best_epoch + 2
+    for h, p in runs[1:]:
+        assert (h.epochs, h.loss, h.val_loss) == (h0.epochs, h0.loss, h0.val_loss)
+        assert all(np.array_equal(p[k], p0[k]) for k in p0)
+    with pytest.raises(ValueError, match="early_stopping monitors the validation loss"):
+        fit(_model(), x, y, early_stopping=EarlyStopping(2))
+    with pytest.raises(TypeError, match="early_stopping must be an int \\(the patience\\) or an EarlyStopping, got bool"):
+        fit(_model(), x, y, val=(xv, yv), early_stopping=True)
+
+
 def test_progress_bar_shows_epoch_and_losses(capsys):
     x, y = _data()
     fit(_model(), x, y, epochs=3, val=(x, y), progress=True)

@@ -190,7 +190,7 @@ def fit(
     batch_size: int = 32,
     val: tuple | None = None,
     callbacks: Iterable[Callback | Callable] = (),
-    early_stopping: int | None = None,
+    early_stopping: int | EarlyStopping | None = None,
     shuffle: bool = True,
     seed: int | None = None,
     fused: bool | None = None,
@@ -205,7 +205,8 @@ def fit(
     lr=1e-3)``. Each epoch shuffles the rows (a NumPy generator seeded with ``seed``;
     ``shuffle=False`` keeps the order) and steps once per batch of ``batch_size`` rows (the last
     one may be smaller). val: ``(X_val, y_val)``, evaluated after every epoch. callbacks: ``Callback`` objects or functions ``f(epoch, logs)``; returning True
-    stops. early_stopping=N adds ``EarlyStopping(patience=N)`` (needs val). fused: use the fused
+    stops. early_stopping=N adds ``EarlyStopping(patience=N)``; an ``EarlyStopping`` object is
+    taken as it is, as if it were in callbacks (either needs val). fused: use the fused
     C++ step (True: required, False: never, None: when the model/loss/optimizer allow).
     progress: show a tqdm bar with the epoch, loss and validation loss (on stderr).
     """
@@ -242,9 +243,13 @@ def fit(
     opt = Adam(params, lr=1e-3) if optimizer is None else optimizer
     cbs: list[Callback] = [c if isinstance(c, Callback) else _FunctionCallback(c) for c in callbacks]
     if early_stopping is not None:
+        if not isinstance(early_stopping, (int, EarlyStopping)) or isinstance(early_stopping, bool):
+            raise TypeError(f"early_stopping must be an int (the patience) or an EarlyStopping, got {type(early_stopping).__name__}")
         if xv is None:
             raise ValueError("early_stopping monitors the validation loss: pass val=(X_val, y_val) with rows")
-        cbs.append(EarlyStopping(patience=early_stopping))
+        es = early_stopping if isinstance(early_stopping, EarlyStopping) else EarlyStopping(patience=early_stopping)
+        if not any(c is es for c in cbs):
+            cbs.append(es)
 
     trainer = _fused_trainer(model, opt, loss_fn) if fused is not False else None
     if fused and trainer is None:
