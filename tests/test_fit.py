@@ -116,6 +116,13 @@ class _Recorder(Callback):
         self.events.append("end")
 
 
+def test_function_callbacks_count_epochs_from_1():
+    x, y = _data()
+    seen = []
+    h = fit(_model(), x, y, epochs=3, callbacks=[lambda epoch, logs: seen.append(epoch)])
+    assert seen == [1, 2, 3] == list(range(1, h.epochs + 1))
+
+
 def test_callbacks_and_stopping():
     x, y = _data()
     rec = _Recorder()

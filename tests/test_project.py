@@ -46,6 +46,8 @@ def test_readme_python_examples_run(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # the fourth block writes mlp.safetensors
     ns = {}
     exec(compile(blocks[3], "README from Python", "exec"), ns)
+    # the comment on y says fit converts float64 to the model's dtype: y must be float64 (it was float32)
+    assert ns["y"].dtype == np.float64 and ns["X"].dtype == np.float32 and ns["model"][0].weight.dtype == np.float32
     h = ns["history"]
     assert h.fused and h.epochs == len(h.loss) and h.val_loss[-1] < 0.5 * h.val_loss[0]
     x = ns["X"][:16]

@@ -204,10 +204,12 @@ def fit(
     ``val``). loss defaults to ``nn.MSELoss()``, optimizer to ``optim.Adam(model.parameters(),
     lr=1e-3)``. Each epoch shuffles the rows (a NumPy generator seeded with ``seed``;
     ``shuffle=False`` keeps the order) and steps once per batch of ``batch_size`` rows (the last
-    one may be smaller). val: ``(X_val, y_val)``, evaluated after every epoch. callbacks: ``Callback`` objects or functions ``f(epoch, logs)``; returning True
-    stops. early_stopping=N adds ``EarlyStopping(patience=N)``; an ``EarlyStopping`` object is
-    taken as it is, as if it were in callbacks (either needs val). fused: use the fused
-    C++ step (True: required, False: never, None: when the model/loss/optimizer allow).
+    one may be smaller). val: ``(X_val, y_val)``, evaluated after every epoch. callbacks:
+    ``Callback`` objects or functions ``f(epoch, logs)``, called after each epoch with the epoch
+    counted from 1 and ``logs = {"loss": ..., "val_loss": ...}`` (None without val); returning
+    True stops. early_stopping=N adds ``EarlyStopping(patience=N)``; an ``EarlyStopping`` object
+    is taken as it is, as if it were in callbacks (either needs val). fused: use the fused C++
+    step (True: required, False: never, None: when the model/loss/optimizer allow).
     progress: show a tqdm bar with the epoch, loss and validation loss (on stderr).
     """
     if not isinstance(model, Module):
