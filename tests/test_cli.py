@@ -194,8 +194,9 @@ def test_bad_arguments_are_one_line(tmp_path, args, fragment):
 def test_train_out_must_be_a_writable_file_name(tmp_path):
     # a directory (IsADirectoryError on the temporary file 'dir.tmp<pid>') and a missing directory
     # (named by its temporary file too) are refused before training
+    missing = tmp_path / "no" / "m.safetensors"
     for out, fragment in [(tmp_path, f"--out {tmp_path} is a directory"),
-                          (tmp_path / "no" / "m.safetensors", f"--out {tmp_path / 'no' / 'm.safetensors'}: no directory {tmp_path / 'no'}")]:
+                          (missing, f"--out {missing}: no directory {missing.parent}")]:
         r = run("train", "--demo", "--out", out, cwd=tmp_path, check=False)
         _one_line_error(r, fragment)
         assert "Training a" not in r.stdout and ".tmp" not in r.stderr

@@ -246,7 +246,9 @@ def fit(
     cbs: list[Callback] = [c if isinstance(c, Callback) else _FunctionCallback(c) for c in callbacks]
     if early_stopping is not None:
         if not isinstance(early_stopping, (int, EarlyStopping)) or isinstance(early_stopping, bool):
-            raise TypeError(f"early_stopping must be an int (the patience) or an EarlyStopping, got {type(early_stopping).__name__}")
+            raise TypeError(
+                f"early_stopping must be an int (the patience) or an EarlyStopping, got {type(early_stopping).__name__}"
+            )
         if xv is None:
             raise ValueError("early_stopping monitors the validation loss: pass val=(X_val, y_val) with rows")
         es = early_stopping if isinstance(early_stopping, EarlyStopping) else EarlyStopping(patience=early_stopping)

@@ -174,9 +174,8 @@ def read_xy(path: str | os.PathLike, target: str | list[str] | None = None, feat
     CSV: ``target`` names the target column(s) (a list or a comma-separated string); ``features``
     the inputs (default: every other column). NPZ: arrays ``X`` and ``y`` (a 1-D array is one
     column); the columns are named x0, x1, ... and y (or y0, y1, ...), and ``target`` /
-    ``features``, if given, must match those.
-    A column named twice, a column that is both a feature and a target, or an empty list of
-    features is a ``DataError``.
+    ``features``, if given, must match those. A column named twice, a column that is both a
+    feature and a target, or an empty list of features is a ``DataError``.
     """
     p = os.fspath(path)
     tnames, fnames = _split_names(target), _split_names(features)
