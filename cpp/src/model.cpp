@@ -80,17 +80,47 @@ Index integer(const json::Value* v, const std::string& what) {
   return Index(d);
 }
 
-std::vector<double> numbers(const json::Value* v, const std::string& what, std::size_t n, bool positive) {
+// A list of JSON numbers (sizes and values are checked by check_normalization).
+std::vector<double> numbers(const json::Value* v, const std::string& what) {
   if (v == nullptr || !v->is(json::Value::Kind::Array)) bad("normalization." + what + " must be a list");
-  if (v->array.size() != n)
-    bad("normalization." + what + " has " + std::to_string(v->array.size()) + " values, expected " + std::to_string(n));
   std::vector<double> out;
   for (const auto& e : v->array) {
-    if (!e.is(json::Value::Kind::Number) || !std::isfinite(e.number)) bad("normalization." + what + " holds a non-finite value");
-    if (positive && !(e.number > 0)) bad("normalization." + what + " holds a standard deviation <= 0");
+    if (!e.is(json::Value::Kind::Number)) bad("normalization." + what + " must be a list of numbers");
     out.push_back(e.number);
   }
   return out;
+}
+
+// What a model file's normalization may hold (see Normalization in model.hpp): the one rule for
+// predict, save and load, so that save never writes what load refuses. (An empty Normalization
+// means none; its callers skip this for it, except the reader: a file's lists must be complete.)
+void check_normalization(const Normalization& n, Index in, Index out) {
+  const struct {
+    const char* name;
+    const std::vector<double>& values;
+    Index size;
+    const char* size_name;
+    bool is_std;
+  } parts[] = {{"x_mean", n.x_mean, in, "in_features", false},
+               {"x_std", n.x_std, in, "in_features", true},
+               {"y_mean", n.y_mean, out, "out_features", false},
+               {"y_std", n.y_std, out, "out_features", true}};
+  for (const auto& p : parts) {
+    DENSEGRAD_CHECK(p.values.size() == std::size_t(p.size),
+                    std::string("normalization.") + p.name + " has " + std::to_string(p.values.size()) +
+                        " values, expected " + std::to_string(p.size) + " (the model's " + p.size_name + ")");
+    for (double v : p.values) {
+      DENSEGRAD_CHECK(std::isfinite(v), std::string("normalization.") + p.name + " holds a non-finite value");
+      DENSEGRAD_CHECK(!p.is_std || v > 0, std::string("normalization.") + p.name + " holds a standard deviation <= 0");
+    }
+  }
+}
+
+// The reason of a DENSEGRAD_CHECK failure without its "densegrad: " prefix (to re-throw as a
+// model-file error).
+std::string reason(const std::invalid_argument& e) {
+  const std::string what = e.what(), prefix = "densegrad: ";
+  return what.compare(0, prefix.size(), prefix) == 0 ? what.substr(prefix.size()) : what;
 }
 
 std::uint64_t read_le64(const char* p) {
@@ -233,21 +263,22 @@ std::vector<double> Mlp<T>::predict(const std::vector<double>& x) {
   const Index in = in_features(), out = out_features();
   DENSEGRAD_CHECK(in > 0 ? x.size() % std::size_t(in) == 0 : x.empty(),
                   "predict: " + std::to_string(x.size()) + " inputs is not a whole number of rows of " + std::to_string(in));
+  const bool norm = !normalization.empty();
+  if (norm) check_normalization(normalization, in, out);
   const Index batch = in > 0 ? Index(x.size()) / in : 0;
   std::vector<T> xt(x.size()), yt(std::size_t(batch * out));
-  const bool norm_x = !normalization.x_mean.empty(), norm_y = !normalization.y_mean.empty();
   for (Index i = 0; i < batch; ++i)
     for (Index j = 0; j < in; ++j) {
       const double v = x[std::size_t(i * in + j)];
       xt[std::size_t(i * in + j)] =
-          T(norm_x ? (v - normalization.x_mean[std::size_t(j)]) / normalization.x_std[std::size_t(j)] : v);
+          T(norm ? (v - normalization.x_mean[std::size_t(j)]) / normalization.x_std[std::size_t(j)] : v);
     }
   forward(yt.data(), xt.data(), batch);
   std::vector<double> y(yt.size());
   for (Index i = 0; i < batch; ++i)
     for (Index j = 0; j < out; ++j) {
       const double v = double(yt[std::size_t(i * out + j)]);
-      y[std::size_t(i * out + j)] = norm_y ? v * normalization.y_std[std::size_t(j)] + normalization.y_mean[std::size_t(j)] : v;
+      y[std::size_t(i * out + j)] = norm ? v * normalization.y_std[std::size_t(j)] + normalization.y_mean[std::size_t(j)] : v;
     }
   return y;
 }
@@ -257,6 +288,7 @@ std::vector<double> Mlp<T>::predict(const std::vector<double>& x) {
 template <typename T>
 std::string Mlp<T>::save_to_memory() const {
   DENSEGRAD_CHECK(little_endian(), "model files are little-endian; this machine is not");
+  if (!normalization.empty()) check_normalization(normalization, in_features(), out_features());
   const char* dt = sizeof(T) == 4 ? "F32" : "F64";
   json::Value arch = object(), mods;
   mods.kind = json::Value::Kind::Array;
@@ -424,7 +456,7 @@ Mlp<T> Mlp<T>::load_from_memory(const char* data, std::size_t size) {
   try {
     check_layers(specs);
   } catch (const std::invalid_argument& e) {
-    bad(std::string("architecture: ") + e.what());
+    bad("architecture: " + reason(e));
   }
 
   // Tensors: every entry checked, ranges inside the data section, no overlap, no holes.
@@ -498,11 +530,17 @@ Mlp<T> Mlp<T>::load_from_memory(const char* data, std::size_t size) {
   if (const std::string* norm = meta_str("normalization")) {
     const json::Value n = json::parse(*norm);
     if (!n.is(json::Value::Kind::Object)) bad("normalization is not a JSON object");
-    const std::size_t in = std::size_t(model.in_features()), out = std::size_t(model.out_features());
-    model.normalization.x_mean = numbers(n.find("x_mean"), "x_mean", in, false);
-    model.normalization.x_std = numbers(n.find("x_std"), "x_std", in, true);
-    model.normalization.y_mean = numbers(n.find("y_mean"), "y_mean", out, false);
-    model.normalization.y_std = numbers(n.find("y_std"), "y_std", out, true);
+    Normalization parsed;
+    parsed.x_mean = numbers(n.find("x_mean"), "x_mean");
+    parsed.x_std = numbers(n.find("x_std"), "x_std");
+    parsed.y_mean = numbers(n.find("y_mean"), "y_mean");
+    parsed.y_std = numbers(n.find("y_std"), "y_std");
+    try {
+      check_normalization(parsed, model.in_features(), model.out_features());
+    } catch (const std::invalid_argument& e) {
+      bad(reason(e));
+    }
+    model.normalization = std::move(parsed);
   }
   return model;
 }

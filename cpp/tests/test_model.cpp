@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <fstream>
 #include <functional>
+#include <limits>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -165,6 +166,74 @@ void test_rejects_bad_files() {
   expect_invalid([&] { load(extra); }, "unused trailing data", "unused trailing");
 }
 
+// The normalization is a public field: predict, save and save_to_memory check it as the reader
+// does (sizes, finite values, standard deviations > 0) instead of reading past its vectors or
+// writing a file that no reader accepts.
+void test_normalization_is_checked() {
+  const std::vector<double> x = {1.0, 2.0};
+  {
+    Mlp<float> m({{2, 1}}, 0);
+    m.normalization.x_mean = {0.0};  // the review's reproducer: predict crashed (SIGSEGV)
+    expect_invalid([&] { m.predict(x); }, "predict with only a short x_mean", "normalization.x_mean has 1 values, expected 2");
+  }
+  const double nan = std::numeric_limits<double>::quiet_NaN(), inf = std::numeric_limits<double>::infinity();
+  const Normalization ok = {{0.5, -1.0}, {2.0, 0.25}, {3.0}, {1.5}};
+  auto edited = [&](const std::function<void(Normalization&)>& edit) {
+    Normalization n = ok;
+    edit(n);
+    return n;
+  };
+  const struct {
+    const char* what;
+    Normalization n;
+    const char* fragment;
+  } cases[] = {
+      {"x_mean and x_std of one value for two inputs", {{0.5}, {2.0}, {3.0}, {1.5}}, "x_mean has 1 values, expected 2"},
+      {"a longer x_std", edited([](Normalization& n) { n.x_std.push_back(1.0); }), "x_std has 3 values, expected 2"},
+      {"no x_std", edited([](Normalization& n) { n.x_std.clear(); }), "x_std has 0 values, expected 2"},
+      {"x only (no y_mean, y_std)", {{0.5, -1.0}, {2.0, 0.25}, {}, {}}, "y_mean has 0 values, expected 1"},
+      {"two y_std for one output", edited([](Normalization& n) { n.y_std = {1.0, 1.0}; }), "y_std has 2 values, expected 1"},
+      {"a zero x_std", edited([](Normalization& n) { n.x_std[1] = 0.0; }), "x_std holds a standard deviation <= 0"},
+      {"a negative y_std", edited([](Normalization& n) { n.y_std[0] = -1.0; }), "y_std holds a standard deviation <= 0"},
+      {"a NaN x_mean", edited([&](Normalization& n) { n.x_mean[0] = nan; }), "x_mean holds a non-finite value"},
+      {"an infinite y_std", edited([&](Normalization& n) { n.y_std[0] = inf; }), "y_std holds a non-finite value"},
+      {"an infinite y_mean", edited([&](Normalization& n) { n.y_mean[0] = -inf; }), "y_mean holds a non-finite value"},
+  };
+  const std::string path = "test_model_refused.safetensors";  // in the working directory
+  for (const auto& c : cases) {
+    Mlp<float> m({{2, 1}}, 0);
+    m.normalization = c.n;
+    expect_invalid([&] { m.predict(x); }, std::string("predict with ") + c.what, c.fragment);
+    expect_invalid([&] { m.save_to_memory(); }, std::string("save_to_memory with ") + c.what, c.fragment);
+    std::remove(path.c_str());
+    expect_invalid([&] { m.save(path); }, std::string("save with ") + c.what, c.fragment);
+    std::FILE* f = std::fopen(path.c_str(), "rb");
+    check(f == nullptr, std::string("a refused save writes no file (") + c.what + ")");
+    if (f != nullptr) std::fclose(f);
+    std::remove(path.c_str());
+  }
+  // A complete normalization predicts by the documented rule; none at all predicts the network.
+  Mlp<double> m({{2, 1}}, 0);
+  std::vector<double> raw(1);
+  const std::vector<double> plain = m.predict(x);
+  m.forward(raw.data(), x.data(), 1);
+  check(plain.size() == 1 && plain[0] == raw[0], "predict without normalization is the network's output");
+  m.normalization = ok;
+  const std::vector<double> xn = {(1.0 - 0.5) / 2.0, (2.0 + 1.0) / 0.25};
+  m.forward(raw.data(), xn.data(), 1);
+  const std::vector<double> y = m.predict(x);
+  check(y.size() == 1 && y[0] == raw[0] * 1.5 + 3.0, "predict applies a complete normalization");
+  // The reader's own check is the same rule (a zero std in a file is refused).
+  const std::string good = m.save_to_memory();
+  std::string zero = good;
+  const std::string from = R"(\"x_std\":[2,)";
+  const std::size_t at = zero.find(from);
+  check(at != std::string::npos, "test setup: x_std in the saved file");
+  if (at != std::string::npos) zero.replace(at, from.size(), R"(\"x_std\":[0,)");
+  expect_invalid([&] { Mlp<double>::load_from_memory(zero.data(), zero.size()); }, "a file with a zero x_std",
+                 "model file: normalization.x_std holds a standard deviation <= 0");
+}
+
 // A model written by the Python package (tests/make_cpp_fixture.py) and what Python predicted.
 void test_python_written_model(const std::string& dir) {
   Mlp<float> m = Mlp<float>::load(dir + "/python_model.safetensors");
@@ -260,6 +329,7 @@ int main(int argc, char** argv) {
   test_round_trip<float>();
   test_round_trip<double>();
   test_rejects_bad_files();
+  test_normalization_is_checked();
   test_matrix_views();
   if (argc > 1) {
     test_python_written_model(argv[1]);

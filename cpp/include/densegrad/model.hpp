@@ -13,11 +13,14 @@
 
 namespace densegrad {
 
-// The standardisation a model was trained with (empty vectors: none):
+// The standardisation a model was trained with (all four vectors empty: none):
 //   prediction = model((x - x_mean) / x_std) * y_std + y_mean, computed in double.
+// Otherwise all four are needed: x_mean and x_std of in_features values, y_mean and y_std of
+// out_features values, every value finite and every standard deviation > 0 -- what a model file
+// may hold. predict, save and save_to_memory check this and throw std::invalid_argument.
 struct Normalization {
   std::vector<double> x_mean, x_std, y_mean, y_std;
-  bool empty() const { return x_mean.empty() && y_mean.empty(); }
+  bool empty() const { return x_mean.empty() && x_std.empty() && y_mean.empty() && y_std.empty(); }
 };
 
 template <typename T>
@@ -56,8 +59,8 @@ class Mlp {
   T train_step(const T* x, const T* target, Index batch, Reduction reduction = Reduction::Mean);
   // The network alone: y (batch, out_features) from x (batch, in_features).
   void forward(T* y, const T* x, Index batch);
-  // With the stored normalisation applied (if any): rows of in_features inputs -> rows of
-  // out_features predictions.
+  // With the stored normalisation applied (if any; checked as described at Normalization):
+  // rows of in_features inputs -> rows of out_features predictions.
   std::vector<double> predict(const std::vector<double>& x);
 
   Normalization normalization;
