@@ -80,6 +80,13 @@ Index integer(const json::Value* v, const std::string& what) {
   return Index(d);
 }
 
+// A Linear's width: a positive integer (the Python reader's rule; zero-width layers are refused).
+Index positive(const json::Value* v, const std::string& what) {
+  const Index n = integer(v, what);
+  if (n < 1) bad(what + " must be a positive integer, got 0");
+  return n;
+}
+
 // A list of JSON numbers (sizes and values are checked by check_normalization).
 std::vector<double> numbers(const json::Value* v, const std::string& what) {
   if (v == nullptr || !v->is(json::Value::Kind::Array)) bad("normalization." + what + " must be a list");
@@ -288,6 +295,10 @@ std::vector<double> Mlp<T>::predict(const std::vector<double>& x) {
 template <typename T>
 std::string Mlp<T>::save_to_memory() const {
   DENSEGRAD_CHECK(little_endian(), "model files are little-endian; this machine is not");
+  for (std::size_t l = 0; l < specs_.size(); ++l)
+    DENSEGRAD_CHECK(specs_[l].in > 0 && specs_[l].out > 0,
+                    "save: layer " + std::to_string(l) + " has " + std::to_string(specs_[l].in) + " inputs and " +
+                        std::to_string(specs_[l].out) + " outputs; a model file needs at least one of each per layer");
   if (!normalization.empty()) check_normalization(normalization, in_features(), out_features());
   const char* dt = sizeof(T) == 4 ? "F32" : "F64";
   json::Value arch = object(), mods;
@@ -430,8 +441,8 @@ Mlp<T> Mlp<T>::load_from_memory(const char* data, std::size_t size) {
     Activation act;
     if (type->string == "Linear") {
       LayerSpec s;
-      s.in = integer(m.find("in_features"), "layer " + std::to_string(i) + " in_features");
-      s.out = integer(m.find("out_features"), "layer " + std::to_string(i) + " out_features");
+      s.in = positive(m.find("in_features"), "layer " + std::to_string(i) + " in_features");
+      s.out = positive(m.find("out_features"), "layer " + std::to_string(i) + " out_features");
       const json::Value* b = m.find("bias");
       if (b == nullptr || !b->is(json::Value::Kind::Bool)) bad("layer " + std::to_string(i) + " needs a boolean 'bias'");
       s.bias = b->boolean;

@@ -2,6 +2,7 @@
 // of the fused step's gradients, model files (round trips in both dtypes, a file written by the
 // Python package, and rejection of truncated or tampered files). argv[1]: cpp/tests/data.
 #include <cmath>
+#include <cstdint>
 #include <cstdio>
 #include <fstream>
 #include <functional>
@@ -234,6 +235,44 @@ void test_normalization_is_checked() {
                  "model file: normalization.x_std holds a standard deviation <= 0");
 }
 
+// A model file from its JSON header and tensor bytes (the header length in front, the header
+// padded with spaces to 8 bytes as the writers do).
+std::string model_file(std::string header, const std::string& body = "") {
+  header.append((8 - header.size() % 8) % 8, ' ');
+  std::string out(8, '\0');
+  for (int i = 0; i < 8; ++i) out[std::size_t(i)] = char((std::uint64_t(header.size()) >> (8 * i)) & 0xFF);
+  return out + header + body;
+}
+
+// Zero-width layers: a valid network in memory (as dg.nn.Linear(2, 0) is in Python), but the
+// model format needs positive in_features / out_features (the Python reader refuses 0), so save
+// refuses them and so does the C++ reader.
+void test_zero_width_layers() {
+  Mlp<float> m({{2, 0}, {0, 1}}, 0);
+  std::vector<double> y = m.predict({1.0, 2.0});
+  check(y.size() == 1 && y[0] == double(*m.bias(1)), "a zero-width hidden layer predicts the last bias");
+  expect_invalid([&] { m.save_to_memory(); }, "save_to_memory of a zero-width layer",
+                 "layer 0 has 2 inputs and 0 outputs; a model file needs at least one of each");
+  const std::string path = "test_model_refused.safetensors";  // in the working directory
+  std::remove(path.c_str());
+  expect_invalid([&] { m.save(path); }, "save of a zero-width layer", "at least one of each");
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  check(f == nullptr, "a refused save writes no file (zero-width layer)");
+  if (f != nullptr) std::fclose(f);
+  std::remove(path.c_str());
+  expect_invalid([&] { Mlp<double>({{0, 3}}).save_to_memory(); }, "save_to_memory of a layer without inputs",
+                 "layer 0 has 0 inputs and 3 outputs");
+  // What the writer used to produce: a complete, consistent file of zero-byte tensors.
+  const std::string file = model_file(
+      R"({"__metadata__":{"format":"densegrad.mlp","format_version":"1","architecture":"{\"dtype\":\"float32\",)"
+      R"(\"layers\":[{\"type\":\"Linear\",\"in_features\":2,\"out_features\":0,\"bias\":false},)"
+      R"({\"type\":\"Linear\",\"in_features\":0,\"out_features\":1,\"bias\":false}]}"},)"
+      R"("0.weight":{"dtype":"F32","shape":[0,2],"data_offsets":[0,0]},)"
+      R"("1.weight":{"dtype":"F32","shape":[1,0],"data_offsets":[0,0]}})");
+  expect_invalid([&] { Mlp<float>::load_from_memory(file.data(), file.size()); }, "a file with a zero-width layer",
+                 "layer 0 out_features must be a positive integer");
+}
+
 // A model written by the Python package (tests/make_cpp_fixture.py) and what Python predicted.
 void test_python_written_model(const std::string& dir) {
   Mlp<float> m = Mlp<float>::load(dir + "/python_model.safetensors");
@@ -330,6 +369,7 @@ int main(int argc, char** argv) {
   test_round_trip<double>();
   test_rejects_bad_files();
   test_normalization_is_checked();
+  test_zero_width_layers();
   test_matrix_views();
   if (argc > 1) {
     test_python_written_model(argv[1]);

@@ -26,7 +26,9 @@ struct Normalization {
 template <typename T>
 class Mlp {
  public:
-  // Layers must chain (out of one = in of the next). Weights and biases are drawn from
+  // Layers must chain (out of one = in of the next). A layer of zero width (in or out 0) is a
+  // valid network here, as for the kernels and dg.nn.Linear, but not in a model file: save
+  // refuses it. Weights and biases are drawn from
   // U(-1/sqrt(in), 1/sqrt(in)) -- PyTorch's nn.Linear default -- with a generator seeded by
   // `seed` (std::mt19937_64: the same numbers on every platform).
   explicit Mlp(std::vector<LayerSpec> layers, std::uint64_t seed = 0);
@@ -39,6 +41,8 @@ class Mlp {
   // reason for a truncated, malformed or inconsistent file, std::runtime_error if unreadable.
   static Mlp load(const std::string& path);
   static Mlp load_from_memory(const char* data, std::size_t size);
+  // Writes only what the readers (this one and Python's) accept: std::invalid_argument, and no
+  // file written, for a layer of zero width or a normalization that breaks the rules below.
   void save(const std::string& path) const;
   std::string save_to_memory() const;
 
