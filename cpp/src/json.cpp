@@ -96,25 +96,28 @@ class Parser {
     if (consume("null")) return v;
     if (c == '-' || (c >= '0' && c <= '9')) {
       v.kind = Value::Kind::Number;
-      v.number = number();
+      v.number = number(&v.integer);
       return v;
     }
     fail(std::string("unexpected character '") + c + "'");
   }
 
-  double number() {
+  double number(bool* integer) {
     const char* start = p_;
+    *integer = true;
     if (p_ < end_ && *p_ == '-') ++p_;
     if (p_ == end_) fail("incomplete number");
     if (*p_ == '0') ++p_;
     else if (*p_ >= '1' && *p_ <= '9') while (p_ < end_ && *p_ >= '0' && *p_ <= '9') ++p_;
     else fail("invalid number");
     if (p_ < end_ && *p_ == '.') {
+      *integer = false;
       ++p_;
       if (p_ == end_ || !(*p_ >= '0' && *p_ <= '9')) fail("invalid fraction");
       while (p_ < end_ && *p_ >= '0' && *p_ <= '9') ++p_;
     }
     if (p_ < end_ && (*p_ == 'e' || *p_ == 'E')) {
+      *integer = false;
       ++p_;
       if (p_ < end_ && (*p_ == '+' || *p_ == '-')) ++p_;
       if (p_ == end_ || !(*p_ >= '0' && *p_ <= '9')) fail("invalid exponent");

@@ -15,6 +15,7 @@ struct Value {
   enum class Kind { Null, Bool, Number, String, Array, Object } kind = Kind::Null;
   bool boolean = false;
   double number = 0.0;
+  bool integer = false;  // a number written without fraction or exponent ("2", not "2.0" or "2e0")
   std::string string;
   std::vector<Value> array;
   std::vector<std::pair<std::string, Value>> object;  // in file order; keys unique (checked)

@@ -72,9 +72,11 @@ json::Value array_of(const std::vector<double>& v) {
   return j;
 }
 
-// A non-negative integer that fits an Index, from a JSON number.
+// A non-negative integer that fits an Index, from a JSON number written as an integer: 2.0 and
+// 2e0 are refused, as the Python reader (json.loads makes them floats) refuses them.
 Index integer(const json::Value* v, const std::string& what) {
   if (v == nullptr || !v->is(json::Value::Kind::Number)) bad(what + " must be a number");
+  if (!v->integer) bad(what + " must be an integer, without fraction or exponent");
   const double d = v->number;
   if (!(d >= 0 && d <= 9.007199254740992e15 && d == std::floor(d))) bad(what + " must be a non-negative integer");
   return Index(d);
@@ -412,11 +414,11 @@ Mlp<T> Mlp<T>::load_from_memory(const char* data, std::size_t size) {
   // Metadata.
   const json::Value* meta = header.find("__metadata__");
   if (meta == nullptr || !meta->is(json::Value::Kind::Object)) bad("no __metadata__ (not a densegrad model file)");
+  for (const auto& kv : meta->object)  // string to string, even for keys this reader does not use
+    if (!kv.second.is(json::Value::Kind::String)) bad("__metadata__ must map strings to strings ('" + kv.first + "' is not a string)");
   auto meta_str = [&](const char* key) -> const std::string* {
     const json::Value* v = meta->find(key);
-    if (v == nullptr) return nullptr;
-    if (!v->is(json::Value::Kind::String)) bad(std::string("metadata '") + key + "' is not a string");
-    return &v->string;
+    return v == nullptr ? nullptr : &v->string;
   };
   const std::string* format = meta_str("format");
   if (format == nullptr) bad("metadata has no 'format'");
@@ -429,6 +431,11 @@ Mlp<T> Mlp<T>::load_from_memory(const char* data, std::size_t size) {
   const json::Value* mods = arch.find("layers");
   if (!arch.is(json::Value::Kind::Object) || mods == nullptr || !mods->is(json::Value::Kind::Array))
     bad("architecture needs a 'layers' list");
+  const json::Value* arch_dtype = arch.find("dtype");
+  if (arch_dtype == nullptr || !arch_dtype->is(json::Value::Kind::String) ||
+      (arch_dtype->string != "float32" && arch_dtype->string != "float64"))
+    bad("architecture dtype must be 'float32' or 'float64'");
+  const std::string tensor_dtype = arch_dtype->string == "float32" ? "F32" : "F64";  // what every tensor must be
 
   // Architecture -> layer specs; remember each Linear's module index for the tensor names.
   std::vector<LayerSpec> specs;
@@ -482,6 +489,8 @@ Mlp<T> Mlp<T>::load_from_memory(const char* data, std::size_t size) {
     TensorEntry e;
     e.dtype = dt->string;
     if (e.dtype != "F32" && e.dtype != "F64") bad("tensor '" + kv.first + "' has unsupported dtype " + e.dtype);
+    if (e.dtype != tensor_dtype)
+      bad("tensor '" + kv.first + "' is " + e.dtype + ", the architecture says " + arch_dtype->string);
     std::uint64_t elems = 1;
     for (const auto& d : sh->array) {
       const Index n = integer(&d, "tensor '" + kv.first + "' shape");
@@ -489,8 +498,8 @@ Mlp<T> Mlp<T>::load_from_memory(const char* data, std::size_t size) {
       if (n != 0 && elems > (std::uint64_t(1) << 60) / std::uint64_t(n)) bad("tensor '" + kv.first + "' is too large");
       elems *= std::uint64_t(n);
     }
-    e.begin = std::uint64_t(integer(&off->array[0], "data_offsets"));
-    e.end = std::uint64_t(integer(&off->array[1], "data_offsets"));
+    e.begin = std::uint64_t(integer(&off->array[0], "tensor '" + kv.first + "' data_offsets"));
+    e.end = std::uint64_t(integer(&off->array[1], "tensor '" + kv.first + "' data_offsets"));
     const std::uint64_t width = e.dtype == "F32" ? 4 : 8;
     if (e.begin > e.end || e.end > body_size)
       bad("tensor '" + kv.first + "' lies outside the data (" + std::to_string(body_size) + " bytes): file truncated?");
@@ -540,7 +549,10 @@ Mlp<T> Mlp<T>::load_from_memory(const char* data, std::size_t size) {
 
   if (const std::string* norm = meta_str("normalization")) {
     const json::Value n = json::parse(*norm);
-    if (!n.is(json::Value::Kind::Object)) bad("normalization is not a JSON object");
+    // (keys are unique: the parser refuses duplicates)
+    if (!n.is(json::Value::Kind::Object) || n.object.size() != 4 || n.find("x_mean") == nullptr ||
+        n.find("x_std") == nullptr || n.find("y_mean") == nullptr || n.find("y_std") == nullptr)
+      bad("normalization must be an object with x_mean, x_std, y_mean and y_std (and nothing else)");
     Normalization parsed;
     parsed.x_mean = numbers(n.find("x_mean"), "x_mean");
     parsed.x_std = numbers(n.find("x_std"), "x_std");

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <functional>
 #include <limits>
@@ -273,6 +274,81 @@ void test_zero_width_layers() {
                  "layer 0 out_features must be a positive integer");
 }
 
+// `file` with the first `from` in its header replaced by `to`, the header length adjusted.
+std::string edited_header(const std::string& file, const std::string& from, const std::string& to) {
+  std::uint64_t n = 0;
+  for (int i = 7; i >= 0; --i) n = (n << 8) | static_cast<unsigned char>(file[std::size_t(i)]);
+  std::string header = file.substr(8, std::size_t(n));
+  const std::size_t at = header.find(from);
+  if (at == std::string::npos) throw std::logic_error("test setup: '" + from + "' not in the header");
+  header.replace(at, from.size(), to);
+  std::string out(8, '\0');
+  for (int i = 0; i < 8; ++i) out[std::size_t(i)] = char((std::uint64_t(header.size()) >> (8 * i)) & 0xFF);
+  return out + header + file.substr(8 + std::size_t(n));
+}
+
+// The C++ reader refuses what the Python reader refuses (python/densegrad/serialization.py,
+// docs/model-format.md): these files used to load in C++ only.
+void test_reader_is_as_strict_as_python() {
+  Mlp<float> m(kLayers, 1);
+  m.normalization = {{0.5, -1.0, 2.0}, {1.5, 0.25, 3.0}, {10.0, -3.0}, {2.0, 0.5}};
+  const std::string good = m.save_to_memory();
+  Mlp<float>::load_from_memory(good.data(), good.size());
+  auto rejects = [&](const std::string& from, const std::string& to, const std::string& what, const std::string& fragment) {
+    const std::string bad = edited_header(good, from, to);
+    expect_invalid([&] { Mlp<float>::load_from_memory(bad.data(), bad.size()); }, what, fragment);
+    expect_invalid([&] { Mlp<double>::load_from_memory(bad.data(), bad.size()); }, what + " (into double)", fragment);
+  };
+  // (the architecture and normalization are JSON inside JSON strings: their quotes are escaped)
+  rejects(R"({\"dtype\":\"float32\",)", "{", "an architecture without dtype", "architecture dtype must be");
+  rejects(R"(\"dtype\":\"float32\")", R"(\"dtype\":\"float16\")", "an architecture dtype float16",
+          "architecture dtype must be");
+  rejects(R"(\"dtype\":\"float32\")", R"(\"dtype\":32)", "a numeric architecture dtype", "architecture dtype must be");
+  rejects(R"(\"dtype\":\"float32\")", R"(\"dtype\":\"float64\")", "architecture dtype float64 over F32 tensors",
+          "tensor '0.weight' is F32, the architecture says float64");
+  rejects(R"(\"in_features\":3,)", R"(\"in_features\":3.0,)", "in_features 3.0", "layer 0 in_features must be an integer");
+  rejects(R"(\"out_features\":5,)", R"(\"out_features\":5e0,)", "out_features 5e0", "layer 0 out_features must be an integer");
+  rejects(R"("shape":[5,3])", R"("shape":[5.0,3])", "a shape of 5.0", "tensor '0.weight' shape must be an integer");
+  rejects(R"("data_offsets":[0,)", R"("data_offsets":[0.0,)", "a data offset of 0.0", "data_offsets must be an integer");
+  rejects(R"("densegrad_version":"0.1.0")", R"("densegrad_version":1)", "a metadata value that is not a string",
+          "__metadata__ must map strings to strings ('densegrad_version'");
+  rejects(R"({\"x_mean\":)", R"({\"x_mean_typo\":[],\"x_mean\":)", "a normalization with an extra key",
+          "normalization must be an object with x_mean, x_std, y_mean and y_std");
+  rejects(R"(\"y_std\":[2,)", R"(\"y_std\":[true,)", "a normalization holding a boolean", "y_std must be a list of numbers");
+  // Tensors of one dtype, and the architecture's: the other dtype everywhere, or mixed.
+  Mlp<double> d(kLayers, 1);
+  const std::string f64 = d.save_to_memory();
+  const std::string under32 = edited_header(f64, R"(\"dtype\":\"float64\")", R"(\"dtype\":\"float32\")");
+  expect_invalid([&] { Mlp<double>::load_from_memory(under32.data(), under32.size()); },
+                 "architecture dtype float32 over F64 tensors", "is F64, the architecture says float32");
+  std::string body(12, '\0');
+  const float w = 0.5f;
+  const double b = 0.25;
+  std::memcpy(&body[0], &w, 4);
+  std::memcpy(&body[4], &b, 8);
+  const std::string mixed = model_file(
+      R"({"__metadata__":{"format":"densegrad.mlp","format_version":"1","architecture":"{\"dtype\":\"float32\",)"
+      R"(\"layers\":[{\"type\":\"Linear\",\"in_features\":1,\"out_features\":1,\"bias\":true}]}"},)"
+      R"("0.weight":{"dtype":"F32","shape":[1,1],"data_offsets":[0,4]},)"
+      R"("0.bias":{"dtype":"F64","shape":[1],"data_offsets":[4,12]}})",
+      body);
+  expect_invalid([&] { Mlp<float>::load_from_memory(mixed.data(), mixed.size()); }, "an F64 bias beside an F32 weight",
+                 "tensor '0.bias' is F64, the architecture says float32");
+  // The same file with both tensors F32 loads (the hand-built file is otherwise right).
+  std::string same_body(8, '\0');
+  const float bf = 0.25f;
+  std::memcpy(&same_body[0], &w, 4);
+  std::memcpy(&same_body[4], &bf, 4);
+  const std::string same = model_file(
+      R"({"__metadata__":{"format":"densegrad.mlp","format_version":"1","architecture":"{\"dtype\":\"float32\",)"
+      R"(\"layers\":[{\"type\":\"Linear\",\"in_features\":1,\"out_features\":1,\"bias\":true}]}"},)"
+      R"("0.weight":{"dtype":"F32","shape":[1,1],"data_offsets":[0,4]},)"
+      R"("0.bias":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})",
+      same_body);
+  const std::vector<double> y = Mlp<float>::load_from_memory(same.data(), same.size()).predict({2.0});
+  check(y.size() == 1 && y[0] == 1.25, "a hand-built one-layer file loads and predicts 0.5 * 2 + 0.25");
+}
+
 // A model written by the Python package (tests/make_cpp_fixture.py) and what Python predicted.
 void test_python_written_model(const std::string& dir) {
   Mlp<float> m = Mlp<float>::load(dir + "/python_model.safetensors");
@@ -370,6 +446,7 @@ int main(int argc, char** argv) {
   test_rejects_bad_files();
   test_normalization_is_checked();
   test_zero_width_layers();
+  test_reader_is_as_strict_as_python();
   test_matrix_views();
   if (argc > 1) {
     test_python_written_model(argv[1]);
