@@ -516,36 +516,47 @@ Mlp<T> Mlp<T>::load_from_memory(const char* data, std::size_t size) {
   }
   if (covered != body_size) bad("the data section has " + std::to_string(body_size - covered) + " unused trailing bytes");
 
-  Mlp<T> model(specs, 0);
+  // Every tensor the architecture names, of the shape it says, checked before the model is
+  // allocated: the tensors' bytes lie inside the file, so a file cannot make the reader allocate
+  // layers far larger than itself (an architecture claiming 2^49 outputs threw std::bad_alloc).
   std::size_t used = 0;
-  auto fill = [&](const std::string& name, T* dst, std::vector<Index> shape) {
+  auto find = [&](const std::string& name, const std::vector<Index>& shape) -> const TensorEntry* {
     for (const auto& t : tensors) {
       if (t.first != name) continue;
       if (t.second.shape != shape) bad("tensor '" + name + "' has the wrong shape for the architecture");
-      const std::size_t n = std::size_t(shape.size() == 2 ? shape[0] * shape[1] : shape[0]);
-      const char* src = body + t.second.begin;
-      for (std::size_t i = 0; i < n; ++i) {
-        if (t.second.dtype == "F32") {
-          float v;
-          std::memcpy(&v, src + 4 * i, 4);
-          dst[i] = T(v);
-        } else {
-          double v;
-          std::memcpy(&v, src + 8 * i, 8);
-          dst[i] = T(v);
-        }
-      }
       ++used;
-      return;
+      return &t.second;
     }
     bad("tensor '" + name + "' is missing");
   };
+  std::vector<const TensorEntry*> weights, biases;
   for (std::size_t l = 0; l < specs.size(); ++l) {
     const std::string prefix = std::to_string(module_of[l]) + ".";
-    fill(prefix + "weight", model.refs_[l].w, {specs[l].out, specs[l].in});
-    if (specs[l].bias) fill(prefix + "bias", model.refs_[l].b, {specs[l].out});
+    weights.push_back(find(prefix + "weight", {specs[l].out, specs[l].in}));
+    biases.push_back(specs[l].bias ? find(prefix + "bias", {specs[l].out}) : nullptr);
   }
   if (used != tensors.size()) bad("the file holds tensors the architecture does not use");
+
+  Mlp<T> model(specs, 0);
+  auto fill = [&](const TensorEntry& t, T* dst) {
+    const std::size_t n = std::size_t(t.shape.size() == 2 ? t.shape[0] * t.shape[1] : t.shape[0]);
+    const char* src = body + t.begin;
+    for (std::size_t i = 0; i < n; ++i) {
+      if (t.dtype == "F32") {
+        float v;
+        std::memcpy(&v, src + 4 * i, 4);
+        dst[i] = T(v);
+      } else {
+        double v;
+        std::memcpy(&v, src + 8 * i, 8);
+        dst[i] = T(v);
+      }
+    }
+  };
+  for (std::size_t l = 0; l < specs.size(); ++l) {
+    fill(*weights[l], model.refs_[l].w);
+    if (biases[l] != nullptr) fill(*biases[l], model.refs_[l].b);
+  }
 
   if (const std::string* norm = meta_str("normalization")) {
     const json::Value n = json::parse(*norm);

@@ -8,6 +8,7 @@
 #include <fstream>
 #include <functional>
 #include <limits>
+#include <new>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -349,6 +350,26 @@ void test_reader_is_as_strict_as_python() {
   check(y.size() == 1 && y[0] == 1.25, "a hand-built one-layer file loads and predicts 0.5 * 2 + 0.25");
 }
 
+// A file whose architecture claims layers far larger than its tensors is refused before the
+// model is allocated (the reader allocated first, then compared shapes: std::bad_alloc here, and
+// with sizes that do fit in memory, gigabytes taken for a file of a few hundred bytes).
+void test_huge_architecture_is_refused_before_allocating() {
+  const std::string good = Mlp<float>({{2, 3}, {3, 1}}, 0).save_to_memory();
+  const std::string huge = edited_header(edited_header(good, R"(\"out_features\":3,)", R"(\"out_features\":562949953421312,)"),
+                                         R"(\"in_features\":3,)", R"(\"in_features\":562949953421312,)");
+  bool bad_alloc = false;
+  expect_invalid(
+      [&] {
+        try {
+          Mlp<float>::load_from_memory(huge.data(), huge.size());
+        } catch (const std::bad_alloc&) {
+          bad_alloc = true;
+        }
+      },
+      "an architecture of 2^49 hidden units over tensors of 3", "tensor '0.weight' has the wrong shape");
+  check(!bad_alloc, "loading it does not try to allocate the claimed layers (no std::bad_alloc)");
+}
+
 // A model written by the Python package (tests/make_cpp_fixture.py) and what Python predicted.
 void test_python_written_model(const std::string& dir) {
   Mlp<float> m = Mlp<float>::load(dir + "/python_model.safetensors");
@@ -447,6 +468,7 @@ int main(int argc, char** argv) {
   test_normalization_is_checked();
   test_zero_width_layers();
   test_reader_is_as_strict_as_python();
+  test_huge_architecture_is_refused_before_allocating();
   test_matrix_views();
   if (argc > 1) {
     test_python_written_model(argv[1]);
