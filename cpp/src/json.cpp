@@ -148,6 +148,26 @@ class Parser {
     else { out += char(0xF0 | (cp >> 18)); out += char(0x80 | ((cp >> 12) & 0x3F)); out += char(0x80 | ((cp >> 6) & 0x3F)); out += char(0x80 | (cp & 0x3F)); }
   }
 
+  // The rest of a UTF-8 encoded character whose first byte b0 (>= 0x80) was just read, appended
+  // to out. JSON text is UTF-8 (RFC 8259), and the Python reader refuses a header that does not
+  // decode: stray continuation bytes, overlong forms, surrogates, code points past U+10FFFF and
+  // truncated sequences are errors.
+  void utf8_sequence(std::string& out, unsigned char b0) {
+    int extra;
+    unsigned cp, min;
+    if (b0 >= 0xC2 && b0 <= 0xDF) { extra = 1; cp = b0 & 0x1Fu; min = 0x80; }
+    else if (b0 >= 0xE0 && b0 <= 0xEF) { extra = 2; cp = b0 & 0x0Fu; min = 0x800; }
+    else if (b0 >= 0xF0 && b0 <= 0xF4) { extra = 3; cp = b0 & 0x07u; min = 0x10000; }
+    else fail("invalid UTF-8");
+    out += char(b0);
+    for (int i = 0; i < extra; ++i) {
+      if (p_ == end_ || (static_cast<unsigned char>(*p_) & 0xC0) != 0x80) fail("invalid UTF-8");
+      cp = (cp << 6) | (static_cast<unsigned char>(*p_) & 0x3Fu);
+      out += *p_++;
+    }
+    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) fail("invalid UTF-8");
+  }
+
   std::string string() {
     ++p_;  // opening quote
     std::string out;
@@ -156,6 +176,10 @@ class Parser {
       const char c = *p_++;
       if (c == '"') return out;
       if (static_cast<unsigned char>(c) < 0x20) fail("control character in string");
+      if (static_cast<unsigned char>(c) >= 0x80) {
+        utf8_sequence(out, static_cast<unsigned char>(c));
+        continue;
+      }
       if (c != '\\') { out += c; continue; }
       if (p_ == end_) fail("unterminated escape");
       const char e = *p_++;

@@ -1,6 +1,7 @@
 // Internal: a small JSON value, parser and writer -- just what safetensors headers and the
-// model-file metadata need. The parser is strict (RFC 8259), bounded in nesting depth, and throws
-// std::invalid_argument with the byte offset on any malformed input; it never reads past `end`.
+// model-file metadata need. The parser is strict (RFC 8259, UTF-8 included), bounded in nesting
+// depth, and throws std::invalid_argument with the byte offset on any malformed input; it never
+// reads past `end`.
 #pragma once
 
 #include <map>

@@ -370,6 +370,42 @@ void test_huge_architecture_is_refused_before_allocating() {
   check(!bad_alloc, "loading it does not try to allocate the claimed layers (no std::bad_alloc)");
 }
 
+// The header is UTF-8 (JSON's encoding; Python's reader refuses a header that does not decode):
+// invalid byte sequences inside strings are refused, valid ones accepted.
+void test_header_must_be_utf8() {
+  const std::string good = Mlp<float>({{2, 1}}, 0).save_to_memory();
+  const std::string version = R"("densegrad_version":"0.1.0)";
+  const struct {
+    const char* what;
+    const char* bytes;
+  } cases[] = {{"a Latin-1 byte", "\xe9"},
+               {"a stray continuation byte", "\x80"},
+               {"an overlong '/'", "\xc0\xaf"},
+               {"an overlong 3-byte form", "\xe0\x80\xaf"},
+               {"an encoded surrogate", "\xed\xa0\x80"},
+               {"a code point past U+10FFFF", "\xf4\x90\x80\x80"},
+               {"a truncated sequence", "\xe2\x82"},
+               {"a byte 0xff", "\xff"}};
+  for (const auto& c : cases) {
+    const std::string file = edited_header(good, version, version + c.bytes);
+    expect_invalid([&] { Mlp<float>::load_from_memory(file.data(), file.size()); },
+                   std::string("a header string holding ") + c.what, "invalid UTF-8");
+  }
+  // (the last character of a string, and followed by more text: both positions are checked)
+  const std::string mid = edited_header(good, version, "\"densegrad_version\":\"0.1\xe9.0");
+  expect_invalid([&] { Mlp<float>::load_from_memory(mid.data(), mid.size()); }, "invalid UTF-8 inside a string",
+                 "invalid UTF-8");
+  const std::string text = "\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80";  // U+00E9, U+20AC, U+1F600
+  const std::string ok = edited_header(good, version, version + text);
+  std::string error;
+  try {
+    Mlp<float>::load_from_memory(ok.data(), ok.size());
+  } catch (const std::invalid_argument& e) {
+    error = e.what();
+  }
+  check(error.empty(), "valid UTF-8 of 2, 3 and 4 bytes in a header string loads (" + error + ")");
+}
+
 // A model written by the Python package (tests/make_cpp_fixture.py) and what Python predicted.
 void test_python_written_model(const std::string& dir) {
   Mlp<float> m = Mlp<float>::load(dir + "/python_model.safetensors");
@@ -469,6 +505,7 @@ int main(int argc, char** argv) {
   test_zero_width_layers();
   test_reader_is_as_strict_as_python();
   test_huge_architecture_is_refused_before_allocating();
+  test_header_must_be_utf8();
   test_matrix_views();
   if (argc > 1) {
     test_python_written_model(argv[1]);
