@@ -345,3 +345,116 @@ def test_optimizer_with_generator_of_module_parameters(rng):
     opt.step()
     for p, b, g in zip(model.parameters(), before, grads):
         assert_close(p.detach().numpy(), b - 0.1 * g.astype(np.float64), np.float32)
+
+
+# ---- state_dict / load_state_dict ---------------------------------------------------------------
+
+_CHECKPOINT_OPTS = {
+    "sgd_momentum": lambda p: dg.optim.SGD(p, lr=0.05, momentum=0.9, nesterov=True),
+    "adam_amsgrad": lambda p: dg.optim.Adam(p, lr=0.01, betas=(0.8, 0.99), amsgrad=True, weight_decay=0.01),
+}
+
+
+def _mlp(seed=0):
+    dg.manual_seed(seed)
+    return dg.nn.Sequential(dg.nn.Linear(3, 5), dg.nn.Tanh(), dg.nn.Linear(5, 2))
+
+
+def _steps(model, opt, x, y, n, trainer=None):
+    for _ in range(n):
+        if trainer is not None:
+            trainer.step(x, y)
+        else:
+            opt.zero_grad()
+            dg.nn.MSELoss()(model(dg.from_numpy(x)), dg.from_numpy(y)).backward()
+            opt.step()
+
+
+@pytest.mark.parametrize("fused", [False, True])
+@pytest.mark.parametrize("kind", list(_CHECKPOINT_OPTS))
+def test_an_optimizer_checkpoint_resumes_bitwise(rng, kind, fused):
+    """Save model and optimizer mid-training, load both into fresh objects, and the resumed run is
+    bitwise the uninterrupted one (on the autograd path and through a fused Trainer, which must
+    rebind to the loaded state)."""
+    import copy
+
+    x = rng.standard_normal((8, 3)).astype(np.float32)
+    y = rng.standard_normal((8, 2)).astype(np.float32)
+    model = _mlp()
+    opt = _CHECKPOINT_OPTS[kind](model.parameters())
+    trainer = dg.train.Trainer(model, opt) if fused else None
+    assert opt.state_dict()["state"] == {}  # (a Trainer's placeholder momentum buffers are no state)
+    _steps(model, opt, x, y, 3, trainer)
+    saved_model = copy.deepcopy(model.state_dict())
+    saved_opt = copy.deepcopy(opt.state_dict())
+    _steps(model, opt, x, y, 4, trainer)
+
+    resumed = _mlp(seed=1)
+    resumed.load_state_dict(saved_model)
+    ropt = _CHECKPOINT_OPTS[kind](resumed.parameters())
+    rtrainer = dg.train.Trainer(resumed, ropt) if fused else None
+    if fused:
+        _steps(resumed, ropt, x, y, 1, rtrainer)  # a step before loading: the load must replace its state
+        resumed.load_state_dict(saved_model)
+    ropt.load_state_dict(saved_opt)
+    _steps(resumed, ropt, x, y, 4, rtrainer)
+    for a, b in zip(model.parameters(), resumed.parameters()):
+        assert np.array_equal(a.detach().numpy(), b.detach().numpy())
+
+
+def test_state_dict_layout_is_torchs_and_a_torch_state_dict_loads(rng):
+    torch = pytest.importorskip("torch")
+    x = rng.standard_normal((8, 3)).astype(np.float32)
+    y = rng.standard_normal((8, 2)).astype(np.float32)
+    model = _mlp()
+    tmodel = torch.nn.Sequential(torch.nn.Linear(3, 5), torch.nn.Tanh(), torch.nn.Linear(5, 2))
+    tmodel.load_state_dict({k: torch.from_numpy(v.numpy().copy()) for k, v in model.state_dict().items()})
+    opt = dg.optim.Adam(model.parameters(), lr=0.01, amsgrad=True)
+    topt = torch.optim.Adam(tmodel.parameters(), lr=0.01, amsgrad=True)
+    _steps(model, opt, x, y, 3)
+    for _ in range(3):
+        topt.zero_grad()
+        torch.nn.functional.mse_loss(tmodel(torch.from_numpy(x)), torch.from_numpy(y)).backward()
+        topt.step()
+    ours, theirs = opt.state_dict(), topt.state_dict()
+    assert [g["params"] for g in ours["param_groups"]] == [g["params"] for g in theirs["param_groups"]]
+    assert set(ours["param_groups"][0]) <= set(theirs["param_groups"][0])
+    assert {i: set(s) for i, s in ours["state"].items()} == {i: set(s) for i, s in theirs["state"].items()}
+    for i, st in ours["state"].items():
+        assert st["step"] == int(theirs["state"][i]["step"]) == 3
+        assert_close(st["exp_avg"], theirs["state"][i]["exp_avg"].numpy(), np.float32)
+    fresh = dg.optim.Adam(_mlp().parameters(), lr=0.5)
+    fresh.load_state_dict(theirs)  # torch's tensors and its extra options (foreach, fused, ...)
+    assert fresh.param_groups[0]["lr"] == 0.01 and fresh.param_groups[0]["amsgrad"] is True
+    assert all(type(s["exp_avg"]) is np.ndarray and s["step"] == 3 for s in fresh.state.values())
+    theirs["param_groups"][0]["decoupled_weight_decay"] = True  # AdamW's rule: not ours
+    with pytest.raises(ValueError, match="decoupled_weight_decay"):
+        fresh.load_state_dict(theirs)
+
+
+def test_load_state_dict_refuses_what_does_not_fit_and_changes_nothing():
+    import copy
+
+    model = _mlp()
+    opt = dg.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    opt.zero_grad()
+    dg.nn.MSELoss()(model(dg.ones(2, 3)), dg.zeros(2, 2)).backward()
+    opt.step()
+    good = copy.deepcopy(opt.state_dict())
+    before = {id(p): s["momentum_buffer"].copy() for p, s in opt.state.items()}
+    bad_groups = dict(good, param_groups=good["param_groups"] * 2)
+    short = copy.deepcopy(good)
+    short["param_groups"][0]["params"] = short["param_groups"][0]["params"][:-1]
+    wrong_shape = copy.deepcopy(good)
+    wrong_shape["state"][0]["momentum_buffer"] = np.zeros((2, 2), np.float32)
+    bad_lr = copy.deepcopy(good)
+    bad_lr["param_groups"][0]["lr"] = -1.0
+    for bad, fragment in ((bad_groups, "number of parameter groups"), (short, "doesn't match the size"),
+                          (wrong_shape, r"shape \(2, 2\)"), (bad_lr, "learning rate")):
+        with pytest.raises(ValueError, match=fragment):
+            opt.load_state_dict(bad)
+        assert {id(p): s["momentum_buffer"].tolist() for p, s in opt.state.items()} == {k: v.tolist() for k, v in before.items()}
+        assert opt.param_groups[0]["lr"] == 0.1
+    opt.load_state_dict(good)
+    loaded = opt.state[next(iter(model.parameters()))]["momentum_buffer"]
+    assert not np.shares_memory(loaded, good["state"][0]["momentum_buffer"])  # copied on load

@@ -5,7 +5,13 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any, Iterable
 
+import numpy as np
+
 from .._tensor import Tensor
+
+
+# torch.optim group options that choose an implementation, not the arithmetic: ignored on load
+_IMPLEMENTATION_CHOICES = ("foreach", "fused", "capturable", "differentiable")
 
 
 class Optimizer:
@@ -66,6 +72,75 @@ class Optimizer:
                 else:
                     p.grad._data[...] = 0
                     p.grad._vc[0] += 1
+
+    # ---- checkpoints ---------------------------------------------------------------------------
+
+    def state_dict(self) -> dict[str, Any]:
+        """The optimizer's state in torch.optim's layout: ``{'state': {index: {name: value}},
+        'param_groups': [{option: value, ..., 'params': [index, ...]}]}``, the parameters numbered
+        0, 1, ... in group order. As in PyTorch the state arrays are shared, not copied: take
+        ``copy.deepcopy(opt.state_dict())`` to keep a snapshot while training goes on."""
+        index: dict[int, int] = {}
+        groups = []
+        for g in self.param_groups:
+            packed = {k: v for k, v in g.items() if k != "params"}
+            packed["params"] = [index.setdefault(id(p), len(index)) for p in g["params"]]
+            groups.append(packed)
+        state = {}
+        for g in self.param_groups:
+            for p in g["params"]:
+                st = self.state.get(p)
+                # A fused Trainer makes zero buffers before the first update ("_fresh" SGD momentum,
+                # Adam at step 0): as in PyTorch, a parameter has no state until it was updated.
+                if st and not st.get("_fresh") and st.get("step") != 0:
+                    state[index[id(p)]] = {k: v for k, v in st.items() if not k.startswith("_")}
+        return {"state": state, "param_groups": groups}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Load what ``state_dict()`` returned -- this optimizer's kind, with the same number of
+        groups and of parameters in each (a torch.optim state dict of the same kind loads too).
+        Values are copied, arrays cast to their parameter's dtype; group options the optimizer
+        does not have are ignored. Nothing changes when it raises."""
+        saved_groups = state_dict["param_groups"]
+        if len(saved_groups) != len(self.param_groups):
+            raise ValueError("loaded state dict has a different number of parameter groups")
+        by_index = {}
+        for g, saved in zip(self.param_groups, saved_groups):
+            if len(g["params"]) != len(saved["params"]):
+                raise ValueError("loaded state dict contains a parameter group that doesn't match the size of optimizer's group")
+            by_index.update(zip(saved["params"], g["params"]))
+        groups = []
+        for g, saved in zip(self.param_groups, saved_groups):
+            for k, v in saved.items():  # e.g. torch's decoupled_weight_decay=True would be ignored
+                if k not in self.defaults and k not in _IMPLEMENTATION_CHOICES and k != "params" and v:
+                    raise ValueError(f"loaded state dict sets {k}={v!r}, which {type(self).__name__} does not have")
+            new = dict(g)
+            new.update((k, saved[k]) for k in self.defaults if k in saved)
+            if "betas" in new:
+                new["betas"] = tuple(new["betas"])
+            self._check_group(new)
+            groups.append(new)
+        state: defaultdict[Tensor, dict[str, Any]] = defaultdict(dict)
+        for i, saved in state_dict["state"].items():
+            p = by_index.get(i)
+            if p is None:
+                raise ValueError(f"loaded state dict has state for parameter {i}, which no group holds")
+            new = {}
+            for name, v in saved.items():
+                if name == "step":
+                    new[name] = int(v)
+                elif v is None:
+                    new[name] = None
+                else:
+                    if hasattr(v, "detach") and hasattr(v, "numpy"):  # a densegrad or torch tensor
+                        v = v.detach().numpy()
+                    arr = np.array(v, dtype=p.dtype, order="C", copy=True)
+                    if arr.shape != p.shape:
+                        raise ValueError(f"state '{name}' of parameter {i} has shape {arr.shape}, the parameter {tuple(p.shape)}")
+                    new[name] = arr
+            state[p] = new
+        self.param_groups = groups
+        self.state = state
 
     def step(self, closure=None):
         """Update the parameters from their ``.grad`` (subclasses implement the rule)."""
