@@ -223,7 +223,11 @@ void dump_to(std::string& out, const Value& v) {
       if (!std::isfinite(v.number)) throw std::invalid_argument("densegrad: JSON cannot hold a non-finite number");
       char buf[32];
       // Whole numbers (sizes, offsets) as integers; others with 17 significant digits (exact).
-      if (v.number == std::floor(v.number) && std::fabs(v.number) < 9.007199254740992e15)
+      // -0.0 stays a float: written "-0", Python's json reads the integer 0 and loses the sign
+      // (a LeakyReLU slope of -0.0 gives -0.0, not 0.0, for a negative input).
+      if (v.number == 0.0 && std::signbit(v.number))
+        std::snprintf(buf, sizeof buf, "-0.0");
+      else if (v.number == std::floor(v.number) && std::fabs(v.number) < 9.007199254740992e15)
         std::snprintf(buf, sizeof buf, "%.0f", v.number);
       else
         std::snprintf(buf, sizeof buf, "%.17g", v.number);

@@ -117,6 +117,12 @@ void test_round_trip() {
   check(back.layers().size() == kLayers.size() && back.layers()[1].act == Activation::LeakyRelu &&
             back.layers()[1].slope == -0.2 && !back.layers()[1].bias,
         "architecture survives the round trip");
+  // A slope of -0.0 keeps its sign in the file ("-0.0", not "-0", which Python reads as int 0).
+  std::vector<LayerSpec> negzero = kLayers;
+  negzero[1].slope = -0.0;
+  const std::string nz = Mlp<T>(negzero, 1).save_to_memory();
+  check(nz.find("negative_slope\\\":-0.0") != std::string::npos, "a -0.0 slope is written as -0.0");
+  check(std::signbit(Mlp<T>::load_from_memory(nz.data(), nz.size()).layers()[1].slope), "a -0.0 slope reloads as -0.0");
   // Loading into the other dtype converts.
   using U = typename std::conditional<sizeof(T) == 4, double, float>::type;
   Mlp<U> other = Mlp<U>::load_from_memory(bytes.data(), bytes.size());
