@@ -381,6 +381,17 @@ def test_item_and_tolist_match_torch():
     assert type(dg.tensor(a).tolist()[0][0]) is float
 
 
+def test_int_and_float_of_a_tensor_match_torch():
+    for v in (2.7, -2.7, 0.0, 1e9):
+        assert int(dg.tensor(v)) == int(torch.tensor(v)) and type(int(dg.tensor(v))) is int
+        assert float(dg.tensor([[v]])) == float(torch.tensor([[v]]))
+    for v, err in ((float("nan"), ValueError), (float("inf"), OverflowError)):
+        with pytest.raises(err):
+            int(dg.tensor(v))
+    with pytest.raises(ValueError):
+        int(dg.tensor([1.0, 2.0]))
+
+
 def test_shape_dtype_ndim_len_match_torch():
     for shape in [(), (0,), (5,), (3, 4), (2, 0, 3), (1, 1, 1, 7)]:
         a = np.zeros(shape, np.float32)
