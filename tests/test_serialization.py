@@ -368,3 +368,15 @@ def test_safetensors_numpy_reads_what_densegrad_writes(tmp_path):
     assert sorted(arrays) == sorted(m.state_dict())
     for k, v in m.state_dict().items():
         np.testing.assert_array_equal(arrays[k], v.numpy())
+
+
+def test_save_refuses_a_header_the_readers_would_reject(tmp_path, monkeypatch):
+    """Readers refuse headers over 100,000,000 bytes (a normalization of ~4M inputs); the writer
+    must not write one (limit lowered here instead of building such a model)."""
+    model = dg.nn.Sequential(dg.nn.Linear(3, 1))
+    norm = dg.serialization.Normalization.fit(np.arange(12.0).reshape(4, 3), np.ones((4, 1)))
+    monkeypatch.setattr(dg.serialization, "_MAX_HEADER", 400)  # this model: 352 bytes, 512 with it
+    with pytest.raises(ValueError, match="at most 400"):
+        dg.save(model, tmp_path / "m.safetensors", normalization=norm)
+    assert not (tmp_path / "m.safetensors").exists()
+    dg.save(model, tmp_path / "small.safetensors")  # a smaller header still saves

@@ -160,7 +160,15 @@ void test_rejects_bad_files() {
   auto load = [](const std::string& s) { Mlp<float>::load_from_memory(s.data(), s.size()); };
   std::string huge = good;
   huge[7] = char(0x7F);  // header length near 2^63
-  expect_invalid([&] { load(huge); }, "a header length beyond the file", "exceeds the file");
+  expect_invalid([&] { load(huge); }, "a header length near 2^63", "is implausible");
+  std::string over = good;  // 100,000,001 (0x05F5E101): over the limit, checked before the file size
+  const unsigned char limit_plus_one[8] = {0x01, 0xE1, 0xF5, 0x05, 0, 0, 0, 0};
+  for (int i = 0; i < 8; ++i) over[std::size_t(i)] = char(limit_plus_one[i]);
+  expect_invalid([&] { load(over); }, "a header length over 100,000,000 bytes", "is implausible");
+  std::string beyond = good;
+  const std::size_t claim = good.size();  // plausible, but more than the file holds after the length
+  for (int i = 0; i < 8; ++i) beyond[std::size_t(i)] = char((claim >> (8 * i)) & 0xFF);
+  expect_invalid([&] { load(beyond); }, "a header length beyond the file", "exceeds the file");
   expect_invalid([&] { load(with("densegrad.mlp", "densegrad.xyz")); }, "another format", "format is");
   expect_invalid([&] { load(with("\"F32\"", "\"I64\"")); }, "an unsupported dtype", "unsupported dtype");
   expect_invalid([&] { load(with("0.weight", "9.weight")); }, "a renamed tensor", "missing");

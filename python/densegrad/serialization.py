@@ -297,6 +297,9 @@ def save(
     from safetensors.numpy import save as _st_save
 
     data = _st_save(arrays, metadata=meta)
+    (n,) = struct.unpack("<Q", data[:8])
+    if n > _MAX_HEADER:  # writers refuse what readers reject (a normalization of ~4M inputs)
+        raise ValueError(f"the file's header would be {n} bytes; model files allow at most {_MAX_HEADER}")
     # Write to a temporary file first, so a crash never leaves a half-written model behind.
     path = os.fspath(path)
     tmp = f"{path}.tmp{os.getpid()}"
