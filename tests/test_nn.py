@@ -367,19 +367,26 @@ def test_sequential_follows_direct_writes_to_its_modules_dict(how):
 
 
 def test_a_module_pickled_before_modules_counted_changes_loads():
+    import copy
     import pickle
 
     d = _seq(dg.nn)
     x = dg.tensor(np.ones((3, 2), np.float32))
-    state = dict(d.__dict__, _modules=OrderedDict(d._modules), _modules_version=5)
-    state.pop("_plan", None)
-    state.pop("_plan_version", None)
+    d(x)  # a plan for ReLU at position 1 ...
+    stale_plan = d.__dict__["_plan"]
+    d[1] = dg.nn.Sigmoid()  # ... then a change with no forward after it, as an old pickle may hold
+    # The old counter's value happens to equal the new counter's after unpickling (5 modules):
+    # the cached plan must still not be trusted.
+    state = dict(d.__dict__, _modules=OrderedDict(d._modules), _modules_version=6, _plan=stale_plan, _plan_version=5)
 
     class Old:
         def __reduce__(self):
             return object.__new__, (dg.nn.Sequential,), state
 
     back = pickle.loads(pickle.dumps(Old()))
+    unfused = copy.deepcopy(back)
+    unfused.fuse = False
+    np.testing.assert_array_equal(back(x).detach().numpy(), unfused(x).detach().numpy())
     np.testing.assert_array_equal(back(x).detach().numpy(), d(x).detach().numpy())
     back[1] = dg.nn.Sigmoid()
     d[1] = dg.nn.Sigmoid()

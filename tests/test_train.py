@@ -577,3 +577,50 @@ def test_frozen_parameters_are_refused_by_the_trainer_and_left_alone_by_fit(rng)
     assert not history.fused
     assert np.array_equal(m[0].weight.detach().numpy(), frozen)
     assert not np.array_equal(m[2].weight.detach().numpy(), _pair("relu", "adam", np.float32)[0][0][2].weight.detach().numpy())
+
+
+@pytest.mark.parametrize("how", ["deepcopy", "pickle"])
+def test_a_trainer_copied_after_its_model_changed_trains_the_model_as_it_is(rng, how):
+    """__setstate__ rebound the layers the original had bound, while watching the model as it is
+    now: a change made since the last step was never noticed by the copy (second review)."""
+    import copy
+    import pickle
+
+    (ma, oa), (mb, ob) = _pair("mixed", "adam", np.float32)
+    trainer = dg.train.Trainer(mb, ob)
+    x, y = _data(rng, ma, 8, np.float32)
+    loss_fn = dg.nn.MSELoss()
+    _autograd_step(ma, oa, loss_fn, x, y)
+    trainer.step(x, y)
+    for m in (ma, mb):
+        m[1] = dg.nn.Sigmoid()
+        m[3].negative_slope = 0.3
+    tc = copy.deepcopy(trainer) if how == "deepcopy" else pickle.loads(pickle.dumps(trainer))
+    with dg.no_grad():
+        assert np.array_equal(tc.predict(x), ma(dg.from_numpy(x)).numpy())
+    for _ in range(3):
+        assert tc.step(x, y) == _autograd_step(ma, oa, loss_fn, x, y)
+    _assert_same(ma, tc.model)
+
+
+def test_a_trainer_follows_the_optimizers_parameter_list_and_slopes_changed_in_place(rng):
+    """A new parameter list in the group (the first layer no longer optimized) and a LeakyReLU
+    slope array changed in place were missed (second review)."""
+    (ma, oa), (mb, ob) = _pair("mixed", "sgd", np.float32)
+    trainer = dg.train.Trainer(mb, ob)
+    x, y = _data(rng, ma, 8, np.float32)
+    trainer.step(x, y)
+    ob.param_groups[0]["params"] = list(mb.parameters())[2:]
+    with pytest.raises(ValueError, match="exactly the model's parameters"):
+        trainer.step(x, y)
+    ob.param_groups[0]["params"] = list(mb.parameters())
+    _autograd_step(ma, oa, dg.nn.MSELoss(), x, y)
+    for m in (ma, mb):
+        m[3].negative_slope = np.array(-0.2)
+    trainer.step(x, y)
+    _autograd_step(ma, oa, dg.nn.MSELoss(), x, y)
+    for m in (ma, mb):
+        m[3].negative_slope[...] = 0.7  # the same array object, a new value
+    for _ in range(2):
+        assert trainer.step(x, y) == _autograd_step(ma, oa, dg.nn.MSELoss(), x, y)
+    _assert_same(ma, mb)

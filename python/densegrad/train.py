@@ -107,14 +107,22 @@ class Trainer:
             raise TypeError(f"Trainer supports optim.SGD and optim.Adam, got {type(optimizer).__name__}")
         if len(optimizer.param_groups) != 1:
             raise ValueError("Trainer supports an optimizer with one parameter group")
+        # What _sync compares each step, taken BEFORE the model is read: a change made while it
+        # is read (another thread) then shows at the next step instead of being stamped current.
+        group = optimizer.param_groups[0]
+        slopes = tuple((m, float(m.negative_slope).hex()) for m in model._modules.values() if type(m) is LeakyReLU)
+        key = (model, optimizer, loss, loss.reduction, model._modules.version, group, group["params"],
+               len(group["params"]), slopes)
         layers = _layers_of(model)
-        params = [p for lin, _, _ in layers for p in (lin.weight, lin.bias) if p is not None]
-        if {id(p) for p in params} != {id(p) for p in optimizer.param_groups[0]["params"]}:
+        held = [(lin._parameters, lin._parameters["weight"], lin._parameters["bias"]) for lin, _, _ in layers]
+        params = [p for _, w, b in held for p in (w, b) if p is not None]
+        if {id(p) for p in params} != {id(p) for p in group["params"]}:
             raise ValueError("the optimizer must hold exactly the model's parameters")
         dtype = params[0].dtype
         if any(p.dtype != dtype for p in params):
             raise TypeError("all parameters must have the same dtype")
-        self._layers, self._params, self._dtype = layers, params, dtype
+        self._layers, self._held, self._params, self._dtype = layers, held, params, dtype
+        self._bound_key = key
         self._is_sgd = isinstance(optimizer, SGD)
         self._in = layers[0][0].in_features
         self._out = layers[-1][0].out_features
@@ -128,13 +136,14 @@ class Trainer:
         # The C++ network points into this process's arrays: a copy (copy.deepcopy, pickle)
         # carries the model, optimizer and loss, and builds its own network over their copies.
         state = self.__dict__.copy()
-        for name in ("_net", "_watch", "_watch_state", "_no_bias", "_bound_structure", "_hyper", "_bound_key"):
+        for name in ("_net", "_watch", "_watch_state", "_no_bias", "_bound_structure", "_hyper", "_bound_key",
+                     "_layers", "_held", "_params"):
             state.pop(name, None)
         return state
 
     def __setstate__(self, state: dict) -> None:
         self.__dict__.update(state)
-        self._bind()
+        self._configure()  # from the copied model as it is now, not the layers last bound
 
     # ---- binding the NumPy buffers to the C++ network -----------------------------------------
 
@@ -167,27 +176,29 @@ class Trainer:
     def _bind(self) -> None:
         """(Re)build the C++ network over the current buffers."""
         self._ensure_grads()
-        layers = []
-        for lin, act, slope in self._layers:
-            w, b = lin.weight, lin.bias
+        layers, watch, no_bias = [], [], []
+        for (lin, act, slope), (owner, w, b) in zip(self._layers, self._held):
+            # Each object is read once: the network and what _sync watches are the same arrays.
+            wd, wg = w._data, w._grad
+            watch.append((owner, "weight", w, wd, wg, wg._data))
+            if b is None:
+                no_bias.append(owner)
+                bd = bgd = None
+            else:
+                bd, bg = b._data, b._grad
+                bgd = bg._data
+                watch.append((owner, "bias", b, bd, bg, bgd))
             layers.append((
-                lin.in_features, lin.out_features, _ACTIVATIONS[act], float(slope),
-                w._data, None if b is None else b._data, w._grad._data, None if b is None else b._grad._data,
+                lin.in_features, lin.out_features, _ACTIVATIONS[act], float(slope), wd, bd, wg._data, bgd,
                 self._state_arrays(w), [] if b is None else self._state_arrays(b),
             ))
         kind = "sgd" if isinstance(self.optimizer, SGD) else "adam"
         self._net = _core.FusedMlp(layers, kind, _REDUCTIONS[self.loss.reduction])
         self._bound_structure = self._structure()
-        model, loss = self.model, self.loss
-        slopes = tuple((m, m.negative_slope) for m in model._modules.values() if type(m) is LeakyReLU)
-        self._bound_key = (model, self.optimizer, loss, loss.reduction, model._modules.version, slopes)
         self._hyper = None
-        # What _sync compares each step: the objects that hold the bound arrays, and where the
-        # model holds each parameter.
-        self._watch = [(lin._parameters, name, p, p._data, p._grad, p._grad._data)
-                       for lin, _, _ in self._layers for name in ("weight", "bias")
-                       if (p := lin._parameters[name]) is not None]
-        self._no_bias = [lin._parameters for lin, _, _ in self._layers if lin.bias is None]
+        # What _sync compares each step: where the model holds each parameter and the objects
+        # that hold the bound arrays.
+        self._watch, self._no_bias = watch, no_bias
         state = self.optimizer.state
         self._watch_state = [
             (p, state[p], name, state[p][name])
@@ -206,13 +217,15 @@ class Trainer:
         the optimizer's current hyper-parameters. Returns whether a parameter is frozen."""
         # Compared by identity, never by ==: a Tensor answers == elementwise, 0.0 == -0.0 as a
         # slope, and assigning a slope makes a new object.
-        model, optimizer, loss, reduction, version, slopes = self._bound_key
+        model, optimizer, loss, reduction, version, group, params, n_params, slopes = self._bound_key
+        groups = optimizer.param_groups
         if (self.model is not model or self.optimizer is not optimizer or self.loss is not loss
                 or loss.reduction is not reduction or model._modules.version != version
-                or len(optimizer.param_groups) != 1):
+                or len(groups) != 1 or groups[0] is not group or group["params"] is not params
+                or len(params) != n_params):
             return self._configure_and_sync()
-        for m, slope in slopes:
-            if m.negative_slope is not slope:
+        for m, slope in slopes:  # by the bits: a slope array changed in place is a new value
+            if float(m.negative_slope).hex() != slope:
                 return self._configure_and_sync()
         for owner in self._no_bias:
             if owner["bias"] is not None:

@@ -99,7 +99,8 @@ class Sequential(Module):
     def _fusion_plan(self) -> list:
         """[(Linear, fused activation module or None) or (module, None)], cached until the
         modules change."""
-        if self.__dict__.get("_plan_version") == self._modules.version:
+        version = self._modules.version  # before reading the modules: a change meanwhile is not stamped current
+        if self.__dict__.get("_plan_version") == version:
             return self.__dict__["_plan"]
         mods = [m for m in self._modules.values() if m is not None]
         plan, i = [], 0
@@ -113,7 +114,6 @@ class Sequential(Module):
                 plan.append((m, None))
                 i += 1
         self.__dict__["_plan"] = plan
-        self.__dict__["_plan_version"] = self._modules.version
         # A pure MLP (every step a Linear, with or without a fused activation) can run as one
         # DenseStack op: its (activation, slope) per layer, or None.
         if plan and all(type(m) is Linear for m, _ in plan):
@@ -122,6 +122,7 @@ class Sequential(Module):
         else:
             self.__dict__["_stack"] = None
         self.__dict__["_stack_cache"] = None
+        self.__dict__["_plan_version"] = version  # last: the plan and stack above are in place
         return plan
 
     def _forward_stack(self, input):

@@ -62,7 +62,9 @@ class Module:
         # Pickles made before _modules counted its changes hold a plain OrderedDict.
         if not isinstance(state.get("_modules"), _Children):
             state = {**state, "_modules": _Children(state.get("_modules", ()))}
-            state.pop("_modules_version", None)
+            # the caches were stamped with the old counter, which the new one may equal
+            for name in ("_modules_version", "_plan_version", "_plan", "_plan_modules", "_stack", "_stack_cache"):
+                state.pop(name, None)
         self.__dict__.update(state)
 
     # ---- attribute registration ----------------------------------------------------------------
