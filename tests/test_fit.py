@@ -258,3 +258,15 @@ def test_early_stopping_callback_without_val_is_a_clear_error():
     x, y = _data()
     with pytest.raises(RuntimeError, match="pass val="):
         fit(_model(), x, y, callbacks=[EarlyStopping(2)])
+
+
+def test_fit_casts_float64_data_beyond_float32_without_a_warning():
+    """A float64 target beyond float32's range becomes Inf when cast to the model's dtype, as in
+    PyTorch; NumPy's cast warned (an error under -W error)."""
+    import warnings
+
+    model = dg.nn.Sequential(dg.nn.Linear(2, 1))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        history = dg.train.fit(model, np.ones((4, 2)), np.full((4, 1), 1e300), epochs=1, progress=False)
+    assert not np.isfinite(history.loss[0])

@@ -498,6 +498,11 @@ def test_sizes_and_dims_must_be_integers_as_in_torch():
             make(torch)
         with pytest.raises(TypeError):
             make(dg)
+    for make in (lambda m: m.zeros(True), lambda m: m.ones(2, 3).sum(dim=True), lambda m: m.ones(2).reshape(True, 2)):
+        with pytest.raises(TypeError):  # True is an int to Python, not to PyTorch
+            make(torch)
+        with pytest.raises(TypeError):
+            make(dg)
     assert dg.zeros(np.int64(2), 3).shape == (2, 3) and t.reshape((np.int32(3), 2)).shape == (3, 2)
     assert t.sum(dim=np.int64(1)).tolist() == [3.0, 3.0]
 
@@ -510,6 +515,8 @@ def test_tensor_indices_must_be_whole_positions_and_booleans_are_not_a_float_ten
     for bad in ([1.7], [float("nan")], [float("inf")]):
         with pytest.raises(IndexError, match="whole-number positions"):
             t[dg.tensor(bad)]
+    with pytest.raises(IndexError, match="1e[+]20 is out of range"):  # not a wrapped-around integer
+        t[dg.tensor([1e20])]
     with pytest.raises(TypeError, match="bool"):
         dg.tensor([True, False, True])
     assert dg.tensor([True, False], dtype=dg.float32).tolist() == [1.0, 0.0]
@@ -517,10 +524,23 @@ def test_tensor_indices_must_be_whole_positions_and_booleans_are_not_a_float_ten
     assert t[mask].tolist() == t[np.array(mask)].tolist() == torch.tensor(t.tolist())[torch.tensor(mask)].tolist()
 
 
+def _big_model():
+    m = dg.nn.Sequential(dg.nn.Linear(2, 1)).double()
+    m[0].weight.detach().numpy()[...] = 1e300
+    return m
+
+
+def _loaded_big():
+    lin = dg.nn.Linear(2, 1)
+    lin.load_state_dict({"weight": np.full((1, 2), 1e300), "bias": np.zeros(1)})
+    return lin.weight
+
+
 @pytest.mark.parametrize(
     "make",
     [lambda: dg.ones(2) * 1e300, lambda: dg.ones(2) + np.float64(1e300), lambda: dg.tensor([1e300]),
-     lambda: dg.tensor([1e300], dtype=dg.float64).to(dg.float32), lambda: dg.tensor([-1e300]) / 2.0],
+     lambda: dg.tensor([1e300], dtype=dg.float64).to(dg.float32), lambda: dg.tensor([-1e300]) / 2.0,
+     lambda: _big_model().float()[0].weight, lambda: _loaded_big()],
 )
 def test_float32_overflow_gives_inf_without_a_warning(make):
     """As in PyTorch, a value beyond float32's range becomes +-Inf; NumPy's cast warned (an

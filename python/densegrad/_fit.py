@@ -114,7 +114,8 @@ def _array(name: str, v, dtype: np.dtype) -> np.ndarray:
         arr = np.asarray(arr)
     if arr.dtype.kind not in "biuf":
         raise TypeError(f"{name}: expected numbers, got an array of {arr.dtype}")
-    arr = np.ascontiguousarray(arr, dtype=dtype)
+    with np.errstate(over="ignore"):  # float64 beyond float32's range becomes Inf
+        arr = np.ascontiguousarray(arr, dtype=dtype)
     if arr.ndim == 1:
         arr = arr.reshape(-1, 1)
     if arr.ndim != 2:

@@ -10,7 +10,7 @@ float64 gives float64, except that a 0-d operand does not promote a dimensioned 
 from __future__ import annotations
 
 import numbers
-from operator import index as _index
+from operator import index as _operator_index
 
 import numpy as np
 
@@ -489,6 +489,14 @@ def _operand(other):
     return NotImplemented
 
 
+def _index(v) -> int:
+    """An integer size or dimension: TypeError for floats (2.5 was truncated) and for booleans
+    (True is an int to Python, not to PyTorch), as in PyTorch."""
+    if isinstance(v, (bool, np.bool_)):
+        raise TypeError(f"expected an integer, got {type(v).__name__}")
+    return _operator_index(v)
+
+
 def _dims(dim):
     if dim is None:
         return None
@@ -511,6 +519,8 @@ def _index_key(key):
                 "a Tensor used as an index must hold whole-number positions; index with a list "
                 "or a NumPy array for a boolean mask"
             )
+        if pos.size and np.max(np.abs(pos)) >= 2.0**62:  # would not survive the cast to an integer
+            raise IndexError(f"index {pos.flat[np.argmax(np.abs(pos))]:g} is out of range")
         return pos.astype(np.intp)
     if isinstance(key, tuple):
         return tuple(_index_key(k) for k in key)

@@ -242,7 +242,8 @@ class Module:
             raise RuntimeError(f"Error(s) in loading state_dict for {type(self).__name__}:\n\t" + "\n\t".join(errors))
         for name, arr in values.items():
             p = own[name]
-            np.copyto(p._data, arr, casting="unsafe")
+            with np.errstate(over="ignore"):  # float64 beyond float32's range becomes Inf
+                np.copyto(p._data, arr, casting="unsafe")
             p._vc[0] += 1
         return IncompatibleKeys(missing, unexpected)
 
@@ -251,10 +252,11 @@ class Module:
         dt = _check_dtype(dtype)
         for p in self.parameters():
             if p.dtype != dt:
-                p._data = p._data.astype(dt)
-                p._vc = [p._vc[0] + 1]  # new memory: its own counter (see Tensor.data's setter)
-                if p.grad is not None:
-                    p._grad = Tensor._wrap(p.grad._data.astype(dt))
+                with np.errstate(over="ignore"):  # beyond float32's range becomes Inf, as in PyTorch
+                    p._data = p._data.astype(dt)
+                    p._vc = [p._vc[0] + 1]  # new memory: its own counter (see Tensor.data's setter)
+                    if p.grad is not None:
+                        p._grad = Tensor._wrap(p.grad._data.astype(dt))
         return self
 
     def double(self) -> Module:
