@@ -252,6 +252,14 @@ def _arch(edit_layers):
     return edit
 
 
+def _arch_text(layers_key_replacement):
+    def edit(h, b):
+        text = h["__metadata__"]["architecture"]
+        assert '"layers"' in text
+        h["__metadata__"]["architecture"] = text.replace('"layers"', layers_key_replacement, 1)
+    return edit
+
+
 def _move(name, delta):
     def edit(h, b):
         h[name]["data_offsets"][0] += delta
@@ -280,7 +288,7 @@ TAMPERED = [
     ("overlap", lambda h, b: h["0.bias"].update(data_offsets=h["0.weight"]["data_offsets"][:1] + [h["0.weight"]["data_offsets"][0] + 12]),
      "overlaps|gap"),
     ("trailing bytes", lambda h, b: (h, b + b"\0" * 8), "8 bytes after the last tensor"),
-    ("normalization NaN", _meta("normalization", '{"x_mean": [NaN, 0], "x_std": [1, 1], "y_mean": [0], "y_std": [1]}'), "non-finite"),
+    ("normalization NaN", _meta("normalization", '{"x_mean": [NaN, 0], "x_std": [1, 1], "y_mean": [0], "y_std": [1]}'), "NaN is not a JSON number"),
     ("normalization zero std", _meta("normalization", '{"x_mean": [0, 0], "x_std": [1, 0], "y_mean": [0], "y_std": [1]}'), "must be > 0"),
     ("normalization short", _meta("normalization", '{"x_mean": [0], "x_std": [1], "y_mean": [0], "y_std": [1]}'), "x_mean has 1 values, the model needs 2"),
     ("normalization keys", _meta("normalization", '{"x_mean": [0, 0]}'), "x_mean, x_std, y_mean and y_std"),
@@ -289,6 +297,10 @@ TAMPERED = [
     ("columns overlap", _meta("columns", '{"features": ["a", "y"], "target": ["y"]}'),
      "columns\\['features'\\] and columns\\['target'\\] both name 'y'"),
     ("metadata not strings", lambda h, b: h["__metadata__"].update(format_version=1), "strings to strings"),
+    # JSON as the C++ reader takes it (RFC 8259): Python's json module alone accepted these
+    ("architecture key twice", _arch_text('"dtype": "float32", "layers"'), "key 'dtype' appears twice"),
+    ("architecture NaN", _arch_text('"note": NaN, "layers"'), "NaN is not a JSON number"),
+    ("architecture lone surrogate", _arch_text('"note": "\\ud800", "layers"'), "lone surrogate"),
     ("tensor entry", lambda h, b: h.update({"2.bias": [1, 2]}), "needs dtype, shape and data_offsets"),
 ]
 
@@ -380,3 +392,26 @@ def test_save_refuses_a_header_the_readers_would_reject(tmp_path, monkeypatch):
         dg.save(model, tmp_path / "m.safetensors", normalization=norm)
     assert not (tmp_path / "m.safetensors").exists()
     dg.save(model, tmp_path / "small.safetensors")  # a smaller header still saves
+
+
+def test_save_refuses_columns_that_do_not_fit_the_model(tmp_path):
+    """dg.save wrote columns naming 1 feature for a 2-input model, which dg.load then refused
+    (second review): writers refuse what readers reject."""
+    model = dg.nn.Sequential(dg.nn.Linear(2, 1))
+    for cols in ({"features": ["a"], "target": ["y"]}, {"features": ["a", "b"], "target": ["y", "z"]}):
+        with pytest.raises(ValueError, match="the model has 2 inputs and 1 outputs"):
+            dg.save(model, tmp_path / "m.safetensors", columns=cols)
+        assert not (tmp_path / "m.safetensors").exists()
+    dg.save(model, tmp_path / "m.safetensors", columns={"features": ["a", "b"], "target": ["y"]})
+    assert dg.serialization.load_model(tmp_path / "m.safetensors").columns["features"] == ["a", "b"]
+
+
+def test_a_header_with_a_key_twice_is_rejected(tmp_path):
+    """The C++ reader refuses a key twice in the header; Python's json kept the last one."""
+    header, body = _good(tmp_path)
+    text = json.dumps(header).replace('"__metadata__": {', '"__metadata__": {"format": "densegrad.mlp", ', 1)
+    assert text.count('"format"') == 2
+    p = tmp_path / "twice.safetensors"
+    p.write_bytes(struct.pack("<Q", len(text)) + text.encode() + body)
+    with pytest.raises(ModelFileError, match="key 'format' appears twice"):
+        dg.load(p)

@@ -182,6 +182,30 @@ def _finite_number(v: Any) -> bool:
 _JSON_ERRORS = (ValueError, RecursionError)
 
 
+def _object_without_duplicates(pairs: list) -> dict:
+    out = {}
+    for k, v in pairs:
+        if k in out:
+            raise ValueError(f"key {k!r} appears twice")
+        out[k] = v
+    return out
+
+
+def _not_json(name: str):
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _json_loads(text: str) -> Any:
+    """json.loads as strict as the C++ reader (JSON as RFC 8259 has it): a key twice in an
+    object, NaN/Infinity and a lone surrogate escape ('\\ud800', not UTF-8) are ValueError."""
+    obj = json.loads(text, object_pairs_hook=_object_without_duplicates, parse_constant=_not_json)
+    try:
+        json.dumps(obj, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("a string holds a lone surrogate escape (not UTF-8)") from None
+    return obj
+
+
 def _check_architecture(arch: Any, err: type[Exception]) -> list[tuple[int, dict]]:
     """Validate an architecture dict; returns [(module index, Linear entry)]. Raises err."""
     if not isinstance(arch, dict) or not isinstance(arch.get("layers"), list):
@@ -264,11 +288,11 @@ def save(
         meta["architecture"] = json.dumps(arch)
         norm = getattr(obj, "normalization", None) if normalization is None else normalization
         cols = getattr(obj, "columns", None) if columns is None else columns
+        linears = [m for m in arch["layers"] if m["type"] == "Linear"]
+        n_in, n_out = linears[0]["in_features"], linears[-1]["out_features"]
         if norm is not None:
             if not isinstance(norm, Normalization):
                 raise TypeError(f"normalization must be a Normalization, got {type(norm).__name__}")
-            linears = [m for m in arch["layers"] if m["type"] == "Linear"]
-            n_in, n_out = linears[0]["in_features"], linears[-1]["out_features"]
             if norm.x_mean.size != n_in or norm.y_mean.size != n_out:
                 raise ValueError(
                     f"normalization has {norm.x_mean.size} input and {norm.y_mean.size} output values; "
@@ -276,7 +300,11 @@ def save(
                 )
             meta["normalization"] = norm.to_json()
         if cols is not None:
-            meta["columns"] = json.dumps(_check_columns(dict(cols), ValueError))
+            cols = _check_columns(dict(cols), ValueError)
+            if len(cols["features"]) != n_in or len(cols["target"]) != n_out:  # the reader refuses it
+                raise ValueError(f"columns name {len(cols['features'])} features and {len(cols['target'])} targets; "
+                                 f"the model has {n_in} inputs and {n_out} outputs")
+            meta["columns"] = json.dumps(cols)
     elif isinstance(obj, Mapping):
         if normalization is not None or columns is not None:
             raise ValueError("normalization and columns are stored with a model, not with a plain state dict")
@@ -358,7 +386,7 @@ def _parse(path: str | os.PathLike) -> tuple[dict, dict[str, np.ndarray]]:
     if 8 + n > len(data):
         raise bad(f"truncated: the header claims {n} bytes but the file has {len(data) - 8} after the length")
     try:
-        header = json.loads(data[8 : 8 + n].decode("utf-8"))
+        header = _json_loads(data[8 : 8 + n].decode("utf-8"))
     except (UnicodeDecodeError, *_JSON_ERRORS) as e:
         raise bad(f"the header is not valid JSON ({e})") from None
     if not isinstance(header, dict):
@@ -447,7 +475,7 @@ def _check_model(meta: dict, tensors: dict, where: str):
     if "architecture" not in meta:
         raise bad("metadata has no 'architecture'")
     try:
-        arch = json.loads(meta["architecture"])
+        arch = _json_loads(meta["architecture"])
     except _JSON_ERRORS as e:
         raise bad(f"architecture is not valid JSON ({e})") from None
     try:
@@ -473,7 +501,7 @@ def _check_model(meta: dict, tensors: dict, where: str):
     norm = None
     if "normalization" in meta:
         try:
-            n = json.loads(meta["normalization"])
+            n = _json_loads(meta["normalization"])
         except _JSON_ERRORS as e:
             raise bad(f"normalization is not valid JSON ({e})") from None
         sizes = {"x_mean": linears[0][1]["in_features"], "y_mean": linears[-1][1]["out_features"]}
@@ -495,7 +523,7 @@ def _check_model(meta: dict, tensors: dict, where: str):
     cols = None
     if "columns" in meta:
         try:
-            cols = _check_columns(json.loads(meta["columns"]), ModelFileError)
+            cols = _check_columns(_json_loads(meta["columns"]), ModelFileError)
         except (*_JSON_ERRORS, ModelFileError) as e:
             raise bad(f"columns: {e}") from None
         if len(cols["features"]) != linears[0][1]["in_features"] or len(cols["target"]) != linears[-1][1]["out_features"]:
