@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <limits>
 #include <memory>
 #include <random>
 #include <stdexcept>
@@ -160,8 +161,15 @@ Mlp<T>::Mlp(std::vector<LayerSpec> layers, std::uint64_t seed) : specs_(std::mov
   check_layers(specs_);
   for (const auto& s : specs_)
     DENSEGRAD_CHECK(s.act != Activation::LeakyRelu || std::isfinite(s.slope), "leaky_relu slope must be finite");
+  // The parameter count summed over the layers, checked before it can wrap (64 layers of
+  // 2^29 x 2^29 summed to 0, and the init loop below then wrote out of bounds).
+  const Index limit = std::numeric_limits<Index>::max() / Index(8 * sizeof(T));
   Index n = 0;
-  for (const auto& s : specs_) n += s.out * s.in + (s.bias ? s.out : 0);
+  for (const auto& s : specs_) {
+    const Index count = s.out * s.in + (s.bias ? s.out : 0);  // per layer: bounded by check_layers
+    DENSEGRAD_CHECK(count <= limit - n, "the network has more parameters than fit in memory");
+    n += count;
+  }
   params_.assign(std::size_t(n), T(0));
   grads_.assign(std::size_t(n), T(0));
   std::mt19937_64 gen(seed);

@@ -61,6 +61,15 @@ void test_construction_and_init() {
 }
 
 // d(loss)/d(w) from train_step (lr 0: parameters unchanged) against central differences.
+// The parameter count is summed over the layers: 64 layers of 2^29 x 2^29 used to wrap it to 0,
+// and the constructor then wrote the initial weights out of bounds.
+void test_parameter_count_cannot_wrap() {
+  const Index big = Index(1) << 29;
+  std::vector<LayerSpec> layers(64, LayerSpec{big, big, Activation::Identity, 0.01, false});
+  expect_invalid([&] { Mlp<float> m(layers, 0); }, "64 layers of 2^29 x 2^29", "more parameters than fit");
+  expect_invalid([&] { Mlp<double> m(layers, 0); }, "the same in float64", "more parameters than fit");
+}
+
 void test_gradients_by_finite_differences() {
   Mlp<double> m(kLayers, 3);
   OptimizerSpec sgd;
@@ -511,6 +520,7 @@ int main(int argc, char** argv) {
     return 0;
   }
   test_construction_and_init();
+  test_parameter_count_cannot_wrap();
   test_gradients_by_finite_differences();
   test_round_trip<float>();
   test_round_trip<double>();
