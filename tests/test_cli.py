@@ -170,6 +170,7 @@ def test_bad_csv_is_one_line(tmp_path, text, fragment):
         (["train", "--demo", "--patience", "0"], "--patience must be >= 1, got 0"),
         (["train", "--demo", "--optimizer", "sgd", "--momentum", "-1"], "--momentum must be >= 0, got -1.0"),
         (["train", "--demo", "--seed", "-1"], "--seed must be >= 0, got -1"),
+        (["train", "--demo", "--out", ""], "--out needs a file name"),
         (["train", "--demo", "--hidden", "0"], "--hidden sizes must be >= 1, got '0'"),
         (["train", "--demo", "--hidden", "64,0"], "--hidden sizes must be >= 1, got '64,0'"),
         (["train", "--demo", "--features", ""], "the list of features is empty"),

@@ -270,3 +270,32 @@ def test_fit_casts_float64_data_beyond_float32_without_a_warning():
         warnings.simplefilter("error")
         history = dg.train.fit(model, np.ones((4, 2)), np.full((4, 1), 1e300), epochs=1, progress=False)
     assert not np.isfinite(history.loss[0])
+
+
+def test_the_shape_check_of_a_custom_model_leaves_the_random_stream_alone():
+    """fit runs a model that is not a plain MLP once on one row to check shapes (second
+    review): a forward that draws random numbers must not shift what training draws."""
+
+    class Noisy(dg.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = dg.nn.Linear(2, 1)
+
+        def forward(self, x):
+            return self.lin(x) + dg.randn(*x.shape[:1], 1) * 0.0
+
+    x, y = np.ones((8, 2)), np.ones((8, 1))
+    dg.manual_seed(0)
+    fit(Noisy(), x, y, epochs=1, batch_size=8, progress=False, seed=1)  # one batch: one draw
+    after_fit = dg.randn(3).tolist()
+    dg.manual_seed(0)
+    model = Noisy()
+    model(dg.tensor(x, dtype=dg.float32))  # the same one draw, by hand
+    assert after_fit == dg.randn(3).tolist()
+
+
+def test_fused_true_with_frozen_parameters_says_so():
+    model = dg.nn.Sequential(dg.nn.Linear(2, 1))
+    model[0].bias.requires_grad_(False)
+    with pytest.raises(ValueError, match="frozen"):
+        fit(model, np.ones((4, 2)), np.ones((4, 1)), fused=True, progress=False)

@@ -136,6 +136,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     lr = args.lr if args.lr is not None else (1e-3 if args.optimizer == "adam" else 1e-2)
     if not lr > 0:
         raise CliError(f"--lr must be > 0, got {lr}")
+    if not args.out:
+        raise CliError("--out needs a file name")
     if os.path.isdir(args.out):
         raise CliError(f"--out {args.out} is a directory")
     out_dir = os.path.dirname(args.out)

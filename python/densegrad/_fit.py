@@ -14,6 +14,7 @@ from typing import Any, Callable, Iterable
 
 import numpy as np
 
+from . import _random
 from ._tensor import Tensor
 from .autograd.grad_mode import no_grad
 from .nn.modules.container import Sequential
@@ -150,11 +151,15 @@ def _check_shapes(model: Module, loss: Module, pairs) -> None:
                 raise ValueError(f"{xname} has shape {_shape(x)} but the model takes {_columns(n_in)}")
             out = n_out
         else:
+            gen = _random.default_generator()
+            state = gen.bit_generator.state  # a forward that draws random numbers must not shift training's
             try:
                 with no_grad():
                     shape = model(Tensor._wrap(xa[:1])).shape
             except ValueError as e:
                 raise ValueError(f"{xname} has shape {_shape(x)}, which the model does not take: {e}") from None
+            finally:
+                gen.bit_generator.state = state
             out = shape[1] if len(shape) == 2 else None
         if isinstance(loss, MSELoss) and out is not None and ya.shape[1] != out:
             raise ValueError(f"{yname} has shape {_shape(y)} but the model outputs {_columns(out)}")
@@ -258,7 +263,8 @@ def fit(
 
     trainer = _fused_trainer(model, opt, loss_fn) if fused is not False else None
     if fused and trainer is None:
-        raise ValueError("fused=True needs a Sequential of Linear layers and activations, nn.MSELoss, and optim.SGD or Adam over the model's parameters")
+        raise ValueError("fused=True needs a Sequential of Linear layers and activations, nn.MSELoss, and optim.SGD or Adam "
+                         "over the model's parameters, none of them frozen (requires_grad=False)")
 
     if trainer is not None:
         step = trainer.step

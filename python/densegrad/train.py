@@ -265,7 +265,8 @@ class Trainer:
         frozen = [name for name, p in self.model.named_parameters() if not p.requires_grad]
         raise ValueError(
             f"Trainer updates every parameter, and {', '.join(frozen)} has requires_grad=False; "
-            "train a model with frozen parameters on the autograd path (fit() does so by itself)"
+            "train a model with frozen parameters on the autograd path (fit() takes it when they are "
+            "frozen before it starts)"
         )
 
     def _configure_and_sync(self) -> bool:
