@@ -185,6 +185,8 @@ def test_bad_csv_is_one_line(tmp_path, text, fragment):
         (["train", "--demo", "--val-split", "nan"], "--val-split must be a finite number, got nan"),
         (["train", "missing.csv", "--target", "y"], "missing.csv: cannot read"),
         (["predict", "missing.safetensors", "--demo"], "missing.safetensors: cannot read"),
+        (["predict", "missing.safetensors", "--demo", "--out", ""], "--out needs a file name"),
+        (["predict", "missing.safetensors", "--demo", "--out", "."], "--out . is a directory"),
     ],
 )
 def test_bad_arguments_are_one_line(tmp_path, args, fragment):

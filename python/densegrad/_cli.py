@@ -213,6 +213,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
         raise CliError("give a DATA file or --demo, not both")
     if not args.demo and not args.data:
         raise CliError("give a DATA file (CSV with the model's feature columns, or .npz with X) or --demo")
+    if args.out is not None and (not args.out or os.path.isdir(args.out)):
+        raise CliError("--out needs a file name" if not args.out else f"--out {args.out} is a directory")
     path = str(_data.demo_path()) if args.demo else args.data
     try:
         mf = load_model(args.model)
