@@ -624,3 +624,42 @@ def test_a_trainer_follows_the_optimizers_parameter_list_and_slopes_changed_in_p
     for _ in range(2):
         assert trainer.step(x, y) == _autograd_step(ma, oa, dg.nn.MSELoss(), x, y)
     _assert_same(ma, mb)
+
+
+@pytest.mark.parametrize("opt", ["sgd_momentum_dampening", "adam"])
+def test_partial_optimizer_state_is_refused_by_the_trainer_and_trained_by_fit(rng, opt):
+    """A parameter without a gradient at some step has no optimizer state while the others have:
+    the fused step's single first-step flag restarted every momentum buffer (third review), and
+    Adam raised mid-fit. The Trainer refuses such state; fit() takes the autograd path."""
+    (ma, oa), (mb, ob) = _pair("relu", opt, np.float32)
+    x, y = _data(rng, ma, 16, np.float32)
+    for m, o in ((ma, oa), (mb, ob)):
+        o.zero_grad()
+        dg.nn.MSELoss()(m(dg.from_numpy(x)), dg.from_numpy(y)).backward()
+        m[0].weight.grad = None  # as if layer 0's weight had been frozen for this step
+        o.step()
+    with pytest.raises(RuntimeError, match="fit\\(\\) does by itself"):
+        dg.train.Trainer(mb, ob).step(x, y)
+    for pa, pb in zip(ma.parameters(), mb.parameters()):  # the refused step changed nothing
+        assert np.array_equal(pa.detach().numpy(), pb.detach().numpy())
+    history = dg.train.fit(mb, x, y, optimizer=ob, epochs=2, batch_size=8, shuffle=False, progress=False)
+    assert not history.fused
+    for _ in range(2):
+        for i in range(0, 16, 8):
+            _autograd_step(ma, oa, dg.nn.MSELoss(), x[i:i + 8], y[i:i + 8])
+    for pa, pb in zip(ma.parameters(), mb.parameters()):
+        assert np.array_equal(pa.detach().numpy(), pb.detach().numpy())
+
+
+def test_a_pickled_trainer_that_no_longer_fits_loads_and_says_why_at_its_next_step(rng):
+    import pickle
+
+    (m, o), _ = _pair("relu", "sgd", np.float32)
+    trainer = dg.train.Trainer(m, o)
+    o.add_param_group({"params": [dg.nn.Parameter(dg.zeros(1))]})
+    back = pickle.loads(pickle.dumps(trainer))  # raised 'one parameter group' while loading
+    x, y = _data(rng, m, 4, np.float32)
+    with pytest.raises(ValueError, match="one parameter group"):
+        back.step(x, y)
+    back.optimizer.param_groups.pop()
+    back.step(x, y)  # fits again: configured at this step

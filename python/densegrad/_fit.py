@@ -182,6 +182,14 @@ def _fused_trainer(model, optimizer, loss):
         return None
     if len({p.dtype for p in params}) != 1 or not all(p.requires_grad for p in params):
         return None  # (frozen parameters: the fused step would update them)
+    # The fused step takes one SGD "first step" flag and one Adam step count for the whole
+    # network: state left by earlier training where some parameters had no gradient does not fit.
+    states = [optimizer.state.get(p) or {} for p in params]
+    if isinstance(optimizer, SGD):
+        if len({s.get("momentum_buffer") is not None and not s.get("_fresh") for s in states}) > 1:
+            return None
+    elif len({s.get("step", 0) for s in states}) > 1:
+        return None
     return Trainer(model, optimizer, loss)
 
 

@@ -143,7 +143,10 @@ class Trainer:
 
     def __setstate__(self, state: dict) -> None:
         self.__dict__.update(state)
-        self._configure()  # from the copied model as it is now, not the layers last bound
+        try:
+            self._configure()  # from the copied model as it is now, not the layers last bound
+        except (TypeError, ValueError):
+            self._bound_key = None  # no longer fusable: the next step or predict says why
 
     # ---- binding the NumPy buffers to the C++ network -----------------------------------------
 
@@ -217,6 +220,8 @@ class Trainer:
         the optimizer's current hyper-parameters. Returns whether a parameter is frozen."""
         # Compared by identity, never by ==: a Tensor answers == elementwise, 0.0 == -0.0 as a
         # slope, and assigning a slope makes a new object.
+        if self._bound_key is None:
+            return self._configure_and_sync()
         model, optimizer, loss, reduction, version, group, params, n_params, slopes = self._bound_key
         groups = optimizer.param_groups
         if (self.model is not model or self.optimizer is not optimizer or self.loss is not loss
@@ -288,13 +293,22 @@ class Trainer:
             states = [opt.state[p] for p in self._params]
             n = states[0]["step"] + 1
             if any(s["step"] + 1 != n for s in states):
-                raise RuntimeError("the parameters' Adam step counts differ; the fused step needs them equal")
+                raise RuntimeError("the parameters' Adam step counts differ; the fused step needs them equal "
+                                   "(take autograd steps, which fit() does by itself)")
             loss = self._net.step(xa, ya, n, False)
             for s in states:
                 s["step"] = n
         else:
             states = [opt.state[p] for p in self._params]
-            first = any([s.pop("_fresh", False) for s in states])  # a list: pop from every state
+            fresh = [s.get("_fresh", False) for s in states]
+            first = fresh[0]
+            if any(f is not first for f in fresh):  # one flag for the whole network
+                raise RuntimeError(
+                    "some parameters have SGD momentum buffers and others none yet; the fused step "
+                    "needs all or none (take autograd steps, which fit() does by itself)"
+                )
+            for s in states:
+                s.pop("_fresh", None)
             loss = self._net.step(xa, ya, 1, first)
         for p in self._params:
             p._vc[0] += 1
