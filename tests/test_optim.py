@@ -458,3 +458,38 @@ def test_load_state_dict_refuses_what_does_not_fit_and_changes_nothing():
     opt.load_state_dict(good)
     loaded = opt.state[next(iter(model.parameters()))]["momentum_buffer"]
     assert not np.shares_memory(loaded, good["state"][0]["momentum_buffer"])  # copied on load
+
+
+def test_state_dict_is_a_snapshot_and_load_keeps_extra_options_and_refuses_other_kinds(rng):
+    """Third review: the arrays were shared and the step count was not (a snapshot mixed step 2's
+    count with step 4's moments); extra group options (a scheduler's initial_lr, a name) made the
+    optimizer refuse its own state dict; a torch RAdam's or SGD's state dict loaded into Adam."""
+    import warnings
+
+    torch = pytest.importorskip("torch")
+    x = rng.standard_normal((8, 3)).astype(np.float32)
+    y = rng.standard_normal((8, 2)).astype(np.float32)
+    model = _mlp()
+    opt = dg.optim.Adam(model.parameters(), lr=0.01)
+    _steps(model, opt, x, y, 2)
+    snap = opt.state_dict()
+    moment = snap["state"][0]["exp_avg"].copy()
+    _steps(model, opt, x, y, 2)
+    assert snap["state"][0]["step"] == 2 and np.array_equal(snap["state"][0]["exp_avg"], moment)
+    opt.param_groups[0].update(initial_lr=0.01, name="all")
+    opt.load_state_dict(opt.state_dict())
+    assert opt.param_groups[0]["initial_lr"] == 0.01 and opt.param_groups[0]["name"] == "all"
+    tmodel = torch.nn.Sequential(torch.nn.Linear(3, 5), torch.nn.Tanh(), torch.nn.Linear(5, 2))
+    for other in (torch.optim.RAdam(tmodel.parameters()), torch.optim.SGD(tmodel.parameters(), lr=0.1)):
+        with pytest.raises(ValueError, match="not Adam's"):
+            opt.load_state_dict(other.state_dict())
+    bad = opt.state_dict()
+    bad["state"][0]["step"] = 2.7
+    with pytest.raises(ValueError, match="whole number"):
+        opt.load_state_dict(bad)
+    big = opt.state_dict()
+    big["state"][0]["exp_avg"] = np.full(big["state"][0]["exp_avg"].shape, 1e300)  # float64
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        opt.load_state_dict(big)
+    assert np.all(np.isinf(opt.state[next(iter(model.parameters()))]["exp_avg"]))

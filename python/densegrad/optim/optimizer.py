@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from collections import defaultdict
 from typing import Any, Iterable
 
@@ -10,8 +11,9 @@ import numpy as np
 from .._tensor import Tensor
 
 
-# torch.optim group options that choose an implementation, not the arithmetic: ignored on load
-_IMPLEMENTATION_CHOICES = ("foreach", "fused", "capturable", "differentiable")
+# torch.optim group options densegrad's SGD and Adam do not have and that change the arithmetic:
+# a loaded state dict that turns one on is refused (other extra options are kept, as torch does).
+_OTHER_ARITHMETIC = ("decoupled_weight_decay",)
 
 
 class Optimizer:
@@ -78,12 +80,12 @@ class Optimizer:
     def state_dict(self) -> dict[str, Any]:
         """The optimizer's state in torch.optim's layout: ``{'state': {index: {name: value}},
         'param_groups': [{option: value, ..., 'params': [index, ...]}]}``, the parameters numbered
-        0, 1, ... in group order. As in PyTorch the state arrays are shared, not copied: take
-        ``copy.deepcopy(opt.state_dict())`` to keep a snapshot while training goes on."""
+        0, 1, ... in group order. A copy, a consistent snapshot as training goes on (PyTorch
+        shares its state tensors instead; here the step count could not follow them)."""
         index: dict[int, int] = {}
         groups = []
         for g in self.param_groups:
-            packed = {k: v for k, v in g.items() if k != "params"}
+            packed = {k: copy.deepcopy(v) for k, v in g.items() if k != "params"}
             packed["params"] = [index.setdefault(id(p), len(index)) for p in g["params"]]
             groups.append(packed)
         state = {}
@@ -93,14 +95,17 @@ class Optimizer:
                 # A fused Trainer makes zero buffers before the first update ("_fresh" SGD momentum,
                 # Adam at step 0): as in PyTorch, a parameter has no state until it was updated.
                 if st and not st.get("_fresh") and st.get("step") != 0:
-                    state[index[id(p)]] = {k: v for k, v in st.items() if not k.startswith("_")}
+                    state[index[id(p)]] = {k: v.copy() if isinstance(v, np.ndarray) else v
+                                           for k, v in st.items() if not k.startswith("_")}
         return {"state": state, "param_groups": groups}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         """Load what ``state_dict()`` returned -- this optimizer's kind, with the same number of
-        groups and of parameters in each (a torch.optim state dict of the same kind loads too).
-        Values are copied, arrays cast to their parameter's dtype; group options the optimizer
-        does not have are ignored. Nothing changes when it raises."""
+        groups and of parameters in each (a torch.optim state dict of the same kind loads too:
+        each group must have every option of this optimizer, so a torch RAdam's or an SGD's is
+        refused by Adam). Values are copied, arrays cast to their parameter's dtype; other group
+        options are kept, unless they change the arithmetic (``decoupled_weight_decay``).
+        Nothing changes when it raises."""
         saved_groups = state_dict["param_groups"]
         if len(saved_groups) != len(self.param_groups):
             raise ValueError("loaded state dict has a different number of parameter groups")
@@ -111,11 +116,14 @@ class Optimizer:
             by_index.update(zip(saved["params"], g["params"]))
         groups = []
         for g, saved in zip(self.param_groups, saved_groups):
-            for k, v in saved.items():  # e.g. torch's decoupled_weight_decay=True would be ignored
-                if k not in self.defaults and k not in _IMPLEMENTATION_CHOICES and k != "params" and v:
-                    raise ValueError(f"loaded state dict sets {k}={v!r}, which {type(self).__name__} does not have")
+            missing = [k for k in self.defaults if k not in saved]
+            if missing:
+                raise ValueError(f"loaded state dict is not {type(self).__name__}'s: its group has no {', '.join(missing)}")
+            for k in _OTHER_ARITHMETIC:
+                if saved.get(k):
+                    raise ValueError(f"loaded state dict sets {k}={saved[k]!r}, which {type(self).__name__} does not have")
             new = dict(g)
-            new.update((k, saved[k]) for k in self.defaults if k in saved)
+            new.update((k, copy.deepcopy(v)) for k, v in saved.items() if k != "params")
             if "betas" in new:
                 new["betas"] = tuple(new["betas"])
             self._check_group(new)
@@ -128,13 +136,17 @@ class Optimizer:
             new = {}
             for name, v in saved.items():
                 if name == "step":
-                    new[name] = int(v)
+                    step = float(v)
+                    if not (step >= 0 and step == int(step)):
+                        raise ValueError(f"state 'step' of parameter {i} must be a whole number >= 0, got {v}")
+                    new[name] = int(step)
                 elif v is None:
                     new[name] = None
                 else:
                     if hasattr(v, "detach") and hasattr(v, "numpy"):  # a densegrad or torch tensor
                         v = v.detach().numpy()
-                    arr = np.array(v, dtype=p.dtype, order="C", copy=True)
+                    with np.errstate(over="ignore"):  # float64 beyond float32's range becomes Inf
+                        arr = np.array(v, dtype=p.dtype, order="C", copy=True)
                     if arr.shape != p.shape:
                         raise ValueError(f"state '{name}' of parameter {i} has shape {arr.shape}, the parameter {tuple(p.shape)}")
                     new[name] = arr
