@@ -415,3 +415,14 @@ def test_a_header_with_a_key_twice_is_rejected(tmp_path):
     p.write_bytes(struct.pack("<Q", len(text)) + text.encode() + body)
     with pytest.raises(ModelFileError, match="key 'format' appears twice"):
         dg.load(p)
+
+
+def test_save_refuses_a_column_name_no_reader_takes_back(tmp_path):
+    """A name with a lone surrogate was saved, then refused by both readers (third review)."""
+    model = dg.nn.Sequential(dg.nn.Linear(2, 1))
+    with pytest.raises(ValueError, match="not valid UTF-8"):
+        dg.save(model, tmp_path / "m.safetensors", columns={"features": ["a\ud800", "b"], "target": ["y"]})
+    assert not (tmp_path / "m.safetensors").exists()
+    cols = {"features": ["é", "😀"], "target": ["y"]}
+    dg.save(model, tmp_path / "m.safetensors", columns=cols)
+    assert dg.serialization.load_model(tmp_path / "m.safetensors").columns == cols

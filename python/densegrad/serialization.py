@@ -348,10 +348,17 @@ def _check_columns(cols: Any, err: type[Exception]) -> dict:
     for k in ("features", "target"):
         if not isinstance(cols[k], list) or not all(isinstance(c, str) for c in cols[k]):
             raise err(f"columns['{k}'] must be a list of strings")
-        twice = [c for i, c in enumerate(cols[k]) if c in cols[k][:i]]
-        if twice:
-            raise err(f"columns['{k}'] names '{twice[0]}' twice")
-    both = [c for c in cols["features"] if c in cols["target"]]
+        seen: set[str] = set()  # (a set: 100k names must not take quadratic time)
+        for c in cols[k]:
+            if c in seen:
+                raise err(f"columns['{k}'] names '{c}' twice")
+            seen.add(c)
+            try:
+                c.encode("utf-8")
+            except UnicodeEncodeError:  # a lone surrogate: no reader takes it back
+                raise err(f"columns['{k}'] has a name that is not valid UTF-8: {c!r}") from None
+    target = set(cols["target"])
+    both = [c for c in cols["features"] if c in target]
     if both:
         raise err(f"columns['features'] and columns['target'] both name '{both[0]}'")
     return {"features": list(cols["features"]), "target": list(cols["target"])}
