@@ -663,3 +663,13 @@ def test_a_pickled_trainer_that_no_longer_fits_loads_and_says_why_at_its_next_st
         back.step(x, y)
     back.optimizer.param_groups.pop()
     back.step(x, y)  # fits again: configured at this step
+
+
+def test_a_parameter_replaced_inside_the_optimizers_list_is_noticed(rng):
+    (m, o), _ = _pair("relu", "sgd", np.float32)
+    trainer = dg.train.Trainer(m, o)
+    x, y = _data(rng, m, 4, np.float32)
+    trainer.step(x, y)
+    o.param_groups[0]["params"][0] = dg.nn.Parameter(dg.zeros(7, 5))  # same list, same length
+    with pytest.raises(ValueError, match="exactly the model's parameters"):
+        trainer.step(x, y)

@@ -180,17 +180,19 @@ class Trainer:
         """(Re)build the C++ network over the current buffers."""
         self._ensure_grads()
         layers, watch, no_bias = [], [], []
+        plist = self._bound_key[6]  # the optimizer's list of parameters
+        where = {id(q): i for i, q in enumerate(plist)}
         for (lin, act, slope), (owner, w, b) in zip(self._layers, self._held):
             # Each object is read once: the network and what _sync watches are the same arrays.
             wd, wg = w._data, w._grad
-            watch.append((owner, "weight", w, wd, wg, wg._data))
+            watch.append((owner, "weight", w, where[id(w)], wd, wg, wg._data))
             if b is None:
                 no_bias.append(owner)
                 bd = bgd = None
             else:
                 bd, bg = b._data, b._grad
                 bgd = bg._data
-                watch.append((owner, "bias", b, bd, bg, bgd))
+                watch.append((owner, "bias", b, where[id(b)], bd, bg, bgd))
             layers.append((
                 lin.in_features, lin.out_features, _ACTIVATIONS[act], float(slope), wd, bd, wg._data, bgd,
                 self._state_arrays(w), [] if b is None else self._state_arrays(b),
@@ -237,8 +239,10 @@ class Trainer:
                 return self._configure_and_sync()
         rebind = self._structure() != self._bound_structure
         frozen = False
-        for owner, name, p, data, grad, grad_data in self._watch:
-            if owner[name] is not p or p._data is not data:  # e.g. model.double(): a new dtype
+        for owner, name, p, i, data, grad, grad_data in self._watch:
+            # held by the model and by the optimizer at the same place; same array (model.double()
+            # makes new ones, of a new dtype)
+            if owner[name] is not p or params[i] is not p or p._data is not data:
                 return self._configure_and_sync()
             if p._grad is not grad or grad._data is not grad_data:
                 rebind = True
