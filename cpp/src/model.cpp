@@ -374,7 +374,7 @@ std::string Mlp<T>::save_to_memory() const {
   std::string h = json::dump(header);
   h.append((8 - h.size() % 8) % 8, ' ');  // data starts 8-byte aligned, as safetensors writes it
   DENSEGRAD_CHECK(h.size() <= kMaxHeader, "save: the file's header would be " + std::to_string(h.size()) +
-                                              " bytes; model files allow at most 100000000");
+                                              " bytes; model files allow at most " + std::to_string(kMaxHeader));
   std::string out(8, '\0');
   std::uint64_t hl = h.size();
   for (int i = 0; i < 8; ++i) out[std::size_t(i)] = char((hl >> (8 * i)) & 0xFF);
@@ -417,7 +417,7 @@ Mlp<T> Mlp<T>::load_from_memory(const char* data, std::size_t size) {
   if (!little_endian()) bad("this machine is big-endian; model files are little-endian");
   if (size < 8) bad("shorter than the 8-byte header length (" + std::to_string(size) + " bytes)");
   const std::uint64_t hl = read_le64(data);
-  if (hl > kMaxHeader) bad("header length " + std::to_string(hl) + " is implausible (at most 100000000 bytes)");
+  if (hl > kMaxHeader) bad("header length " + std::to_string(hl) + " is implausible (at most " + std::to_string(kMaxHeader) + " bytes)");
   if (hl > size - 8) bad("header length " + std::to_string(hl) + " exceeds the file (" + std::to_string(size) + " bytes)");
   const json::Value header = json::parse(data + 8, std::size_t(hl));
   if (!header.is(json::Value::Kind::Object)) bad("the header is not a JSON object");

@@ -345,30 +345,29 @@ void test_reader_is_as_strict_as_python() {
   const std::string under32 = edited_header(f64, R"(\"dtype\":\"float64\")", R"(\"dtype\":\"float32\")");
   expect_invalid([&] { Mlp<double>::load_from_memory(under32.data(), under32.size()); },
                  "architecture dtype float32 over F64 tensors", "is F64, the architecture says float32");
-  std::string body(12, '\0');
-  const float w = 0.5f;
-  const double b = 0.25;
-  std::memcpy(&body[0], &w, 4);
-  std::memcpy(&body[4], &b, 8);
-  const std::string mixed = model_file(
-      R"({"__metadata__":{"format":"densegrad.mlp","format_version":"1","architecture":"{\"dtype\":\"float32\",)"
-      R"(\"layers\":[{\"type\":\"Linear\",\"in_features\":1,\"out_features\":1,\"bias\":true}]}"},)"
-      R"("0.weight":{"dtype":"F32","shape":[1,1],"data_offsets":[0,4]},)"
-      R"("0.bias":{"dtype":"F64","shape":[1],"data_offsets":[4,12]}})",
-      body);
+  // A hand-built one-layer float32 file: weight 0.5 (F32), bias 0.25 stored as F64 or F32.
+  auto one_layer = [](bool bias_f64) {
+    const float w = 0.5f, bf = 0.25f;
+    const double bd = 0.25;
+    std::string body(bias_f64 ? 12 : 8, '\0');
+    std::memcpy(&body[0], &w, 4);
+    if (bias_f64)
+      std::memcpy(&body[4], &bd, 8);
+    else
+      std::memcpy(&body[4], &bf, 4);
+    return model_file(
+        std::string(R"({"__metadata__":{"format":"densegrad.mlp","format_version":"1","architecture":"{\"dtype\":\"float32\",)"
+                    R"(\"layers\":[{\"type\":\"Linear\",\"in_features\":1,\"out_features\":1,\"bias\":true}]}"},)"
+                    R"("0.weight":{"dtype":"F32","shape":[1,1],"data_offsets":[0,4]},)") +
+            (bias_f64 ? R"("0.bias":{"dtype":"F64","shape":[1],"data_offsets":[4,12]}})"
+                      : R"("0.bias":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})"),
+        body);
+  };
+  const std::string mixed = one_layer(true);
   expect_invalid([&] { Mlp<float>::load_from_memory(mixed.data(), mixed.size()); }, "an F64 bias beside an F32 weight",
                  "tensor '0.bias' is F64, the architecture says float32");
   // The same file with both tensors F32 loads (the hand-built file is otherwise right).
-  std::string same_body(8, '\0');
-  const float bf = 0.25f;
-  std::memcpy(&same_body[0], &w, 4);
-  std::memcpy(&same_body[4], &bf, 4);
-  const std::string same = model_file(
-      R"({"__metadata__":{"format":"densegrad.mlp","format_version":"1","architecture":"{\"dtype\":\"float32\",)"
-      R"(\"layers\":[{\"type\":\"Linear\",\"in_features\":1,\"out_features\":1,\"bias\":true}]}"},)"
-      R"("0.weight":{"dtype":"F32","shape":[1,1],"data_offsets":[0,4]},)"
-      R"("0.bias":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})",
-      same_body);
+  const std::string same = one_layer(false);
   const std::vector<double> y = Mlp<float>::load_from_memory(same.data(), same.size()).predict({2.0});
   check(y.size() == 1 && y[0] == 1.25, "a hand-built one-layer file loads and predicts 0.5 * 2 + 0.25");
 }

@@ -63,7 +63,7 @@ class Module:
         if not isinstance(state.get("_modules"), _Children):
             state = {**state, "_modules": _Children(state.get("_modules", ()))}
             # the caches were stamped with the old counter, which the new one may equal
-            for name in ("_modules_version", "_plan_version", "_plan", "_plan_modules", "_stack", "_stack_cache"):
+            for name in ("_modules_version", "_plan_version", "_plan", "_stack", "_stack_cache"):
                 state.pop(name, None)
         self.__dict__.update(state)
 
