@@ -108,6 +108,103 @@ def test_hyperparameter_changes_and_zero_grad_are_picked_up(rng):
     _assert_same(ma, mb)
 
 
+@pytest.mark.parametrize("opt", ["sgd", "sgd_momentum_dampening", "adam_amsgrad_wd"])
+def test_zero_grad_between_steps_keeps_the_network_and_old_gradients(rng, opt):
+    """A PyTorch habit, ``step(); opt.zero_grad()``: the step writes new gradient arrays into the
+    same C++ network (it was built again every step, ~4x the step's cost on small models), a
+    gradient kept from before keeps its values (as after a backward), and the result stays the
+    autograd path's bitwise."""
+    (ma, oa), (mb, ob) = _pair("mixed", opt, np.float32)
+    trainer = dg.train.Trainer(mb, ob)
+    net = trainer._net
+    loss_fn = dg.nn.MSELoss()
+    kept = []
+    for i in range(4):
+        x, y = _data(rng, ma, 5, np.float32)
+        _autograd_step(ma, oa, loss_fn, x, y)
+        trainer.step(x, y)
+        _assert_same(ma, mb)
+        w = mb[0].weight
+        kept.append((w.grad, w.grad.numpy().copy(), w.grad.numpy()))  # the tensor and its array
+        ob.zero_grad()
+        assert all(p.grad is None for p in mb.parameters())
+    assert trainer._net is net
+    for t, values, arr in kept:
+        assert np.array_equal(t.numpy(), values) and np.array_equal(arr, values)
+    assert len({id(t) for t, _, _ in kept}) == len(kept)
+
+
+def test_zero_grad_then_a_failed_step_or_predict_leaves_the_gradients_none(rng):
+    (ma, oa), (mb, ob) = _pair("relu", "sgd", np.float32)
+    trainer = dg.train.Trainer(mb, ob)
+    x, y = _data(rng, ma, 4, np.float32)
+    loss_fn = dg.nn.MSELoss()
+    _autograd_step(ma, oa, loss_fn, x, y)
+    trainer.step(x, y)
+    ob.zero_grad()
+    with pytest.raises(ValueError, match="rows"):
+        trainer.step(x, y[:3])  # refused inside the C++ step, after the new arrays were bound
+    trainer.predict(x)
+    assert all(p.grad is None for p in mb.parameters())
+    x, y = _data(rng, ma, 4, np.float32)
+    _autograd_step(ma, oa, loss_fn, x, y)
+    trainer.step(x, y)
+    _assert_same(ma, mb)
+
+
+def test_zero_grad_of_some_parameters_and_replaced_gradients(rng):
+    """One gradient set to None and another replaced by the user: the network is built again
+    (the replaced one is a new array to bind), and the step still matches autograd."""
+    (ma, oa), (mb, ob) = _pair("mixed", "adam", np.float32)
+    trainer = dg.train.Trainer(mb, ob)
+    loss_fn = dg.nn.MSELoss()
+    for i in range(3):
+        x, y = _data(rng, ma, 6, np.float32)
+        _autograd_step(ma, oa, loss_fn, x, y)
+        trainer.step(x, y)
+        _assert_same(ma, mb)
+        mb[0].bias.grad = None
+        if i == 1:
+            mb[2].weight.grad = dg.zeros(*mb[2].weight.shape)
+    ob.zero_grad(set_to_none=False)  # in place: the same arrays stay bound
+    others = [p for p in mb.parameters() if p is not mb[0].bias]
+    grads = [p.grad for p in others]
+    x, y = _data(rng, ma, 6, np.float32)
+    _autograd_step(ma, oa, loss_fn, x, y)
+    trainer.step(x, y)
+    _assert_same(ma, mb)
+    assert all(p.grad is g for p, g in zip(others, grads))
+
+
+def test_fused_set_grad_checks_its_array(rng):
+    (m, o), _ = _pair("mixed", "sgd", np.float32)
+    trainer = dg.train.Trainer(m, o)
+    net = trainer._net
+    ok = np.zeros((13, 5), np.float32)
+    net.set_grad(0, False, ok)
+    cases = [
+        ((5, False, ok), IndexError, "out of range"),
+        ((-1, False, ok), IndexError, "out of range"),
+        ((1, True, np.zeros(7, np.float32)), ValueError, "has no bias"),
+        ((0, False, np.zeros((5, 13), np.float32)), ValueError, r"expected \(13, 5\)"),
+        ((0, True, np.zeros(12, np.float32)), ValueError, r"expected \(13,\)"),
+        ((0, False, np.zeros((13, 5), np.float64)), TypeError, "float32"),
+        ((0, False, np.zeros((5, 13), np.float32).T), ValueError, "C-contiguous"),
+        ((0, False, np.zeros((13, 5), np.float32)[None]), ValueError, "2-D"),
+        ((0, False, m[0].weight.detach().numpy()), ValueError, "overlap"),
+        ((0, True, m[4].bias.detach().numpy()[:0]), ValueError, r"expected \(13,\)"),
+    ]
+    ro = np.zeros((13, 5), np.float32)
+    ro.flags.writeable = False
+    cases.append(((0, False, ro), ValueError, "read-only"))
+    for args, exc, msg in cases:
+        with pytest.raises(exc, match=msg):
+            net.set_grad(*args)
+    x, y = _data(rng, m, 3, np.float32)
+    net.step(x, y, 1, False)
+    assert np.any(ok != 0)  # the accepted array is the one written
+
+
 def test_a_step_marks_its_parameters_and_gradients_modified(rng):
     """The fused step updates parameters and overwrites .grad in place: a graph that saved
     either (here a product with the gradient tensor) must refuse its backward afterwards rather

@@ -755,6 +755,31 @@ class FusedMlp {
     opt_.adam = o;
   }
 
+  // Point layer `layer`'s weight (bias=False) or bias gradient at a new array, checked like the
+  // constructor's: the Trainer's way to follow zero_grad() (which sets .grad to None) without
+  // building the network again.
+  void set_grad(Index layer, bool bias, const py::object& obj) {
+    Busy busy(busy_);
+    if (layer < 0 || layer >= Index(specs_.size()))
+      throw py::index_error("layer " + std::to_string(layer) + " out of range for " + std::to_string(specs_.size()) +
+                            " layers");
+    const densegrad::LayerSpec& spec = specs_[std::size_t(layer)];
+    if (bias && !spec.bias) throw py::value_error("layer " + std::to_string(layer) + " has no bias");
+    const char* name = bias ? "db" : "dw";
+    py::array a = as_array(obj, name);
+    if (is_f32_) check_operand<float>(a, name, bias ? 1 : 2, true);
+    else check_operand<double>(a, name, bias ? 1 : 2, true);
+    if (a.shape(0) != spec.out || (!bias && a.shape(1) != spec.in))
+      throw py::value_error(std::string(name) + " has shape " + shape_of(a) + ", expected " +
+                            (bias ? "(" + std::to_string(spec.out) + ",)" : densegrad::detail::shape_str(spec.out, spec.in)));
+    const std::size_t idx = std::size_t(layer) * 10 + (bias ? 3 : 2);
+    for (std::size_t i = 0; i < arrays_.size(); ++i)
+      if (i != idx && arrays_[i]) check_no_overlap(a, name, *arrays_[i], "another network buffer");
+    arrays_[idx] = a;
+    if (is_f32_) set_grad_ptr(refs_f_[std::size_t(layer)], bias, static_cast<float*>(a.mutable_data()));
+    else set_grad_ptr(refs_d_[std::size_t(layer)], bias, static_cast<double*>(a.mutable_data()));
+  }
+
   double step(const py::object& x_obj, const py::object& y_obj, Index step, bool first_step) {
     Busy busy(busy_);
     py::array x = as_array(x_obj, "x"), y = as_array(y_obj, "y");
@@ -822,6 +847,12 @@ class FusedMlp {
     }
     densegrad::check_layers(r, nullptr);
     return r;
+  }
+
+  template <typename T>
+  static void set_grad_ptr(densegrad::DenseLayerRef<T>& r, bool bias, T* p) {
+    if (bias) r.db = p;
+    else r.dw = p;
   }
 
   Index check_io(const py::array& a, const char* name, Index cols) {
@@ -908,6 +939,8 @@ PYBIND11_MODULE(_core, m) {
            py::arg("weight_decay"), py::arg("amsgrad"), py::arg("maximize"))
       .def("step", &FusedMlp::step, py::arg("x"), py::arg("target"), py::arg("step"), py::arg("first_step"),
            "One fused training step; returns the loss.")
+      .def("set_grad", &FusedMlp::set_grad, py::arg("layer"), py::arg("bias"), py::arg("grad"),
+           "Write layer's weight (bias=False) or bias gradient into a new array from the next step on.")
       .def("forward", &FusedMlp::forward, py::arg("x"));
 
   m.def("gemm", &gemm, py::arg("a"), py::arg("b"), py::arg("trans_a") = false,

@@ -115,6 +115,10 @@ class FusedMlp:
         ...
     def set_adam(self, lr: typing.SupportsFloat | typing.SupportsIndex, beta1: typing.SupportsFloat | typing.SupportsIndex, beta2: typing.SupportsFloat | typing.SupportsIndex, eps: typing.SupportsFloat | typing.SupportsIndex, weight_decay: typing.SupportsFloat | typing.SupportsIndex, amsgrad: bool, maximize: bool) -> None:
         ...
+    def set_grad(self, layer: typing.SupportsInt | typing.SupportsIndex, bias: bool, grad: typing.Any) -> None:
+        """
+        Write layer's weight (bias=False) or bias gradient into a new array from the next step on.
+        """
     def set_sgd(self, lr: typing.SupportsFloat | typing.SupportsIndex, momentum: typing.SupportsFloat | typing.SupportsIndex, dampening: typing.SupportsFloat | typing.SupportsIndex, weight_decay: typing.SupportsFloat | typing.SupportsIndex, nesterov: bool, maximize: bool) -> None:
         ...
     def step(self, x: typing.Any, target: typing.Any, step: typing.SupportsInt | typing.SupportsIndex, first_step: bool) -> float:

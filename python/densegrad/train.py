@@ -84,8 +84,9 @@ class Trainer:
 
     ``step(x, y)`` is equivalent to ``opt.zero_grad(); loss_fn(model(x), y).backward();
     opt.step()`` and returns the loss as a float; afterwards each parameter's ``.grad`` holds
-    that step's gradient. Changes to the optimizer's hyper-parameters (e.g. ``lr``) are picked up
-    at the next step, and so are changes to the model, optimizer or loss (a module, parameter,
+    that step's gradient, written in place (no ``zero_grad()`` needed; after one, which sets
+    ``.grad`` to None, the step writes into new arrays). Changes to the optimizer's
+    hyper-parameters (e.g. ``lr``) are picked up at the next step, and so are changes to the model, optimizer or loss (a module, parameter,
     slope or reduction replaced, ``model.double()``): the step checks them again and builds a
     new network. Every parameter must require grad (``step`` raises ValueError otherwise: a
     frozen parameter would be updated).
@@ -137,7 +138,7 @@ class Trainer:
         # carries the model, optimizer and loss, and builds its own network over their copies.
         state = self.__dict__.copy()
         for name in ("_net", "_watch", "_watch_state", "_no_bias", "_bound_structure", "_hyper", "_bound_key",
-                     "_layers", "_held", "_params"):
+                     "_layers", "_held", "_params", "_regrad"):
             state.pop(name, None)
         return state
 
@@ -204,11 +205,49 @@ class Trainer:
         # What _sync compares each step: where the model holds each parameter and the objects
         # that hold the bound arrays.
         self._watch, self._no_bias = watch, no_bias
+        self._regrad = None
         state = self.optimizer.state
         self._watch_state = [
             (p, state[p], name, state[p][name])
             for p in self._params if p in state for name in _STATE_NAMES if name in state[p]
         ]
+
+    def _regrad_plan(self) -> list | None:
+        """When the only change is gradients set to None (zero_grad()'s default), the places in
+        _watch of those gradients: the next step writes them into new arrays (as a backward
+        would, so a gradient tensor kept from before keeps its values) instead of building the
+        network again. None when anything else changed."""
+        if self._structure() != self._bound_structure:
+            return None
+        state = self.optimizer.state
+        for p, st, name, arr in self._watch_state:
+            if state.get(p) is not st or st.get(name) is not arr:
+                return None
+        plan = []
+        layer = -1
+        for k, (_, name, p, _, _, grad, grad_data) in enumerate(self._watch):
+            if name == "weight":
+                layer += 1
+            if p._grad is grad and grad._data is grad_data:
+                continue
+            if p._grad is not None:
+                return None
+            plan.append((k, layer))
+        return plan
+
+    def _new_grads(self, plan: list) -> list:
+        """Give the network new gradient arrays at the places planned by _regrad_plan; returns
+        (parameter, gradient tensor) pairs to attach after the step. The arrays need no zeroing:
+        a step writes every element of its gradients."""
+        watch, net, attach = self._watch, self._net, []
+        for k, layer in plan:
+            owner, name, p, i, data, _, _ = watch[k]
+            arr = np.empty(data.shape, data.dtype)
+            net.set_grad(layer, name == "bias", arr)
+            t = Tensor._wrap(arr)
+            watch[k] = (owner, name, p, i, data, t, arr)
+            attach.append((p, t))
+        return attach
 
     def _structure(self):
         """The optimizer options that decide which state buffers exist."""
@@ -255,7 +294,11 @@ class Trainer:
                     rebind = True
                     break
         if rebind:
-            self._bind()
+            plan = self._regrad_plan()
+            if plan is None:
+                self._bind()
+            else:
+                self._regrad = plan
         group = self.optimizer.param_groups[0]
         if self._is_sgd:
             hyper = (group["lr"], group["momentum"], group["dampening"], group["weight_decay"],
@@ -290,6 +333,10 @@ class Trainer:
             self._refuse_frozen()
         xa = _as_batch("x", x, self._dtype, self._in)
         ya = _as_batch("y", y, self._dtype, self._out)
+        attach = None
+        if self._regrad:  # gradients reset to None since the last step
+            attach = self._new_grads(self._regrad)
+            self._regrad = None
         opt = self.optimizer
         if self._is_sgd and not self._bound_structure:  # plain SGD: no state to keep
             loss = self._net.step(xa, ya, 1, False)
@@ -314,6 +361,10 @@ class Trainer:
             for s in states:
                 s.pop("_fresh", None)
             loss = self._net.step(xa, ya, 1, first)
+        if attach is not None:  # after the step: a step that raised leaves them None
+            for p, t in attach:
+                if p._grad is None:
+                    p._grad = t
         for p in self._params:
             p._vc[0] += 1
             g = p._grad  # written in place (autograd would have made a new .grad)
