@@ -493,3 +493,36 @@ def test_state_dict_is_a_snapshot_and_load_keeps_extra_options_and_refuses_other
         warnings.simplefilter("error")
         opt.load_state_dict(big)
     assert np.all(np.isinf(opt.state[next(iter(model.parameters()))]["exp_avg"]))
+
+
+def test_load_state_dict_refuses_an_adam_state_with_missing_buffers(rng):
+    """A begun Adam state without exp_avg (or without max_exp_avg_sq under amsgrad) loaded and then
+    failed with KeyError at the next step; it is refused on load, naming what is missing. An empty
+    state (not begun) and SGD's optional momentum buffer still load."""
+    x = rng.standard_normal((8, 3)).astype(np.float32)
+    y = rng.standard_normal((8, 2)).astype(np.float32)
+    model = _mlp()
+    opt = dg.optim.Adam(model.parameters(), lr=0.01, amsgrad=True)
+    _steps(model, opt, x, y, 1)
+    good = opt.state_dict()
+    for name in ("exp_avg", "exp_avg_sq", "max_exp_avg_sq", "step"):
+        bad = opt.state_dict()
+        del bad["state"][1][name]
+        with pytest.raises(ValueError, match=f"parameter 1 has no {name}"):
+            opt.load_state_dict(bad)
+    bad = opt.state_dict()
+    bad["state"][0]["exp_avg"] = None
+    with pytest.raises(ValueError, match="parameter 0 has no exp_avg"):
+        opt.load_state_dict(bad)
+    plain = opt.state_dict()
+    plain["param_groups"][0]["amsgrad"] = False  # without amsgrad, max_exp_avg_sq is not needed
+    for s in plain["state"].values():
+        del s["max_exp_avg_sq"]
+    opt.load_state_dict(plain)
+    _steps(model, opt, x, y, 1)
+    good["state"][2] = {}
+    opt.load_state_dict(good)
+    _steps(model, opt, x, y, 1)
+    sgd = dg.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    sgd.load_state_dict({"state": {0: {"momentum_buffer": None}}, "param_groups": sgd.state_dict()["param_groups"]})
+    _steps(model, sgd, x, y, 1)

@@ -34,6 +34,11 @@ class Adam(Optimizer):
         if not g["weight_decay"] >= 0.0:
             raise ValueError(f"Invalid weight_decay value: {g['weight_decay']}")
 
+    @staticmethod
+    def _state_names(group: dict) -> tuple[str, ...]:
+        names = ("step", "exp_avg", "exp_avg_sq")
+        return names + ("max_exp_avg_sq",) if group["amsgrad"] else names
+
     def step(self, closure=None):
         """One update of every parameter that has a gradient; returns closure() if given."""
         loss = closure() if closure is not None else None

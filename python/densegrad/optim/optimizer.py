@@ -104,8 +104,9 @@ class Optimizer:
         groups and of parameters in each (a torch.optim state dict of the same kind loads too:
         each group must have every option of this optimizer, so a torch RAdam's or an SGD's is
         refused by Adam). Values are copied, arrays cast to their parameter's dtype; other group
-        options are kept, unless they change the arithmetic (``decoupled_weight_decay``).
-        Nothing changes when it raises."""
+        options are kept, unless they change the arithmetic (``decoupled_weight_decay``); a
+        parameter's state, once begun, must have every buffer (Adam: ``step``, ``exp_avg``,
+        ``exp_avg_sq``, and ``max_exp_avg_sq`` with amsgrad). Nothing changes when it raises."""
         saved_groups = state_dict["param_groups"]
         if len(saved_groups) != len(self.param_groups):
             raise ValueError("loaded state dict has a different number of parameter groups")
@@ -129,10 +130,16 @@ class Optimizer:
             self._check_group(new)
             groups.append(new)
         state: defaultdict[Tensor, dict[str, Any]] = defaultdict(dict)
+        group_of = {id(p): new_g for new_g, g in zip(groups, self.param_groups) for p in g["params"]}
         for i, saved in state_dict["state"].items():
             p = by_index.get(i)
             if p is None:
                 raise ValueError(f"loaded state dict has state for parameter {i}, which no group holds")
+            # A state begun must be whole: the next step would fail on a missing buffer.
+            missing = [k for k in self._state_names(group_of[id(p)]) if saved and saved.get(k) is None]
+            if missing:
+                raise ValueError(f"loaded state of parameter {i} has no {', '.join(missing)} "
+                                 f"({type(self).__name__} keeps {', '.join(self._state_names(group_of[id(p)]))})")
             new = {}
             for name, v in saved.items():
                 if name == "step":
@@ -153,6 +160,11 @@ class Optimizer:
             state[p] = new
         self.param_groups = groups
         self.state = state
+
+    @staticmethod
+    def _state_names(group: dict) -> tuple[str, ...]:
+        """The entries a parameter's state must have once it has any (subclasses)."""
+        return ()
 
     def step(self, closure=None):
         """Update the parameters from their ``.grad`` (subclasses implement the rule)."""
