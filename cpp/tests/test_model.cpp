@@ -372,6 +372,36 @@ void test_reader_is_as_strict_as_python() {
   check(y.size() == 1 && y[0] == 1.25, "a hand-built one-layer file loads and predicts 0.5 * 2 + 0.25");
 }
 
+// `columns` (written by the Python writer only) is checked by the C++ reader as by Python's: it
+// loaded whatever it held.
+void test_columns_are_checked() {
+  Mlp<float> m(kLayers, 1);  // 3 inputs, 2 outputs
+  const std::string plain = m.save_to_memory();
+  auto with_columns = [&](const std::string& json_text) {  // a JSON string holding json_text
+    std::string quoted = "\"";
+    for (char ch : json_text) quoted += ch == '"' ? std::string("\\\"") : std::string(1, ch);
+    return edited_header(plain, R"("format":)", "\"columns\":" + quoted + R"(","format":)");
+  };
+  const std::string good = with_columns(R"({"features":["a","b","c"],"target":["y","z"]})");
+  check(Mlp<float>::load_from_memory(good.data(), good.size()).in_features() == 3, "a file with fitting columns loads");
+  const std::pair<const char*, const char*> cases[] = {
+      {R"({"features":["a","b"],"target":["y","z"]})", "columns name 2 features and 2 targets; the model has 3 inputs"},
+      {R"({"features":["a","b","c"],"target":["y"]})", "columns name 3 features and 1 targets"},
+      {R"({"features":["a","b","a"],"target":["y","z"]})", "columns['features'] names 'a' twice"},
+      {R"({"features":["a","b","c"],"target":["c","z"]})", "both name 'c'"},
+      {R"({"features":["a","b",3],"target":["y","z"]})", "columns['features'] must be a list of strings"},
+      {R"({"features":["a","b","c"],"target":"y"})", "columns['target'] must be a list of strings"},
+      {R"({"features":["a","b","c"]})", "must be an object with 'features' and 'target' lists"},
+      {R"({"features":["a","b","c"],"target":["y","z"],"extra":[]})", "must be an object with 'features' and 'target'"},
+      {R"(["a","b","c"])", "must be an object with 'features' and 'target' lists"},
+      {R"({"features":["a","b","c"],"target":["y","z"])", "columns: "},  // malformed JSON
+  };
+  for (const auto& c : cases) {
+    const std::string bad = with_columns(c.first);
+    expect_invalid([&] { Mlp<float>::load_from_memory(bad.data(), bad.size()); }, std::string("columns ") + c.first, c.second);
+  }
+}
+
 // A file whose architecture claims layers far larger than its tensors is refused before the
 // model is allocated (the reader allocated first, then compared shapes: std::bad_alloc here, and
 // with sizes that do fit in memory, gigabytes taken for a file of a few hundred bytes).
@@ -525,6 +555,7 @@ int main(int argc, char** argv) {
   test_round_trip<double>();
   test_rejects_bad_files();
   test_normalization_is_checked();
+  test_columns_are_checked();
   test_zero_width_layers();
   test_reader_is_as_strict_as_python();
   test_huge_architecture_is_refused_before_allocating();
