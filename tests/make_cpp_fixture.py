@@ -26,6 +26,10 @@ def build():
     return model, norm
 
 
+# The CSV column names, saved as Python writes them (the C++ reader checks them).
+COLUMNS = {"features": ["rooms", "area m\u00b2", "age"], "target": ["price", "tax"]}
+
+
 def predict(model, norm, x: np.ndarray) -> np.ndarray:
     """The format's rule (docs/model-format.md), as the package applies it."""
     return dg_predict(model, x, norm)
@@ -34,7 +38,7 @@ def predict(model, norm, x: np.ndarray) -> np.ndarray:
 def main() -> None:
     model, norm = build()
     OUT.mkdir(parents=True, exist_ok=True)
-    model.save(OUT / "python_model.safetensors", normalization=norm)
+    model.save(OUT / "python_model.safetensors", normalization=norm, columns=COLUMNS)
     x = np.random.default_rng(5).normal(0.0, 2.0, size=(6, 3))
     y = predict(model, norm, x)
     with open(OUT / "python_model_predictions.txt", "w") as f:

@@ -60,7 +60,7 @@ def test_python_saved_file_is_what_the_cpp_test_loads(tmp_path):
     the C++ test reads (so the C++ side is tested against the current writer)."""
     model, norm = make_cpp_fixture.build()
     fresh = tmp_path / "m.safetensors"
-    model.save(fresh, normalization=norm)
+    model.save(fresh, normalization=norm, columns=make_cpp_fixture.COLUMNS)
     with safe_open(str(fresh), framework="np") as a, safe_open(str(DATA / "python_model.safetensors"), framework="np") as b:
         ma, mb = a.metadata(), b.metadata()
         assert {k: v for k, v in ma.items() if k != "densegrad_version"} == {k: v for k, v in mb.items() if k != "densegrad_version"}
