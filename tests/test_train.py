@@ -152,6 +152,73 @@ def test_zero_grad_then_a_failed_step_or_predict_leaves_the_gradients_none(rng):
     _assert_same(ma, mb)
 
 
+def test_a_reset_plan_left_by_predict_is_not_used_once_the_gradients_are_back(rng):
+    """Review: zero_grad(), predict() (which saw the None gradients), then the user put the
+    same gradient tensors back: the next step wrote into arrays nobody held and .grad kept the
+    previous step's values."""
+    (ma, oa), (mb, ob) = _pair("relu", "sgd", np.float32)
+    trainer = dg.train.Trainer(mb, ob)
+    loss_fn = dg.nn.MSELoss()
+    x, y = _data(rng, ma, 5, np.float32)
+    _autograd_step(ma, oa, loss_fn, x, y)
+    trainer.step(x, y)
+    saved = [[p.grad for p in m.parameters()] for m in (ma, mb)]
+    oa.zero_grad()
+    ob.zero_grad()
+    trainer.predict(x)
+    for m, grads in zip((ma, mb), saved):
+        for p, g in zip(m.parameters(), grads):
+            p.grad = g
+    x, y = _data(rng, ma, 5, np.float32)
+    for p in ma.parameters():  # the autograd twin accumulates into the restored gradients
+        p.grad = None
+    _autograd_step(ma, oa, loss_fn, x, y)
+    trainer.step(x, y)
+    _assert_same(ma, mb)
+
+
+def test_a_failed_first_momentum_step_still_starts_the_buffers_at_the_next(rng):
+    """Review: the fused SGD step dropped its 'first step' marks before the C++ step, so after
+    a step that raised, the next one took the zero buffers as started (wrong with dampening)."""
+    (ma, oa), (mb, ob) = _pair("relu", "sgd_momentum_dampening", np.float32)
+    trainer = dg.train.Trainer(mb, ob)
+    x, y = _data(rng, ma, 5, np.float32)
+    with pytest.raises(ValueError, match="rows"):
+        trainer.step(x, y[:3])
+    for _ in range(2):
+        _autograd_step(ma, oa, dg.nn.MSELoss(), x, y)
+        trainer.step(x, y)
+        _assert_same(ma, mb)
+
+
+def test_gradients_stay_none_until_a_step_succeeds(rng):
+    """.grad is None after zero_grad() until a step succeeds, also when the step has to build
+    the network again (a changed option, a replaced layer) or is a copy's; a new Trainer does
+    not give the model gradients."""
+    import copy
+
+    (m, o), _ = _pair("relu", "sgd", np.float32)
+    trainer = dg.train.Trainer(m, o)
+    assert all(p.grad is None for p in m.parameters())
+    x, y = _data(rng, m, 4, np.float32)
+    trainer.step(x, y)
+    for change in ("layer", "momentum", "copy"):
+        o.zero_grad()
+        if change == "momentum":
+            o.param_groups[0]["momentum"] = 0.5
+        elif change == "layer":
+            m[2] = dg.nn.Linear(7, 3)
+            o.param_groups[0]["params"] = list(m.parameters())
+        t = copy.deepcopy(trainer) if change == "copy" else trainer
+        tm = t.model
+        with pytest.raises(ValueError, match="rows"):
+            t.step(x, y[:2])
+        t.predict(x)
+        assert all(p.grad is None for p in tm.parameters()), change
+        t.step(x, y)
+        assert all(p.grad is not None for p in tm.parameters()), change
+
+
 def test_zero_grad_of_some_parameters_and_replaced_gradients(rng):
     """One gradient set to None and another replaced by the user: the network is built again
     (the replaced one is a new array to bind), and the step still matches autograd."""

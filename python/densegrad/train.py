@@ -169,29 +169,39 @@ class Trainer:
             names.append("max_exp_avg_sq")
         return [st[n] for n in names]
 
-    def _ensure_grads(self) -> None:
-        """Give every parameter a .grad array the C++ network can write (C-contiguous, aligned,
-        writeable, the parameter's shape)."""
+    def _grads_to_bind(self) -> dict:
+        """The gradient tensor to bind for each parameter (by id): its .grad when the C++ network
+        can write it (C-contiguous, aligned, writeable, the parameter's shape); else a new one,
+        which replaces an unusable .grad at once, but is not given to a parameter whose .grad is
+        None: a step attaches it after it succeeded (a failed step or predict() leaves None, as
+        a failed backward would)."""
+        out = {}
         for p in self._params:
-            g = None if p._grad is None else p._grad._data
+            t = p._grad
+            g = None if t is None else t._data
             if g is None or g.shape != p._data.shape or not (g.flags.writeable and g.flags.c_contiguous and g.flags.aligned):
-                p._grad = Tensor._wrap(np.zeros_like(p._data))
+                new = Tensor._wrap(np.zeros_like(p._data))
+                if t is not None:
+                    p._grad = new
+                t = new
+            out[id(p)] = t
+        return out
 
     def _bind(self) -> None:
         """(Re)build the C++ network over the current buffers."""
-        self._ensure_grads()
+        grads = self._grads_to_bind()
         layers, watch, no_bias = [], [], []
         plist = self._bound_key[6]  # the optimizer's list of parameters
         where = {id(q): i for i, q in enumerate(plist)}
         for (lin, act, slope), (owner, w, b) in zip(self._layers, self._held):
             # Each object is read once: the network and what _sync watches are the same arrays.
-            wd, wg = w._data, w._grad
+            wd, wg = w._data, grads[id(w)]
             watch.append((owner, "weight", w, where[id(w)], wd, wg, wg._data))
             if b is None:
                 no_bias.append(owner)
                 bd = bgd = None
             else:
-                bd, bg = b._data, b._grad
+                bd, bg = b._data, grads[id(b)]
                 bgd = bg._data
                 watch.append((owner, "bias", b, where[id(b)], bd, bg, bgd))
             layers.append((
@@ -205,12 +215,14 @@ class Trainer:
         # What _sync compares each step: where the model holds each parameter and the objects
         # that hold the bound arrays.
         self._watch, self._no_bias = watch, no_bias
-        self._regrad = None
         state = self.optimizer.state
         self._watch_state = [
             (p, state[p], name, state[p][name])
             for p in self._params if p in state for name in _STATE_NAMES if name in state[p]
         ]
+        # Gradients that were None are bound but not attached: the next step gives them new
+        # arrays and attaches those once it succeeded.
+        self._regrad = self._regrad_plan() or None
 
     def _regrad_plan(self) -> list | None:
         """When the only change is gradients set to None (zero_grad()'s default), the places in
@@ -299,6 +311,8 @@ class Trainer:
                 self._bind()
             else:
                 self._regrad = plan
+        else:  # a plan left by predict() or a refused step is stale: nothing is None now
+            self._regrad = None
         group = self.optimizer.param_groups[0]
         if self._is_sgd:
             hyper = (group["lr"], group["momentum"], group["dampening"], group["weight_decay"],
@@ -335,8 +349,8 @@ class Trainer:
         ya = _as_batch("y", y, self._dtype, self._out)
         attach = None
         if self._regrad:  # gradients reset to None since the last step
-            attach = self._new_grads(self._regrad)
-            self._regrad = None
+            plan, self._regrad = self._regrad, None
+            attach = self._new_grads(plan)
         opt = self.optimizer
         if self._is_sgd and not self._bound_structure:  # plain SGD: no state to keep
             loss = self._net.step(xa, ya, 1, False)
@@ -358,9 +372,10 @@ class Trainer:
                     "some parameters have SGD momentum buffers and others none yet; the fused step "
                     "needs all or none (take autograd steps, which fit() does by itself)"
                 )
-            for s in states:
-                s.pop("_fresh", None)
             loss = self._net.step(xa, ya, 1, first)
+            if first:  # (after the step: a step that raised has not started the buffers)
+                for s in states:
+                    s.pop("_fresh", None)
         if attach is not None:  # after the step: a step that raised leaves them None
             for p, t in attach:
                 if p._grad is None:
