@@ -551,3 +551,24 @@ def test_float32_overflow_gives_inf_without_a_warning(make):
         warnings.simplefilter("error")
         out = make()
     assert np.all(np.isinf(out.detach().numpy()))
+
+
+def test_comparing_a_tensor_with_numbers_or_arrays_raises_instead_of_answering_false():
+    """`loss == 0` compared identity and answered False whatever the values (PyTorch compares
+    elementwise; densegrad has no bool dtype): it raises now, naming what to do. Tensor vs
+    tensor stays identity, which lists, sets and dicts of tensors rely on."""
+    t = dg.tensor([0.0, 2.0])
+    zero = dg.tensor(0.0)
+    for other in (0, 0.0, np.float32(0), True, np.zeros(2), [0.0, 2.0], (0.0, 2.0)):
+        with pytest.raises(TypeError, match="no elementwise comparison"):
+            t == other  # noqa: B015
+        with pytest.raises(TypeError, match="no elementwise comparison"):
+            other != t  # noqa: B015
+    with pytest.raises(TypeError, match=r"t\.item\(\) == other"):
+        zero == 0  # noqa: B015
+    same = dg.tensor([0.0, 2.0])
+    assert (t == t) is True and (t == same) is False and (t != same) is True
+    assert (t == None) is False and (t != "a") is True  # noqa: E711
+    assert t in [same, t] and t not in [same] and {t: 1}[t] == 1 and len({t, same}) == 2
+    p = dg.nn.Linear(2, 1).weight
+    assert p in [same, p] and (p == p) is True

@@ -67,6 +67,13 @@ def _to_array(data, dtype) -> np.ndarray:
         return np.array(arr, dtype=dt, order="C", copy=True)
 
 
+_NO_COMPARE = (
+    "Tensor {op} {other}: densegrad has no elementwise comparison (no bool dtype); compare arrays "
+    "(t.numpy() {op} other) or numbers (t.item() {op} other). Between two tensors, == is identity"
+)
+_COMPARABLE = (numbers.Number, np.ndarray, np.generic, list, tuple)  # what PyTorch compares elementwise
+
+
 class Tensor:
     """An n-dimensional float32/float64 array that can record its history for autograd.
 
@@ -238,6 +245,21 @@ class Tensor:
         if self._data.size != 1:
             raise RuntimeError(f"Boolean value of Tensor with {self._data.size} elements is ambiguous")
         return bool(self._data.item())
+
+    # Comparisons. densegrad has no bool dtype, so `==` cannot be PyTorch's elementwise one; it
+    # stays identity between tensors (as `is`: containers, `in` and dict keys need it) and
+    # refuses a number or an array, which compared False before whatever the values were.
+    __hash__ = object.__hash__
+
+    def __eq__(self, other):
+        if isinstance(other, _COMPARABLE):
+            raise TypeError(_NO_COMPARE.format(op="==", other=type(other).__name__))
+        return self is other if isinstance(other, Tensor) else NotImplemented
+
+    def __ne__(self, other):
+        if isinstance(other, _COMPARABLE):
+            raise TypeError(_NO_COMPARE.format(op="!=", other=type(other).__name__))
+        return self is not other if isinstance(other, Tensor) else NotImplemented
 
     def __repr__(self) -> str:
         suffixes = []
