@@ -554,21 +554,30 @@ def test_float32_overflow_gives_inf_without_a_warning(make):
 
 
 def test_comparing_a_tensor_with_numbers_or_arrays_raises_instead_of_answering_false():
-    """`loss == 0` compared identity and answered False whatever the values (PyTorch compares
-    elementwise; densegrad has no bool dtype): it raises now, naming what to do. Tensor vs
-    tensor stays identity, which lists, sets and dicts of tensors rely on."""
+    """`t == 0` compared identity and answered False whatever the values (PyTorch compares
+    elementwise; densegrad has no bool dtype): a larger tensor raises now, naming what to do,
+    and a one-element tensor answers by value as bool(t == x) does in PyTorch (a Python number
+    taken in the tensor's dtype). Tensor vs tensor stays identity, which lists, sets and dicts
+    of tensors rely on."""
     t = dg.tensor([0.0, 2.0])
-    zero = dg.tensor(0.0)
     for other in (0, 0.0, np.float32(0), True, np.zeros(2), [0.0, 2.0], (0.0, 2.0)):
         with pytest.raises(TypeError, match="no elementwise comparison"):
             t == other  # noqa: B015
         with pytest.raises(TypeError, match="no elementwise comparison"):
             other != t  # noqa: B015
-    with pytest.raises(TypeError, match=r"t\.item\(\) == other"):
-        zero == 0  # noqa: B015
+    zero, tenth = dg.tensor(0.0), dg.tensor(0.1)  # float32
+    assert zero == 0 and 0.0 == zero and zero == False and not (zero != 0)  # noqa: E712
+    assert tenth == 0.1 and not (tenth != 0.1) and dg.tensor([[0.1]]) == 0.1  # 0.1 rounded to float32
+    assert dg.tensor(0.1, dtype=dg.float64) == 0.1 and dg.tensor(0.1, dtype=dg.float64) != np.float32(0.1)
+    assert dg.tensor(float("nan")) != 1.0 and not (dg.tensor(float("nan")) == float("nan"))
+    assert not (tenth == 10**400) and tenth != 10**400  # beyond any float: compared exactly
+    assert [tenth, 1.0].index(1.0) == 1 and {"loss": zero} == {"loss": 0.0} and tenth in (None, 0.1)
+    for other in ([0.1], np.array(0.1)):
+        with pytest.raises(TypeError, match="no elementwise comparison"):
+            tenth == other  # noqa: B015
     same = dg.tensor([0.0, 2.0])
     assert (t == t) is True and (t == same) is False and (t != same) is True
-    assert (t == None) is False and (t != "a") is True  # noqa: E711
+    assert (t == None) is False and (t != "a") is True and (t == np.str_("a")) is False  # noqa: E711
     assert t in [same, t] and t not in [same] and {t: 1}[t] == 1 and len({t, same}) == 2
     p = dg.nn.Linear(2, 1).weight
     assert p in [same, p] and (p == p) is True

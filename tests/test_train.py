@@ -272,6 +272,28 @@ def test_fused_set_grad_checks_its_array(rng):
     assert np.any(ok != 0)  # the accepted array is the one written
 
 
+def test_one_element_tensor_options_are_read_as_numbers_each_step(rng):
+    """Review: an lr set to a one-element Tensor made the step raise TypeError (comparing the
+    options with the last ones), and a Tensor lr changed in place was never noticed."""
+    for opt in ("sgd_momentum_dampening", "adam"):
+        (ma, oa), (mb, ob) = _pair("relu", opt, np.float32)
+        trainer = dg.train.Trainer(mb, ob)
+        loss_fn = dg.nn.MSELoss()
+        for i in range(4):
+            x, y = _data(rng, ma, 5, np.float32)
+            if i == 1:
+                for o in (oa, ob):
+                    o.param_groups[0]["lr"] = dg.tensor(0.03)
+                    if opt.startswith("sgd"):
+                        o.param_groups[0]["momentum"] = dg.tensor(0.5)
+            if i == 2:
+                for o in (oa, ob):
+                    o.param_groups[0]["lr"] *= 0.5  # in place: the same Tensor object
+            _autograd_step(ma, oa, loss_fn, x, y)
+            trainer.step(x, y)
+            _assert_same(ma, mb)
+
+
 def test_a_step_marks_its_parameters_and_gradients_modified(rng):
     """The fused step updates parameters and overwrites .grad in place: a graph that saved
     either (here a product with the gradient tensor) must refuse its backward afterwards rather

@@ -69,9 +69,10 @@ def _to_array(data, dtype) -> np.ndarray:
 
 _NO_COMPARE = (
     "Tensor {op} {other}: densegrad has no elementwise comparison (no bool dtype); compare arrays "
-    "(t.numpy() {op} other) or numbers (t.item() {op} other). Between two tensors, == is identity"
+    "(t.numpy() {op} other), or a one-element tensor with a number. Between two tensors, == is identity"
 )
-_COMPARABLE = (numbers.Number, np.ndarray, np.generic, list, tuple)  # what PyTorch compares elementwise
+_NUMBER = (numbers.Number, np.number, np.bool_)
+_ARRAY_LIKE = (np.ndarray, list, tuple)  # what PyTorch would compare elementwise
 
 
 class Tensor:
@@ -246,20 +247,42 @@ class Tensor:
             raise RuntimeError(f"Boolean value of Tensor with {self._data.size} elements is ambiguous")
         return bool(self._data.item())
 
-    # Comparisons. densegrad has no bool dtype, so `==` cannot be PyTorch's elementwise one; it
-    # stays identity between tensors (as `is`: containers, `in` and dict keys need it) and
-    # refuses a number or an array, which compared False before whatever the values were.
+    # Comparisons. densegrad has no bool dtype, so `==` cannot give PyTorch's elementwise tensor.
+    # A one-element tensor against a number answers by value, as bool(t == x) does in PyTorch
+    # (a Python number taken in the tensor's dtype, as PyTorch does); a larger tensor against a
+    # number or an array raises (it compared False before, whatever the values). Between tensors
+    # == stays identity (as `is`: containers, `in` and dict keys need it).
     __hash__ = object.__hash__
 
+    def _compare(self, other, op: str):
+        """True/False for a one-element tensor against a number, None for `other` not compared
+        here (a tensor or another object); raises for what would be elementwise."""
+        if isinstance(other, _NUMBER):
+            if self._data.size == 1:
+                v = self._data.reshape(-1)[0]
+                if type(other) in (int, float, bool):
+                    try:
+                        with np.errstate(over="ignore"):
+                            other = v.dtype.type(other)
+                    except OverflowError:  # an int beyond any float: Python compares it exactly
+                        return v.item() == other
+                return bool(v == other)
+            raise TypeError(_NO_COMPARE.format(op=op, other=type(other).__name__))
+        if isinstance(other, _ARRAY_LIKE):
+            raise TypeError(_NO_COMPARE.format(op=op, other=type(other).__name__))
+        return None
+
     def __eq__(self, other):
-        if isinstance(other, _COMPARABLE):
-            raise TypeError(_NO_COMPARE.format(op="==", other=type(other).__name__))
-        return self is other if isinstance(other, Tensor) else NotImplemented
+        if isinstance(other, Tensor):
+            return self is other
+        r = self._compare(other, "==")
+        return NotImplemented if r is None else r
 
     def __ne__(self, other):
-        if isinstance(other, _COMPARABLE):
-            raise TypeError(_NO_COMPARE.format(op="!=", other=type(other).__name__))
-        return self is not other if isinstance(other, Tensor) else NotImplemented
+        if isinstance(other, Tensor):
+            return self is not other
+        r = self._compare(other, "!=")
+        return NotImplemented if r is None else not r
 
     def __repr__(self) -> str:
         suffixes = []

@@ -314,14 +314,16 @@ class Trainer:
         else:  # a plan left by predict() or a refused step is stale: nothing is None now
             self._regrad = None
         group = self.optimizer.param_groups[0]
+        # As numbers: an option may be a one-element Tensor, changed in place between steps.
         if self._is_sgd:
-            hyper = (group["lr"], group["momentum"], group["dampening"], group["weight_decay"],
-                     group["nesterov"], group["maximize"])
+            hyper = (float(group["lr"]), float(group["momentum"]), float(group["dampening"]),
+                     float(group["weight_decay"]), bool(group["nesterov"]), bool(group["maximize"]))
             if hyper != self._hyper:
                 self._net.set_sgd(*hyper)
         else:
             b1, b2 = group["betas"]
-            hyper = (group["lr"], b1, b2, group["eps"], group["weight_decay"], group["amsgrad"], group["maximize"])
+            hyper = (float(group["lr"]), float(b1), float(b2), float(group["eps"]), float(group["weight_decay"]),
+                     bool(group["amsgrad"]), bool(group["maximize"]))
             if hyper != self._hyper:
                 self._net.set_adam(*hyper)
         self._hyper = hyper
