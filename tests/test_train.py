@@ -294,6 +294,31 @@ def test_one_element_tensor_options_are_read_as_numbers_each_step(rng):
             _assert_same(ma, mb)
 
 
+def test_amsgrad_switched_on_mid_training_is_refused_as_by_adam(rng):
+    """Review: the autograd Adam step refuses amsgrad switched on once its state began (no
+    max_exp_avg_sq buffer; torch.optim too), while the fused step started a zero buffer and went
+    on. Both refuse now; switched on before the first update, both train alike."""
+    (ma, oa), (mb, ob) = _pair("relu", "adam", np.float32)
+    trainer = dg.train.Trainer(mb, ob)
+    x, y = _data(rng, ma, 5, np.float32)
+    _autograd_step(ma, oa, dg.nn.MSELoss(), x, y)
+    trainer.step(x, y)
+    for o in (oa, ob):
+        o.param_groups[0]["amsgrad"] = True
+    with pytest.raises(ValueError, match="max_exp_avg_sq"):
+        _autograd_step(ma, oa, dg.nn.MSELoss(), x, y)
+    with pytest.raises(ValueError, match="amsgrad was switched on after training began"):
+        trainer.step(x, y)
+    (ma, oa), (mb, ob) = _pair("relu", "adam", np.float32)
+    for o in (oa, ob):
+        o.param_groups[0]["amsgrad"] = True
+    trainer = dg.train.Trainer(mb, ob)
+    for _ in range(2):
+        _autograd_step(ma, oa, dg.nn.MSELoss(), x, y)
+        trainer.step(x, y)
+        _assert_same(ma, mb)
+
+
 def test_a_step_marks_its_parameters_and_gradients_modified(rng):
     """The fused step updates parameters and overwrites .grad in place: a graph that saved
     either (here a product with the gradient tensor) must refuse its backward afterwards rather

@@ -165,6 +165,9 @@ class Trainer:
             st.update(step=0, exp_avg=np.zeros_like(p._data), exp_avg_sq=np.zeros_like(p._data))
         names = ["exp_avg", "exp_avg_sq"]
         if group["amsgrad"]:
+            if "max_exp_avg_sq" not in st and st.get("step", 0) > 0:  # as Adam.step (and torch.optim)
+                raise ValueError("amsgrad was switched on after training began: the parameters' Adam state "
+                                 "has no max_exp_avg_sq buffer")
             st.setdefault("max_exp_avg_sq", np.zeros_like(p._data))
             names.append("max_exp_avg_sq")
         return [st[n] for n in names]
