@@ -766,12 +766,7 @@ class FusedMlp {
     const densegrad::LayerSpec& spec = specs_[std::size_t(layer)];
     if (bias && !spec.bias) throw py::value_error("layer " + std::to_string(layer) + " has no bias");
     const char* name = bias ? "db" : "dw";
-    py::array a = as_array(obj, name);
-    if (is_f32_) check_operand<float>(a, name, bias ? 1 : 2, true);
-    else check_operand<double>(a, name, bias ? 1 : 2, true);
-    if (a.shape(0) != spec.out || (!bias && a.shape(1) != spec.in))
-      throw py::value_error(std::string(name) + " has shape " + shape_of(a) + ", expected " +
-                            (bias ? "(" + std::to_string(spec.out) + ",)" : densegrad::detail::shape_str(spec.out, spec.in)));
+    py::array a = checked(obj, name, bias ? std::vector<Index>{spec.out} : std::vector<Index>{spec.out, spec.in});
     const std::size_t idx = std::size_t(layer) * 10 + (bias ? 3 : 2);
     for (std::size_t i = 0; i < arrays_.size(); ++i)
       if (i != idx && arrays_[i]) check_no_overlap(a, name, *arrays_[i], "another network buffer");
@@ -815,6 +810,11 @@ class FusedMlp {
       arrays_.push_back(std::nullopt);
       return;
     }
+    arrays_.push_back(checked(obj, name, shape));
+  }
+
+  // obj as a writeable, C-contiguous, aligned array of the network's dtype and this shape.
+  py::array checked(const py::handle& obj, const char* name, const std::vector<Index>& shape) {
     py::array a = as_array(obj, name);
     if (is_f32_) check_operand<float>(a, name, static_cast<int>(shape.size()), true);
     else check_operand<double>(a, name, static_cast<int>(shape.size()), true);
@@ -823,7 +823,7 @@ class FusedMlp {
         throw py::value_error(std::string(name) + " has shape " + shape_of(a) + ", expected " +
                               (shape.size() > 1 ? densegrad::detail::shape_str(shape[0], shape[1])
                                                 : "(" + std::to_string(shape[0]) + ",)"));
-    arrays_.push_back(a);
+    return a;
   }
 
   template <typename T>

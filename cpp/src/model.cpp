@@ -104,29 +104,6 @@ std::vector<double> numbers(const json::Value* v, const std::string& what) {
   return out;
 }
 
-// The `columns` metadata (the CSV column names a model was trained on; Mlp does not keep them):
-// checked as the Python reader checks it, so both readers accept the same files.
-void check_columns(const std::string& text, Index in, Index out) {
-  const json::Value c = json::parse(text);
-  const json::Value* lists[2] = {c.find("features"), c.find("target")};
-  if (!c.is(json::Value::Kind::Object) || c.object.size() != 2 || lists[0] == nullptr || lists[1] == nullptr)
-    bad("columns: columns must be an object with 'features' and 'target' lists");
-  const char* names[2] = {"features", "target"};
-  std::set<std::string> seen[2];
-  for (int k = 0; k < 2; ++k) {
-    if (!lists[k]->is(json::Value::Kind::Array)) bad(std::string("columns: columns['") + names[k] + "'] must be a list of strings");
-    for (const auto& e : lists[k]->array) {
-      if (!e.is(json::Value::Kind::String)) bad(std::string("columns: columns['") + names[k] + "'] must be a list of strings");
-      if (!seen[k].insert(e.string).second) bad(std::string("columns: columns['") + names[k] + "'] names '" + e.string + "' twice");
-    }
-  }
-  for (const auto& e : lists[0]->array)
-    if (seen[1].count(e.string) != 0) bad("columns: columns['features'] and columns['target'] both name '" + e.string + "'");
-  if (Index(seen[0].size()) != in || Index(seen[1].size()) != out)
-    bad("columns name " + std::to_string(seen[0].size()) + " features and " + std::to_string(seen[1].size()) +
-        " targets; the model has " + std::to_string(in) + " inputs and " + std::to_string(out) + " outputs");
-}
-
 // What a model file's normalization may hold (see Normalization in model.hpp): the one rule for
 // predict, save and load, so that save never writes what load refuses. (An empty Normalization
 // means none; its callers skip this for it, except the reader: a file's lists must be complete.)
@@ -157,6 +134,34 @@ void check_normalization(const Normalization& n, Index in, Index out) {
 std::string reason(const std::invalid_argument& e) {
   const std::string what = e.what(), prefix = "densegrad: ";
   return what.compare(0, prefix.size(), prefix) == 0 ? what.substr(prefix.size()) : what;
+}
+
+// The `columns` metadata (the CSV column names a model was trained on; Mlp does not keep them):
+// checked as the Python reader checks it, so both readers accept the same files.
+void check_columns(const std::string& text, Index in, Index out) {
+  json::Value c;
+  try {
+    c = json::parse(text);
+  } catch (const std::invalid_argument& e) {
+    bad("columns: " + reason(e));
+  }
+  const json::Value* lists[2] = {c.find("features"), c.find("target")};
+  if (!c.is(json::Value::Kind::Object) || c.object.size() != 2 || lists[0] == nullptr || lists[1] == nullptr)
+    bad("columns: columns must be an object with 'features' and 'target' lists");
+  const char* names[2] = {"features", "target"};
+  std::set<std::string> seen[2];
+  for (int k = 0; k < 2; ++k) {
+    if (!lists[k]->is(json::Value::Kind::Array)) bad(std::string("columns: columns['") + names[k] + "'] must be a list of strings");
+    for (const auto& e : lists[k]->array) {
+      if (!e.is(json::Value::Kind::String)) bad(std::string("columns: columns['") + names[k] + "'] must be a list of strings");
+      if (!seen[k].insert(e.string).second) bad(std::string("columns: columns['") + names[k] + "'] names '" + e.string + "' twice");
+    }
+  }
+  for (const auto& e : lists[0]->array)
+    if (seen[1].count(e.string) != 0) bad("columns: columns['features'] and columns['target'] both name '" + e.string + "'");
+  if (Index(seen[0].size()) != in || Index(seen[1].size()) != out)
+    bad("columns name " + std::to_string(seen[0].size()) + " features and " + std::to_string(seen[1].size()) +
+        " targets; the model has " + std::to_string(in) + " inputs and " + std::to_string(out) + " outputs");
 }
 
 std::uint64_t read_le64(const char* p) {
@@ -613,14 +618,7 @@ Mlp<T> Mlp<T>::load_from_memory(const char* data, std::size_t size) {
     }
     model.normalization = std::move(parsed);
   }
-  if (const std::string* cols = meta_str("columns")) {
-    try {
-      check_columns(*cols, model.in_features(), model.out_features());
-    } catch (const std::invalid_argument& e) {
-      if (std::string(e.what()).rfind("densegrad: model file: ", 0) == 0) throw;
-      bad("columns: " + reason(e));  // malformed JSON
-    }
-  }
+  if (const std::string* cols = meta_str("columns")) check_columns(*cols, model.in_features(), model.out_features());
   return model;
 }
 

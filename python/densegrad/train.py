@@ -86,9 +86,9 @@ class Trainer:
     opt.step()`` and returns the loss as a float; afterwards each parameter's ``.grad`` holds
     that step's gradient, written in place (no ``zero_grad()`` needed; after one, which sets
     ``.grad`` to None, the step writes into new arrays). Changes to the optimizer's
-    hyper-parameters (e.g. ``lr``) are picked up at the next step, and so are changes to the model, optimizer or loss (a module, parameter,
-    slope or reduction replaced, ``model.double()``): the step checks them again and builds a
-    new network. Every parameter must require grad (``step`` raises ValueError otherwise: a
+    hyper-parameters (e.g. ``lr``) are picked up at the next step, and so are changes to the
+    model, optimizer or loss (a module, parameter, slope or reduction replaced,
+    ``model.double()``): the step checks them again and builds a new network. Every parameter must require grad (``step`` raises ValueError otherwise: a
     frozen parameter would be updated).
     """
 
