@@ -19,7 +19,7 @@ def test_bench_quick_runs_and_writes_json(tmp_path):
     assert "Training step" in r.stdout and "GEMM, float32" in r.stdout
     assert "OpenBLAS pinned to 1 thread" in r.stdout
     data = json.loads(out.read_text())
-    assert data["environment"]["densegrad_kernel"] in ("avx2-fma", "generic")
+    assert data["environment"]["densegrad_kernel"] in ("avx512", "avx2-fma", "generic")
     train = data["train"][0]
     assert train["peak_gflops"] > 0
     assert [c["case"] for c in train["cases"]] == ["seed 1-2-2-1 b1", "tiny 8-32-32-1 b1", "tiny 8-32-32-1 b16"]

@@ -52,7 +52,7 @@ def digest(seed):
     return h.hexdigest()
 
 seed = int(sys.argv[1])
-kernels = ["generic"] + (["avx2-fma"] if _core.set_gemm_kernel("avx2-fma") else [])
+kernels = ["generic"] + [k for k in ("avx2-fma", "avx512") if _core.set_gemm_kernel(k)]
 _core.set_parallel_min_work(0)  # every GEMM splits across the threads it is given,
 _core.set_small_max_work(0)  # none runs unpacked (that path never splits)
 out = {}

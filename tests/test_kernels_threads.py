@@ -1,4 +1,4 @@
-"""The fast GEMM's two micro-kernels (AVX2+FMA and the portable one) across every blocking edge,
+"""The fast GEMM's micro-kernels (AVX-512, AVX2+FMA and the portable one) across every blocking edge,
 thread-count independence of results, and the thread controls."""
 
 from __future__ import annotations
@@ -15,11 +15,12 @@ from conftest import assert_close
 import densegrad as dg
 from densegrad import _core
 
-KERNELS = ["generic"] + (["avx2-fma"] if _core.set_gemm_kernel("avx2-fma") else [])
+KERNELS = ["generic"] + [k for k in ("avx2-fma", "avx512") if _core.set_gemm_kernel(k)]
 _core.set_gemm_kernel("auto")
-# Every code path of the fast GEMM: each micro-kernel packed (small_max_work 0), and the AVX2
-# kernel's unpacked path for small products forced on every shape.
-PATHS = [(k, "packed") for k in KERNELS] + ([("avx2-fma", "unpacked")] if "avx2-fma" in KERNELS else [])
+# Every code path of the fast GEMM: each micro-kernel packed (small_max_work 0), and the
+# unpacked path for small products (AVX2 and AVX-512 kernels: their own k blocks) forced on
+# every shape.
+PATHS = [(k, "packed") for k in KERNELS] + [(k, "unpacked") for k in KERNELS if k != "generic"]
 
 
 @pytest.fixture(params=PATHS, ids=[f"{k}-{p}" for k, p in PATHS])
@@ -34,11 +35,11 @@ def kernel(request):
     _core.set_small_max_work(saved)
 
 
-# Sizes around the register tiles (6 x 16 / 4 x 8 floats), the cache blocks (mc 120/128, kc 256
-# split into balanced blocks) and the thread split.
-EDGE_M = [5, 6, 7, 119, 121, 241]
-EDGE_N = [15, 16, 17, 33]
-EDGE_K = [7, 8, 255, 257, 513]
+# Sizes around the register tiles (6 x 16 / 4 x 8 / 8 x 32 floats), the cache blocks (mc
+# 120/128, kc 256 or 128 split into balanced blocks) and the thread split.
+EDGE_M = [5, 6, 7, 9, 119, 121, 129, 241]
+EDGE_N = [15, 16, 17, 31, 33]
+EDGE_K = [7, 8, 129, 255, 257, 513]
 
 
 @pytest.mark.parametrize("ta,tb", list(itertools.product([False, True], repeat=2)))

@@ -31,7 +31,7 @@ from hypothesis import strategies as st
 import densegrad as dg
 from densegrad import _core
 
-KERNELS = ["generic"] + (["avx2-fma"] if _core.set_gemm_kernel("avx2-fma") else [])
+KERNELS = ["generic"] + [k for k in ("avx2-fma", "avx512") if _core.set_gemm_kernel(k)]
 _core.set_gemm_kernel("auto")
 ACTS = ["identity", "relu", "leaky_relu", "sigmoid", "tanh"]
 

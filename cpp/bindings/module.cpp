@@ -905,15 +905,16 @@ PYBIND11_MODULE(_core, m) {
 
   m.def("set_num_threads", &densegrad::set_num_threads, py::arg("n"));
   m.def("get_num_threads", &densegrad::get_num_threads);
-  m.def("gemm_kernel", &densegrad::gemm_kernel, "The GEMM micro-kernel in use: 'avx2-fma' or 'generic'.");
+  m.def("gemm_kernel", &densegrad::gemm_kernel,
+        "The GEMM micro-kernel in use: 'avx512', 'avx2-fma' or 'generic'.");
   m.def("set_gemm_kernel", &densegrad::set_gemm_kernel, py::arg("name"),
-        "Select 'generic', 'avx2-fma' or 'auto'; False if that kernel cannot run on this CPU.");
+        "Select 'generic', 'avx2-fma', 'avx512' or 'auto'; False if that kernel cannot run on this CPU.");
   m.def("parallel_min_work", &densegrad::detail::parallel_min_work);
   m.def("set_parallel_min_work", &densegrad::detail::set_parallel_min_work, py::arg("work"),
         "Set the m*n*k from which GEMMs use threads (for measuring the threshold).");
   m.def("small_max_work", &densegrad::detail::small_max_work);
   m.def("set_small_max_work", &densegrad::detail::set_small_max_work, py::arg("work"),
-        "Set the m*n*k up to which GEMMs run unpacked (avx2-fma kernel; 0: always packed).");
+        "Set the m*n*k up to which GEMMs run unpacked (avx2-fma and avx512 kernels; 0: always packed).");
   m.def("fma_loop", [](bool f32, Index iters) {
         double flops = 0, value;
         {

@@ -8,20 +8,22 @@
 //         for jr, ir: micro-kernel on one mr x nr tile (panels stream through L1)
 //
 // Packing reads op(A) and op(B) directly, so no transpose is ever materialised. The
-// micro-kernel is picked once at run time: AVX2+FMA (gemm_avx2.cpp) when the CPU has it,
-// otherwise a portable one compiled with the baseline flags. An optional epilogue (bias,
+// micro-kernel is picked once at run time: AVX-512 (gemm_avx512.cpp, 8 x 32 floats) or AVX2+FMA
+// (gemm_avx2.cpp, 6 x 16) when the CPU has it, otherwise a portable one compiled with the
+// baseline flags. An optional epilogue (bias,
 // activation, keeping the pre-activation) runs on each tile right after its last k block, while
 // the tile is still in L1 -- this is how dense_forward fuses its bias and activation.
 // Threads split the rows or the columns of C, never k, so every element is summed in the same
 // order whatever the thread count: results are bitwise independent of it.
 //
-// Small products (m * n * k <= small_max_work(), AVX2 kernel) skip the packing: the same register
+// Small products (m * n * k <= small_max_work(), AVX2 and AVX-512 kernels) skip the packing: the same register
 // tile reads A and B in place (small_product here, the kernels in gemm_avx2.cpp), with the same
 // k blocks, summation order and rounding, so their results are bitwise the packed path's.
 #include "densegrad/gemm.hpp"
 
 #include <algorithm>
 #include <atomic>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <string>
@@ -63,6 +65,16 @@ constexpr KernelInfo<float> kAvx2F{sgemm_ukr_avx2_6x16, 6, 16, 256, 120, 3072, "
 constexpr KernelInfo<double> kAvx2D{dgemm_ukr_avx2_6x8, 6, 8, 256, 96, 2048, "avx2-fma",
                                     pack_a_rows6d_avx2, pack_b_trans8d_avx2, dgemm_small_avx2,
                                     transpose_avx2};
+// AVX-512: kAvx512MR x 32 floats (16 doubles). The B panel (kc x 32) must stay in a 32 KB L1
+// with the A panels streaming past it, hence kc = 128 for floats (16 KB). Small products use the
+// AVX2 small kernels (every AVX-512 CPU has AVX2): they sum each element in the same order, and
+// round as this tile does wherever alpha == 1 or beta == 0.
+constexpr KernelInfo<float> kAvx512F{sgemm_ukr_avx512, kAvx512MR, 32, 256, 128, 3072, "avx512",
+                                     pack_a_rows_avx512, pack_b_trans32_avx512, sgemm_small_avx2,
+                                     transpose_avx2, false};
+constexpr KernelInfo<double> kAvx512D{dgemm_ukr_avx512, kAvx512MR, 16, 128, 128, 2048, "avx512",
+                                      pack_a_rowsd_avx512, pack_b_trans16d_avx512, dgemm_small_avx2,
+                                      transpose_avx2, false};
 #endif
 
 bool cpu_has_avx2_fma() {
@@ -74,25 +86,43 @@ bool cpu_has_avx2_fma() {
 #endif
 }
 
-// 0: generic, 1: avx2-fma. Chosen once from the CPU (and DENSEGRAD_KERNEL=generic to force the
-// portable path); set_gemm_kernel() switches it, which the tests use to run both.
+// AVX-512F (which the CPU check reports only where the OS saves the 512-bit registers) on top
+// of AVX2 + FMA, which the small products use.
+bool cpu_has_avx512() {
+#if defined(DENSEGRAD_X86) && defined(__GNUC__)
+  return cpu_has_avx2_fma() && __builtin_cpu_supports("avx512f");
+#else
+  return false;
+#endif
+}
+
+// 0: generic, 1: avx2-fma, 2: avx512. Chosen once from the CPU (DENSEGRAD_KERNEL=generic or
+// avx2-fma caps it); set_gemm_kernel() switches it, which the tests use to run each.
 int initial_kernel() {
   const char* env = std::getenv("DENSEGRAD_KERNEL");
   if (env != nullptr && std::string(env) == "generic") return 0;
-  return cpu_has_avx2_fma() ? 1 : 0;
+  if (!cpu_has_avx2_fma()) return 0;
+  if (env != nullptr && std::string(env) == "avx2-fma") return 1;
+  return cpu_has_avx512() ? 2 : 1;
 }
 std::atomic<int> g_kernel{initial_kernel()};
 
 template <typename T> const KernelInfo<T>& kernel();
 template <> const KernelInfo<float>& kernel<float>() {
 #if defined(DENSEGRAD_X86)
-  if (g_kernel.load(std::memory_order_relaxed) == 1) return kAvx2F;
+  switch (g_kernel.load(std::memory_order_relaxed)) {
+    case 1: return kAvx2F;
+    case 2: return kAvx512F;
+  }
 #endif
   return kGenericF;
 }
 template <> const KernelInfo<double>& kernel<double>() {
 #if defined(DENSEGRAD_X86)
-  if (g_kernel.load(std::memory_order_relaxed) == 1) return kAvx2D;
+  switch (g_kernel.load(std::memory_order_relaxed)) {
+    case 1: return kAvx2D;
+    case 2: return kAvx512D;
+  }
 #endif
   return kGenericD;
 }
@@ -119,6 +149,8 @@ void pack_a(T* ap, const T* a, Index lda, bool trans, Index i0, Index mc, Index 
         const T* src = a + (p0 + p) * lda + i0 + ir;
         if (rows == 6)
           std::memcpy(d, src, 6 * sizeof(T));  // constant size: a couple of vector moves
+        else if (rows == kAvx512MR)
+          std::memcpy(d, src, kAvx512MR * sizeof(T));
         else
           for (Index i = 0; i < rows; ++i) d[i] = src[i];
       }
@@ -141,7 +173,9 @@ void pack_b(T* bp, const T* b, Index ldb, bool trans, Index p0, Index kc, Index 
       const T* src = b + (p0 + p) * ldb + j0;
       T* dst = bp + p * nr;
       Index jr = 0;
-      if (nr == 16) {
+      if (nr == 32) {
+        for (; jr < full; jr += 32) std::memcpy(dst + jr * kc, src + jr, 32 * sizeof(T));
+      } else if (nr == 16) {
         for (; jr < full; jr += 16) std::memcpy(dst + jr * kc, src + jr, 16 * sizeof(T));
       } else if (nr == 8) {
         for (; jr < full; jr += 8) std::memcpy(dst + jr * kc, src + jr, 8 * sizeof(T));
@@ -225,6 +259,11 @@ void apply_epilogue(const Epilogue<T>& ep, T* c, Index ldc, Index i0, Index j0, 
   }
 }
 
+template <typename T>
+T* align64(T* p) {
+  return reinterpret_cast<T*>((reinterpret_cast<std::uintptr_t>(p) + 63) & ~std::uintptr_t(63));
+}
+
 // Rows [i_lo, i_hi) x columns [j_lo, j_hi) of C. Packing buffers are per thread (thread_local),
 // allocated on first use and reused: a steady state of calls allocates nothing.
 template <typename T>
@@ -240,9 +279,14 @@ void gemm_block(const GemmTask<T>& t, Index i_lo, Index i_hi, Index j_lo, Index 
   // + 8: a fast A packer may write a few elements past the last panel
   const std::size_t a_need = std::size_t(((mc_max + MR - 1) / MR) * MR * kc_max + 8);
   const std::size_t b_need = std::size_t(((nc_max + NR - 1) / NR) * NR * kc_max);
-  if (abuf.size() < a_need) abuf.resize(a_need);
-  if (bbuf.size() < b_need) bbuf.resize(b_need);
-  T tile[6 * 16];  // the largest mr x nr of any kernel, for edge tiles
+  // The panels start on a 64-byte boundary: a B panel row is one or two cache lines, read whole
+  // by each vector load of the micro-kernel (a load across two lines costs two).
+  constexpr std::size_t pad = 64 / sizeof(T);
+  if (abuf.size() < a_need + pad) abuf.resize(a_need + pad);
+  if (bbuf.size() < b_need + pad) bbuf.resize(b_need + pad);
+  T* const apack = align64(abuf.data());
+  T* const bpack = align64(bbuf.data());
+  alignas(64) T tile[kMaxTile];  // for edge tiles
 
   for (Index jc = j_lo; jc < j_hi; jc += K.nc) {
     const Index nc = std::min(K.nc, j_hi - jc);
@@ -250,16 +294,16 @@ void gemm_block(const GemmTask<T>& t, Index i_lo, Index i_hi, Index j_lo, Index 
       const Index kc = std::min(kc_max, t.k - pc);
       const bool first = pc == 0, last = pc + kc == t.k;
       const T beta = first ? t.beta : T(1);
-      pack_b(bbuf.data(), t.b, t.ldb, t.tb, pc, kc, jc, nc, NR, K.pack_b_trans);
+      pack_b(bpack, t.b, t.ldb, t.tb, pc, kc, jc, nc, NR, K.pack_b_trans);
       for (Index ic = i_lo; ic < i_hi; ic += K.mc) {
         const Index mc = std::min(K.mc, i_hi - ic);
-        pack_a(abuf.data(), t.a, t.lda, t.ta, ic, mc, pc, kc, MR, K.pack_a_rows);
+        pack_a(apack, t.a, t.lda, t.ta, ic, mc, pc, kc, MR, K.pack_a_rows);
         for (Index jr = 0; jr < nc; jr += NR) {
           const Index cols = std::min(NR, nc - jr);
-          const T* bp = bbuf.data() + jr * kc;
+          const T* bp = bpack + jr * kc;
           for (Index ir = 0; ir < mc; ir += MR) {
             const Index rows = std::min(MR, mc - ir);
-            const T* ap = abuf.data() + ir * kc;
+            const T* ap = apack + ir * kc;
             T* cij = t.c + (ic + ir) * t.ldc + jc + jr;
             if (rows == MR && cols == NR) {
               K.ukr(kc, ap, bp, cij, t.ldc, t.alpha, beta);
@@ -368,6 +412,7 @@ void gemm_ex(Trans trans_a, Trans trans_b, Index m, Index n, Index k, T alpha, c
   }
   const KernelInfo<T>& K = kernel<T>();
   if (K.small != nullptr && !(trans_a == Trans::Yes && trans_b == Trans::Yes) &&
+      (K.small_any_scale || alpha == T(1) || (beta == T(0) && k <= K.kc)) &&
       double(m) * double(n) * double(k) <= double(small_max_work())) {
     small_product(K, trans_a == Trans::Yes, trans_b == Trans::Yes, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
     if (ep != nullptr) apply_epilogue(*ep, c, ldc, 0, 0, m, n);
@@ -424,6 +469,10 @@ T fma_loop_generic(Index iters) {
 double fma_loop(bool f32, Index iters, double* flops) {
   DENSEGRAD_CHECK(iters >= 0, "fma_loop: negative iteration count");
 #if defined(DENSEGRAD_X86)
+  if (detail::g_kernel.load() == 2) {
+    *flops = double(iters) * 12 * (f32 ? 16 : 8) * 2;
+    return f32 ? double(detail::fma_loop_avx512_f32(iters)) : detail::fma_loop_avx512_f64(iters);
+  }
   if (detail::g_kernel.load() == 1) {
     *flops = double(iters) * 12 * (f32 ? 8 : 4) * 2;
     return f32 ? double(detail::fma_loop_avx2_f32(iters)) : detail::fma_loop_avx2_f64(iters);
@@ -438,12 +487,18 @@ bool set_gemm_kernel(const std::string& name) {
     detail::g_kernel.store(0);
     return true;
   }
-  if (name == "avx2-fma" || name == "auto") {
-    if (!detail::cpu_has_avx2_fma()) {
-      if (name == "auto") detail::g_kernel.store(0);
-      return name == "auto";
-    }
+  if (name == "avx2-fma") {
+    if (!detail::cpu_has_avx2_fma()) return false;
     detail::g_kernel.store(1);
+    return true;
+  }
+  if (name == "avx512") {
+    if (!detail::cpu_has_avx512()) return false;
+    detail::g_kernel.store(2);
+    return true;
+  }
+  if (name == "auto") {
+    detail::g_kernel.store(detail::cpu_has_avx512() ? 2 : detail::cpu_has_avx2_fma() ? 1 : 0);
     return true;
   }
   return false;

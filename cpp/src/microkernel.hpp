@@ -43,7 +43,17 @@ struct KernelInfo {
   Packer<T> pack_b_trans = nullptr;
   SmallGemm<T> small = nullptr;  // null: every product is packed
   Transposer<T> transpose = nullptr;  // for small products with a transposed B (with small)
+  // small is bitwise the packed path for every alpha and beta (it shares the register tile, so
+  // the same elements are edge elements). Else only where full and edge tiles round alike:
+  // alpha == 1, or beta == 0 with a single k block (later k blocks add with beta 1). The small
+  // path is then used only there.
+  bool small_any_scale = true;
 };
+
+// The AVX-512 kernels' register tile: kAvx512MR rows x 32 floats (16 doubles).
+constexpr int kAvx512MR = 8;
+// The largest mr x nr of any kernel (gemm_block's buffer for edge tiles).
+constexpr int kMaxTile = 16 * 32;
 
 // Defined in gemm_avx2.cpp (only on x86-64 builds).
 void sgemm_ukr_avx2_6x16(Index kc, const float* a, const float* b, float* c, Index ldc, float alpha, float beta);
@@ -61,6 +71,16 @@ void pack_b_trans16_avx2(float* dst, const float* src, Index ld, Index kc);
 void pack_a_rows6_avx2(float* dst, const float* src, Index ld, Index kc);
 void pack_b_trans8d_avx2(double* dst, const double* src, Index ld, Index kc);
 void pack_a_rows6d_avx2(double* dst, const double* src, Index ld, Index kc);
+
+// Defined in gemm_avx512.cpp (only on x86-64 builds).
+void sgemm_ukr_avx512(Index kc, const float* a, const float* b, float* c, Index ldc, float alpha, float beta);
+void dgemm_ukr_avx512(Index kc, const double* a, const double* b, double* c, Index ldc, double alpha, double beta);
+void pack_b_trans32_avx512(float* dst, const float* src, Index ld, Index kc);
+void pack_a_rows_avx512(float* dst, const float* src, Index ld, Index kc);
+void pack_b_trans16d_avx512(double* dst, const double* src, Index ld, Index kc);
+void pack_a_rowsd_avx512(double* dst, const double* src, Index ld, Index kc);
+float fma_loop_avx512_f32(Index iters);
+double fma_loop_avx512_f64(Index iters);
 
 // FMA-throughput loops for measuring the machine's peak (gemm_avx2.cpp); see fma_peak_flops.
 float fma_loop_avx2_f32(Index iters);

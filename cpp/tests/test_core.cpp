@@ -92,19 +92,20 @@ void test_gemm(double rtol) {
 // Operands have padded leading dimensions filled with NaN, and C is NaN where beta == 0 (it must
 // not be read); the whole buffers, padding included, are compared byte for byte.
 template <typename T>
-void test_small_path_is_bitwise_packed() {
-  if (!set_gemm_kernel("avx2-fma")) {  // no unpacked path without AVX2: nothing to compare
-    std::printf("unpacked small products: not compared (this CPU has no AVX2+FMA)\n");
+void test_small_path_is_bitwise_packed(const char* kernel) {
+  if (!set_gemm_kernel(kernel)) {  // no unpacked path without AVX2: nothing to compare
+    std::printf("unpacked small products on %s: not compared (this CPU lacks it)\n", kernel);
     return;
   }
   std::mt19937 gen(11);
   std::normal_distribution<double> nd;
   const Index saved = detail::small_max_work();
   const T nan = std::numeric_limits<T>::quiet_NaN();
-  // m past mc (120 / 96); n with every float remainder class (9-15 included); k past one block
-  const Index ms[] = {1, 2, 5, 6, 7, 13, 130};
+  // m past mc (120 / 96 / 128); n with every float remainder class (9-15 included); k past one block
+  // (256 or 128)
+  const Index ms[] = {1, 2, 5, 6, 7, 9, 13, 130};
   const Index ns[] = {1, 2, 5, 12, 15, 16, 17, 31, 33};
-  const Index ks[] = {1, 7, 16, 257, 600};
+  const Index ks[] = {1, 7, 16, 129, 257, 600};
   const std::pair<T, T> ab[] = {{T(1), T(0)}, {T(1.5), T(0)}, {T(1), T(1)}, {T(1.5), T(-0.75)}, {T(-0.3), T(1)}};
   struct Shape { Index m, n, k; };
   std::vector<Shape> shapes;
@@ -148,7 +149,8 @@ void test_small_path_is_bitwise_packed() {
         }
   detail::set_small_max_work(saved);
   set_gemm_kernel("auto");
-  check(ok, std::string("unpacked small products are bitwise the packed ones (") + (ok ? "all" : first_bad) + ")");
+  check(ok, std::string(kernel) + ": unpacked small products are bitwise the packed ones (" +
+                (ok ? "all" : first_bad) + ")");
 }
 
 // The notebook's 1-2-2-1 ReLU network, in Linear layout (w: out x in), with its printed values.
@@ -485,8 +487,10 @@ int main(int argc, char** argv) {
     test_gemm<double>(1e-12);
   }
   detail::set_small_max_work(small_default);
-  test_small_path_is_bitwise_packed<float>();
-  test_small_path_is_bitwise_packed<double>();
+  for (const char* kernel : {"avx2-fma", "avx512"}) {
+    test_small_path_is_bitwise_packed<float>(kernel);
+    test_small_path_is_bitwise_packed<double>(kernel);
+  }
   test_seed_network();
   test_optimizers();
   test_invalid_arguments();

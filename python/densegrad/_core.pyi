@@ -157,7 +157,7 @@ def gemm(a: typing.Any, b: typing.Any, trans_a: bool = False, trans_b: bool = Fa
     """
 def gemm_kernel() -> str:
     """
-    The GEMM micro-kernel in use: 'avx2-fma' or 'generic'.
+    The GEMM micro-kernel in use: 'avx512', 'avx2-fma' or 'generic'.
     """
 def get_num_threads() -> int:
     ...
@@ -177,7 +177,7 @@ def parallel_min_work() -> int:
     ...
 def set_gemm_kernel(name: str) -> bool:
     """
-    Select 'generic', 'avx2-fma' or 'auto'; False if that kernel cannot run on this CPU.
+    Select 'generic', 'avx2-fma', 'avx512' or 'auto'; False if that kernel cannot run on this CPU.
     """
 def set_num_threads(n: typing.SupportsInt | typing.SupportsIndex) -> None:
     ...
@@ -187,7 +187,7 @@ def set_parallel_min_work(work: typing.SupportsInt | typing.SupportsIndex) -> No
     """
 def set_small_max_work(work: typing.SupportsInt | typing.SupportsIndex) -> None:
     """
-    Set the m*n*k up to which GEMMs run unpacked (avx2-fma kernel; 0: always packed).
+    Set the m*n*k up to which GEMMs run unpacked (avx2-fma and avx512 kernels; 0: always packed).
     """
 def sgd_step(param: typing.Any, grad: typing.Any, momentum_buffer: typing.Any, lr: typing.SupportsFloat | typing.SupportsIndex, momentum: typing.SupportsFloat | typing.SupportsIndex = 0.0, dampening: typing.SupportsFloat | typing.SupportsIndex = 0.0, weight_decay: typing.SupportsFloat | typing.SupportsIndex = 0.0, nesterov: bool = False, maximize: bool = False, first_step: bool = False) -> None:
     """

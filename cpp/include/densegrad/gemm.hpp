@@ -10,7 +10,7 @@
 //   backward dx = dz * w    m = batch, n = in,  k = out
 //   backward dw = dz^T * x  m = out,   n = in,  k = batch, trans_a
 //
-// gemm() is the fast path (packed, cache-blocked, AVX2+FMA when the CPU has it, threads for
+// gemm() is the fast path (packed, cache-blocked, AVX-512 or AVX2+FMA when the CPU has it, threads for
 // large products); gemm_reference() is the naive triple loop, kept forever as the test oracle.
 #pragma once
 
@@ -31,10 +31,12 @@ template <typename T>
 void gemm_reference(Trans trans_a, Trans trans_b, Index m, Index n, Index k, T alpha, const T* a,
                     Index lda, const T* b, Index ldb, T beta, T* c, Index ldc);
 
-// The micro-kernel in use: "avx2-fma" or "generic" (chosen from the CPU at start-up;
-// DENSEGRAD_KERNEL=generic forces the portable one).
+// The micro-kernel in use: "avx512", "avx2-fma" or "generic" (the best the CPU has, chosen at
+// start-up; DENSEGRAD_KERNEL=generic forces the portable one, DENSEGRAD_KERNEL=avx2-fma caps it
+// at AVX2).
 std::string gemm_kernel();
-// Switch micro-kernel: "generic", "avx2-fma" or "auto". False if that kernel cannot run here.
+// Switch micro-kernel: "generic", "avx2-fma", "avx512" or "auto" (the best the CPU has). False
+// if that kernel cannot run here.
 bool set_gemm_kernel(const std::string& name);
 
 // Runs a loop of independent fused multiply-adds with the active kernel's instruction set and
@@ -65,7 +67,7 @@ Index parallel_min_work();
 void set_parallel_min_work(Index work);
 
 // Multiply-adds (m * n * k) up to which a product is computed without packing (when the kernel
-// has such a path: avx2-fma); settable for measuring the crossover (the benchmarks do) and for
+// has such a path: avx2-fma, avx512); settable for measuring the crossover (the benchmarks do) and for
 // testing both paths on one shape. 0: always packed.
 Index small_max_work();
 void set_small_max_work(Index work);

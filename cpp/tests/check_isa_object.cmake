@@ -1,6 +1,8 @@
-# The wheel must import and run on CPUs without AVX2: gemm_avx2.cpp is the only file compiled
-# with -mavx2 -mfma, and its functions run only after the run-time CPU check. That holds only if
-# the AVX2 object gives the linker nothing it could use elsewhere. An inline function or template
+# The wheel must import and run on CPUs without AVX2 or AVX-512: gemm_avx2.cpp (-mavx2 -mfma) and
+# gemm_avx512.cpp (-mavx512f) are the only files built for more than the baseline instruction
+# set, and their functions run only after the run-time CPU check. That holds only if such an
+# object gives the linker nothing it could use elsewhere (checked here for one object; the
+# AVX2 one is the example below). An inline function or template
 # instance compiled in that file (std::vector<float>'s members, std::min, a shared helper) is a
 # weak symbol there, and the linker keeps one copy of each weak symbol for the whole library:
 # if it kept the AVX2 file's copy, baseline code would call AVX2 instructions and crash with
@@ -12,12 +14,13 @@
 #
 # This checks the object's symbol table: no static initialiser (_GLOBAL__sub_I_*), no weak
 # functions (nm type W), no unique or indirect symbols (u: inline variables and static locals of
-# inline functions, i: ifuncs), and every global function named *avx2*. (Weak data, such as the
+# inline functions, i: ifuncs), and every global function named after the instruction set
+# (*avx2*, *avx512*). (Weak data, such as the
 # exception-handling personality reference, is no instruction-set hazard.)
 #
-# Run by ctest:  cmake -DNM=<nm> -DOBJECT=<gemm_avx2 object> -P check_avx2_object.cmake
-if(NOT NM OR NOT OBJECT)
-  message(FATAL_ERROR "usage: cmake -DNM=<nm> -DOBJECT=<gemm_avx2 object file> -P ${CMAKE_CURRENT_LIST_FILE}")
+# Run by ctest:  cmake -DNM=<nm> -DISA=avx2 -DOBJECT=<gemm_avx2 object> -P check_isa_object.cmake
+if(NOT NM OR NOT OBJECT OR NOT ISA)
+  message(FATAL_ERROR "usage: cmake -DNM=<nm> -DISA=<avx2|avx512> -DOBJECT=<gemm_<ISA> object file> -P ${CMAKE_CURRENT_LIST_FILE}")
 endif()
 execute_process(COMMAND "${NM}" --defined-only "${OBJECT}"
                 OUTPUT_VARIABLE symbols ERROR_VARIABLE err RESULT_VARIABLE rc)
@@ -39,21 +42,21 @@ foreach(line IN LISTS lines)
   elseif(type MATCHES "^[ui]$")
     list(APPEND bad "  ${type} ${name}  (unique or indirect: shared with, or run from, baseline code)")
   elseif(type STREQUAL "W")
-    list(APPEND bad "  ${type} ${name}  (weak: the linker may use this AVX2 copy from baseline code)")
+    list(APPEND bad "  ${type} ${name}  (weak: the linker may use this ${ISA} copy from baseline code)")
   elseif(type STREQUAL "T")
-    if(name MATCHES "avx2")
+    if(name MATCHES "${ISA}")
       math(EXPR kernels "${kernels} + 1")
     else()
-      list(APPEND bad "  ${type} ${name}  (a global function not named *avx2*)")
+      list(APPEND bad "  ${type} ${name}  (a global function not named *${ISA}*)")
     endif()
   endif()
 endforeach()
 if(kernels EQUAL 0)
-  message(FATAL_ERROR "no *avx2* function found in ${OBJECT}: is this the AVX2 kernels' object?")
+  message(FATAL_ERROR "no *${ISA}* function found in ${OBJECT}: is this the ${ISA} kernels' object?")
 endif()
 if(bad)
   string(REPLACE ";" "\n" bad "${bad}")
   message(FATAL_ERROR "${OBJECT} exports code the rest of the library could link to:\n${bad}\n"
-                      "Keep gemm_avx2.cpp free of inline library code (std containers, shared helpers).")
+                      "Keep gemm_${ISA}.cpp free of inline library code (std containers, shared helpers).")
 endif()
-message(STATUS "${OBJECT}: ${kernels} AVX2 functions; no weak functions, no initialiser")
+message(STATUS "${OBJECT}: ${kernels} ${ISA} functions; no weak functions, no initialiser")
