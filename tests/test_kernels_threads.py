@@ -52,6 +52,31 @@ def test_gemm_block_edges(rng, dtype, kernel, ta, tb):
         assert_close(c, ref, dtype, what=f"{kernel} m={m} n={n} k={k} ta={ta} tb={tb}")
 
 
+@pytest.mark.skipif(not {"avx2-fma", "avx512"} <= set(KERNELS), reason="needs a CPU with AVX-512")
+@pytest.mark.parametrize("ta,tb", list(itertools.product([False, True], repeat=2)))
+def test_avx512_is_bitwise_avx2(rng, dtype, ta, tb):
+    """The AVX-512 kernel sums every element in the AVX2 kernel's order (one fused multiply-add
+    per k, k ascending, the same k blocks), so with alpha 1 -- every product the library makes --
+    the two give the same bits, packed or not, whatever the tile edges."""
+    saved = _core.small_max_work()
+    try:
+        for m, n, k in itertools.product(EDGE_M, EDGE_N, EDGE_K):
+            a = rng.standard_normal((k, m) if ta else (m, k)).astype(dtype)
+            b = rng.standard_normal((n, k) if tb else (k, n)).astype(dtype)
+            out = {}
+            for kernel in ("avx2-fma", "avx512"):
+                assert _core.set_gemm_kernel(kernel)
+                for limit in (0, 2**62):
+                    _core.set_small_max_work(limit)
+                    out[kernel, limit] = _core.gemm(a, b, trans_a=ta, trans_b=tb)
+            ref = out["avx2-fma", 0]
+            for key, c in out.items():
+                assert np.array_equal(c, ref), f"{key} m={m} n={n} k={k}"
+    finally:
+        _core.set_gemm_kernel("auto")
+        _core.set_small_max_work(saved)
+
+
 def test_a_row_does_not_depend_on_the_rows_around_it(rng, dtype):
     """Predicting one row alone or within a batch gives bitwise the same output: the unpacked
     path for small products sums and rounds exactly as the packed path (256 rows here are packed

@@ -65,14 +65,16 @@ constexpr KernelInfo<float> kAvx2F{sgemm_ukr_avx2_6x16, 6, 16, 256, 120, 3072, "
 constexpr KernelInfo<double> kAvx2D{dgemm_ukr_avx2_6x8, 6, 8, 256, 96, 2048, "avx2-fma",
                                     pack_a_rows6d_avx2, pack_b_trans8d_avx2, dgemm_small_avx2,
                                     transpose_avx2};
-// AVX-512: kAvx512MR x 32 floats (16 doubles). The B panel (kc x 32) must stay in a 32 KB L1
-// with the A panels streaming past it, hence kc = 128 for floats (16 KB). Small products use the
-// AVX2 small kernels (every AVX-512 CPU has AVX2): they sum each element in the same order, and
-// round as this tile does wherever alpha == 1 or beta == 0.
+// AVX-512: kAvx512MR x 32 floats (16 doubles), and the AVX2 kernel's k blocks (kc 256): every
+// element is then summed and rounded as on the AVX2 kernel wherever alpha == 1 (all the library's
+// own products), so results do not change between AVX2 and AVX-512 CPUs (tested). kc 128, which
+// keeps the 32-wide B panel in a 32 KB L1, ran the micro-kernel faster alone but the large
+// products no faster. Small products use the AVX2 small kernels (every AVX-512 CPU has AVX2),
+// where they round as this tile does (see small_any_scale).
 constexpr KernelInfo<float> kAvx512F{sgemm_ukr_avx512, kAvx512MR, 32, 256, 128, 3072, "avx512",
                                      pack_a_rows_avx512, pack_b_trans32_avx512, sgemm_small_avx2,
                                      transpose_avx2, false};
-constexpr KernelInfo<double> kAvx512D{dgemm_ukr_avx512, kAvx512MR, 16, 128, 128, 2048, "avx512",
+constexpr KernelInfo<double> kAvx512D{dgemm_ukr_avx512, kAvx512MR, 16, 256, 128, 2048, "avx512",
                                       pack_a_rowsd_avx512, pack_b_trans16d_avx512, dgemm_small_avx2,
                                       transpose_avx2, false};
 #endif

@@ -108,7 +108,7 @@ void dgemm_ukr_avx512(Index kc, const double* a, const double* b, double* c, Ind
 namespace {
 
 // r[0..7] (8 rows of 8 floats) -> r[k] = column k.
-void transpose8(__m256 r[8]) {
+__attribute__((always_inline)) inline void transpose8(__m256 r[8]) {
   const __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
   const __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
   const __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
@@ -128,7 +128,7 @@ void transpose8(__m256 r[8]) {
 }
 
 // r[0..3] (4 rows of 4 doubles) -> r[k] = column k.
-void transpose4d(__m256d r[4]) {
+__attribute__((always_inline)) inline void transpose4d(__m256d r[4]) {
   const __m256d t0 = _mm256_unpacklo_pd(r[0], r[1]), t1 = _mm256_unpackhi_pd(r[0], r[1]);
   const __m256d t2 = _mm256_unpacklo_pd(r[2], r[3]), t3 = _mm256_unpackhi_pd(r[2], r[3]);
   r[0] = _mm256_permute2f128_pd(t0, t2, 0x20);
@@ -140,8 +140,23 @@ void transpose4d(__m256d r[4]) {
 }  // namespace
 
 // dst[p * 32 + j] = src[j * ld + p] for j < 32, p < kc: a full B panel of a transposed B.
+// 16 values (a cache line) of each source row at a time: rows a multiple of 4 KB apart share
+// one L1 set, so a line must be used up before the other rows evict it.
 void pack_b_trans32_avx512(float* dst, const float* src, Index ld, Index kc) {
   Index p = 0;
+  for (; p + 16 <= kc; p += 16) {
+    for (int h = 0; h < 4; ++h) {
+      __m256 r[8], s[8];
+      for (int j = 0; j < 8; ++j) {
+        r[j] = _mm256_loadu_ps(src + (8 * h + j) * ld + p);
+        s[j] = _mm256_loadu_ps(src + (8 * h + j) * ld + p + 8);
+      }
+      transpose8(r);
+      transpose8(s);
+      for (int k = 0; k < 8; ++k) _mm256_storeu_ps(dst + (p + k) * 32 + 8 * h, r[k]);
+      for (int k = 0; k < 8; ++k) _mm256_storeu_ps(dst + (p + 8 + k) * 32 + 8 * h, s[k]);
+    }
+  }
   for (; p + 8 <= kc; p += 8) {
     for (int h = 0; h < 4; ++h) {
       __m256 r[8];
@@ -159,17 +174,17 @@ void pack_b_trans32_avx512(float* dst, const float* src, Index ld, Index kc) {
 // run past the panel's row and are overwritten by the next store, or land in the caller's
 // slack after the last panel: at most 8 elements).
 void pack_a_rows_avx512(float* dst, const float* src, Index ld, Index kc) {
-  constexpr int MR = kAvx512MR;
+  constexpr int MR = kAvx512MR, G = (MR + 7) / 8;
   Index p = 0;
   for (; p + 8 <= kc; p += 8) {
-    __m256 g[(MR + 7) / 8][8];
-    for (int q = 0; q < (MR + 7) / 8; ++q) {
+    __m256 g[G][8];
+    for (int q = 0; q < G; ++q) {
       for (int i = 0; i < 8; ++i)
         g[q][i] = 8 * q + i < MR ? _mm256_loadu_ps(src + (8 * q + i) * ld + p) : _mm256_setzero_ps();
       transpose8(g[q]);
     }
     for (int k = 0; k < 8; ++k)
-      for (int q = 0; q < (MR + 7) / 8; ++q) _mm256_storeu_ps(dst + (p + k) * MR + 8 * q, g[q][k]);
+      for (int q = 0; q < G; ++q) _mm256_storeu_ps(dst + (p + k) * MR + 8 * q, g[q][k]);
   }
   for (; p < kc; ++p)
     for (int i = 0; i < MR; ++i) dst[p * MR + i] = src[i * ld + p];
