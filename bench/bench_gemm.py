@@ -165,7 +165,7 @@ def run_small(dtype: str = "float32", repeats: int = 5, quick: bool = False) -> 
         _core.set_small_max_work(saved)
         dg.set_num_threads(threads)
     kernel = _core.gemm_kernel()
-    note = "" if kernel == "avx2-fma" else f" (kernel {kernel}: no unpacked path, both columns are packed)"
+    note = "" if kernel in ("avx2-fma", "avx512") else f" (kernel {kernel}: no unpacked path, both columns are packed)"
     text = table(["product", "m x n x k", "m*n*k", "packed us", "unpacked us", "unpacked speed-up"], rows,
                  title=f"Small {dtype} products, one thread, through _core.gemm (~1 us of call overhead each); "
                        f"the library runs unpacked up to m*n*k <= {saved:,}{note}")
