@@ -16,9 +16,12 @@
 // Threads split the rows or the columns of C, never k, so every element is summed in the same
 // order whatever the thread count: results are bitwise independent of it.
 //
-// Small products (m * n * k <= small_max_work(), AVX2 and AVX-512 kernels) skip the packing: the same register
-// tile reads A and B in place (small_product here, the kernels in gemm_avx2.cpp), with the same
-// k blocks, summation order and rounding, so their results are bitwise the packed path's.
+// Small products (m * n * k <= small_max_work(), AVX2 and AVX-512 kernels) skip the packing: the
+// AVX2 register tile reads A and B in place (small_product here, the kernels in gemm_avx2.cpp),
+// with the same k blocks, summation order and rounding, so their results are bitwise the packed
+// path's. The AVX-512 kernel's tile is larger, so its edge tiles differ, and it takes this path
+// only where edge and full tiles round alike (alpha 1, or beta 0 in one k block: see
+// small_any_scale); elsewhere it packs.
 #include "densegrad/gemm.hpp"
 
 #include <algorithm>

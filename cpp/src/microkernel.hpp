@@ -1,7 +1,8 @@
-// Internal: the micro-kernel interface shared by gemm.cpp and the separately compiled AVX2
-// translation unit. Declarations only -- no inline code may live here, because the AVX2 TU is
-// built with -mavx2 -mfma and the linker could otherwise pick its copy of an inline function
-// for the portable path (an illegal instruction on CPUs without AVX2).
+// Internal: the micro-kernel interface shared by gemm.cpp and the separately compiled AVX2 and
+// AVX-512 translation units. Declarations and constants only -- no inline code may live here,
+// because those TUs are built with -mavx2 -mfma / -mavx512f and the linker could otherwise pick
+// their copy of an inline function for the portable path (an illegal instruction on CPUs
+// without them).
 #pragma once
 
 #include "densegrad/common.hpp"
@@ -24,7 +25,8 @@ using Packer = void (*)(T* dst, const T* src, Index ld, Index kc);
 
 // A small product read in place, no packing: C (m x n) = alpha * op(A) * B + beta * C for a
 // non-transposed B and one k block (the caller cuts k as gemm_block does, and transposes B).
-// Bitwise equal to the packed path with the same micro-kernel.
+// Bitwise equal to the packed path with the same register tile (and, for the AVX-512 kernel,
+// which uses the AVX2 small kernels, wherever KernelInfo::small_any_scale allows it).
 template <typename T>
 using SmallGemm = void (*)(bool trans_a, Index m, Index n, Index k, T alpha, const T* a, Index lda, const T* b,
                            Index ldb, T beta, T* c, Index ldc);
@@ -52,8 +54,9 @@ struct KernelInfo {
 
 // The AVX-512 kernels' register tile: kAvx512MR rows x 32 floats (16 doubles).
 constexpr int kAvx512MR = 8;
-// The largest mr x nr of any kernel (gemm_block's buffer for edge tiles).
-constexpr int kMaxTile = 16 * 32;
+// The largest mr x nr of any kernel (gemm_block's buffer for edge tiles): AVX-512 float.
+constexpr int kMaxTile = kAvx512MR * 32;
+static_assert(kMaxTile >= 6 * 16 && kMaxTile >= kAvx512MR * 16, "edge-tile buffer too small");
 
 // Defined in gemm_avx2.cpp (only on x86-64 builds).
 void sgemm_ukr_avx2_6x16(Index kc, const float* a, const float* b, float* c, Index ldc, float alpha, float beta);

@@ -22,6 +22,32 @@ from . import nn, optim  # noqa: E402  (nn and optim import the names above)
 
 __version__ = "0.1.0"
 
+
+def _check_environment() -> None:
+    """Warn about a DENSEGRAD_KERNEL or DENSEGRAD_NUM_THREADS value the C++ core ignored (it reads
+    them at load time, where it cannot raise): a typo would otherwise pass unnoticed."""
+    import os
+
+    kernel = os.environ.get("DENSEGRAD_KERNEL")
+    if kernel and kernel not in ("generic", "avx2-fma", "avx512", "auto"):
+        import warnings
+
+        warnings.warn(f"DENSEGRAD_KERNEL={kernel!r} is not one of 'generic', 'avx2-fma', 'avx512', 'auto': "
+                      f"ignored, the GEMM kernel is {_core.gemm_kernel()!r}", RuntimeWarning, stacklevel=3)
+    threads = os.environ.get("DENSEGRAD_NUM_THREADS")
+    if threads:
+        import re
+
+        lead = re.match(r"\s*[+-]?\d+", threads)  # what the core's atoi() reads
+        if lead is None or int(lead.group()) < 1:
+            import warnings
+
+            warnings.warn(f"DENSEGRAD_NUM_THREADS={threads!r} is not a positive integer: ignored, using "
+                          f"{_core.get_num_threads()} threads", RuntimeWarning, stacklevel=3)
+
+
+_check_environment()
+
 # Imported on first use (PEP 562), not by `import densegrad`: together with what they import
 # (json, csv, pathlib, dataclasses, ...) they were a third of the package's own import time.
 _LAZY_MODULES = ("data", "interop", "serialization", "train", "viz")
