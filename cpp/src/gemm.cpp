@@ -10,9 +10,9 @@
 // Packing reads op(A) and op(B) directly, so no transpose is ever materialised. The
 // micro-kernel is picked once at run time: AVX-512 (gemm_avx512.cpp, 8 x 32 floats) or AVX2+FMA
 // (gemm_avx2.cpp, 6 x 16) when the CPU has it, otherwise a portable one compiled with the
-// baseline flags. An optional epilogue (bias,
-// activation, keeping the pre-activation) runs on each tile right after its last k block, while
-// the tile is still in L1 -- this is how dense_forward fuses its bias and activation.
+// baseline flags. An optional epilogue (bias, activation, keeping the pre-activation) runs on
+// each tile right after its last k block, while the tile is still in L1 -- this is how
+// dense_forward fuses its bias and activation.
 // Threads split the rows or the columns of C, never k, so every element is summed in the same
 // order whatever the thread count: results are bitwise independent of it.
 //
