@@ -6,7 +6,7 @@
 //
 // Every element of C is summed as in the AVX2 kernel: one fused multiply-add per k step, k
 // ascending, from zero; then alpha * acc (+ beta * c, one fused multiply-add on a full tile).
-// Only the register tile and the k blocking differ.
+// Only the register tile differs (gemm.cpp gives both kernels the same k blocks).
 #include <immintrin.h>
 
 #include "microkernel.hpp"
@@ -16,92 +16,104 @@ namespace detail {
 
 namespace {
 
-template <int MR>
-void ukr_f32(Index kc, const float* a, const float* b, float* c, Index ldc, float alpha, float beta) {
+// The 512-bit operations of the micro-kernel and the FMA loop for one element type.
+template <typename T> struct V512;
+
+template <> struct V512<float> {
+  using V = __m512;
+  static constexpr int W = 16;
+  static V load(const float* p) { return _mm512_loadu_ps(p); }
+  static void store(float* p, V v) { _mm512_storeu_ps(p, v); }
+  static V set1(float x) { return _mm512_set1_ps(x); }
+  static V zero() { return _mm512_setzero_ps(); }
+  static V fma(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
+  static V mul(V a, V b) { return _mm512_mul_ps(a, b); }
+  static V add(V a, V b) { return _mm512_add_ps(a, b); }
+};
+
+template <> struct V512<double> {
+  using V = __m512d;
+  static constexpr int W = 8;
+  static V load(const double* p) { return _mm512_loadu_pd(p); }
+  static void store(double* p, V v) { _mm512_storeu_pd(p, v); }
+  static V set1(double x) { return _mm512_set1_pd(x); }
+  static V zero() { return _mm512_setzero_pd(); }
+  static V fma(V a, V b, V c) { return _mm512_fmadd_pd(a, b, c); }
+  static V mul(V a, V b) { return _mm512_mul_pd(a, b); }
+  static V add(V a, V b) { return _mm512_add_pd(a, b); }
+};
+
+// C (MR x 2W) = alpha * A_panel * B_panel + beta * C (see MicroKernel in microkernel.hpp).
+template <typename T, int MR>
+void ukr(Index kc, const T* a, const T* b, T* c, Index ldc, T alpha, T beta) {
+  using X = V512<T>;
+  using V = typename X::V;
+  constexpr int W = X::W;
   for (int i = 0; i < MR; ++i) {  // the C tile, early: its rows are far apart (128 bytes each)
     _mm_prefetch(reinterpret_cast<const char*>(c + i * ldc), _MM_HINT_T0);
-    _mm_prefetch(reinterpret_cast<const char*>(c + i * ldc + 16), _MM_HINT_T0);
-    _mm_prefetch(reinterpret_cast<const char*>(c + i * ldc + 31), _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char*>(c + i * ldc + W), _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char*>(c + i * ldc + 2 * W - 1), _MM_HINT_T0);
   }
-  __m512 acc0[MR], acc1[MR];
-  for (int i = 0; i < MR; ++i) acc0[i] = acc1[i] = _mm512_setzero_ps();
+  V acc0[MR], acc1[MR];
+  for (int i = 0; i < MR; ++i) acc0[i] = acc1[i] = X::zero();
 #pragma GCC unroll 4
   for (Index p = 0; p < kc; ++p) {
-    const __m512 b0 = _mm512_loadu_ps(b), b1 = _mm512_loadu_ps(b + 16);
+    const V b0 = X::load(b), b1 = X::load(b + W);
     for (int i = 0; i < MR; ++i) {
-      const __m512 ai = _mm512_set1_ps(a[i]);
-      acc0[i] = _mm512_fmadd_ps(ai, b0, acc0[i]);
-      acc1[i] = _mm512_fmadd_ps(ai, b1, acc1[i]);
+      const V ai = X::set1(a[i]);
+      acc0[i] = X::fma(ai, b0, acc0[i]);
+      acc1[i] = X::fma(ai, b1, acc1[i]);
     }
     a += MR;
-    b += 32;
+    b += 2 * W;
   }
-  const __m512 va = _mm512_set1_ps(alpha);
-  if (beta == 0.0f) {  // C is not read: NaN in an uninitialised output cannot leak in
+  const V va = X::set1(alpha);
+  if (beta == T(0)) {  // C is not read: NaN in an uninitialised output cannot leak in
 #pragma GCC unroll 16
     for (int i = 0; i < MR; ++i) {
-      _mm512_storeu_ps(c + i * ldc, _mm512_mul_ps(va, acc0[i]));
-      _mm512_storeu_ps(c + i * ldc + 16, _mm512_mul_ps(va, acc1[i]));
+      X::store(c + i * ldc, X::mul(va, acc0[i]));
+      X::store(c + i * ldc + W, X::mul(va, acc1[i]));
     }
   } else {
-    const __m512 vb = _mm512_set1_ps(beta);
+    const V vb = X::set1(beta);
 #pragma GCC unroll 16
     for (int i = 0; i < MR; ++i) {
-      float* ci = c + i * ldc;
-      _mm512_storeu_ps(ci, _mm512_fmadd_ps(va, acc0[i], _mm512_mul_ps(vb, _mm512_loadu_ps(ci))));
-      _mm512_storeu_ps(ci + 16, _mm512_fmadd_ps(va, acc1[i], _mm512_mul_ps(vb, _mm512_loadu_ps(ci + 16))));
+      T* ci = c + i * ldc;
+      X::store(ci, X::fma(va, acc0[i], X::mul(vb, X::load(ci))));
+      X::store(ci + W, X::fma(va, acc1[i], X::mul(vb, X::load(ci + W))));
     }
   }
 }
 
-template <int MR>
-void ukr_f64(Index kc, const double* a, const double* b, double* c, Index ldc, double alpha, double beta) {
-  for (int i = 0; i < MR; ++i) {
-    _mm_prefetch(reinterpret_cast<const char*>(c + i * ldc), _MM_HINT_T0);
-    _mm_prefetch(reinterpret_cast<const char*>(c + i * ldc + 8), _MM_HINT_T0);
-    _mm_prefetch(reinterpret_cast<const char*>(c + i * ldc + 15), _MM_HINT_T0);
-  }
-  __m512d acc0[MR], acc1[MR];
-  for (int i = 0; i < MR; ++i) acc0[i] = acc1[i] = _mm512_setzero_pd();
-#pragma GCC unroll 4
-  for (Index p = 0; p < kc; ++p) {
-    const __m512d b0 = _mm512_loadu_pd(b), b1 = _mm512_loadu_pd(b + 8);
-    for (int i = 0; i < MR; ++i) {
-      const __m512d ai = _mm512_set1_pd(a[i]);
-      acc0[i] = _mm512_fmadd_pd(ai, b0, acc0[i]);
-      acc1[i] = _mm512_fmadd_pd(ai, b1, acc1[i]);
-    }
-    a += MR;
-    b += 16;
-  }
-  const __m512d va = _mm512_set1_pd(alpha);
-  if (beta == 0.0) {
-#pragma GCC unroll 16
-    for (int i = 0; i < MR; ++i) {
-      _mm512_storeu_pd(c + i * ldc, _mm512_mul_pd(va, acc0[i]));
-      _mm512_storeu_pd(c + i * ldc + 8, _mm512_mul_pd(va, acc1[i]));
-    }
-  } else {
-    const __m512d vb = _mm512_set1_pd(beta);
-#pragma GCC unroll 16
-    for (int i = 0; i < MR; ++i) {
-      double* ci = c + i * ldc;
-      _mm512_storeu_pd(ci, _mm512_fmadd_pd(va, acc0[i], _mm512_mul_pd(vb, _mm512_loadu_pd(ci))));
-      _mm512_storeu_pd(ci + 8, _mm512_fmadd_pd(va, acc1[i], _mm512_mul_pd(vb, _mm512_loadu_pd(ci + 8))));
-    }
-  }
+// FMA-throughput loop (see fma_loop_avx2_f32): 12 chains of W-wide FMAs.
+template <typename T>
+T fma_loop(Index iters) {
+  using X = V512<T>;
+  typename X::V acc[12];
+  for (int i = 0; i < 12; ++i) acc[i] = X::set1(T(i) * T(1e-3));
+  const typename X::V a = X::set1(T(0.999999)), b = X::set1(T(1e-7));
+  for (Index it = 0; it < iters; ++it)
+    for (int i = 0; i < 12; ++i) acc[i] = X::fma(acc[i], a, b);
+  typename X::V s = acc[0];
+  for (int i = 1; i < 12; ++i) s = X::add(s, acc[i]);
+  T out[X::W];
+  X::store(out, s);
+  return out[0] + out[X::W - 1];
 }
 
 }  // namespace
 
 void sgemm_ukr_avx512(Index kc, const float* a, const float* b, float* c, Index ldc, float alpha, float beta) {
-  ukr_f32<kAvx512MR>(kc, a, b, c, ldc, alpha, beta);
+  ukr<float, kAvx512MR>(kc, a, b, c, ldc, alpha, beta);
 }
 
 void dgemm_ukr_avx512(Index kc, const double* a, const double* b, double* c, Index ldc, double alpha,
                       double beta) {
-  ukr_f64<kAvx512MR>(kc, a, b, c, ldc, alpha, beta);
+  ukr<double, kAvx512MR>(kc, a, b, c, ldc, alpha, beta);
 }
+
+float fma_loop_avx512_f32(Index iters) { return fma_loop<float>(iters); }
+double fma_loop_avx512_f64(Index iters) { return fma_loop<double>(iters); }
 
 // ---- packing with in-register transposes ------------------------------------------------------
 
@@ -140,23 +152,8 @@ __attribute__((always_inline)) inline void transpose4d(__m256d r[4]) {
 }  // namespace
 
 // dst[p * 32 + j] = src[j * ld + p] for j < 32, p < kc: a full B panel of a transposed B.
-// 16 values (a cache line) of each source row at a time: rows a multiple of 4 KB apart share
-// one L1 set, so a line must be used up before the other rows evict it.
 void pack_b_trans32_avx512(float* dst, const float* src, Index ld, Index kc) {
   Index p = 0;
-  for (; p + 16 <= kc; p += 16) {
-    for (int h = 0; h < 4; ++h) {
-      __m256 r[8], s[8];
-      for (int j = 0; j < 8; ++j) {
-        r[j] = _mm256_loadu_ps(src + (8 * h + j) * ld + p);
-        s[j] = _mm256_loadu_ps(src + (8 * h + j) * ld + p + 8);
-      }
-      transpose8(r);
-      transpose8(s);
-      for (int k = 0; k < 8; ++k) _mm256_storeu_ps(dst + (p + k) * 32 + 8 * h, r[k]);
-      for (int k = 0; k < 8; ++k) _mm256_storeu_ps(dst + (p + 8 + k) * 32 + 8 * h, s[k]);
-    }
-  }
   for (; p + 8 <= kc; p += 8) {
     for (int h = 0; h < 4; ++h) {
       __m256 r[8];
@@ -207,47 +204,20 @@ void pack_b_trans16d_avx512(double* dst, const double* src, Index ld, Index kc) 
 
 // dst[p * MR + i] = src[i * ld + p] for i < MR, p < kc (double), in groups of 4 rows.
 void pack_a_rowsd_avx512(double* dst, const double* src, Index ld, Index kc) {
-  constexpr int MR = kAvx512MR;
+  constexpr int MR = kAvx512MR, G = (MR + 3) / 4;
   Index p = 0;
   for (; p + 4 <= kc; p += 4) {
-    __m256d g[(MR + 3) / 4][4];
-    for (int q = 0; q < (MR + 3) / 4; ++q) {
+    __m256d g[G][4];
+    for (int q = 0; q < G; ++q) {
       for (int i = 0; i < 4; ++i)
         g[q][i] = 4 * q + i < MR ? _mm256_loadu_pd(src + (4 * q + i) * ld + p) : _mm256_setzero_pd();
       transpose4d(g[q]);
     }
     for (int k = 0; k < 4; ++k)
-      for (int q = 0; q < (MR + 3) / 4; ++q) _mm256_storeu_pd(dst + (p + k) * MR + 4 * q, g[q][k]);
+      for (int q = 0; q < G; ++q) _mm256_storeu_pd(dst + (p + k) * MR + 4 * q, g[q][k]);
   }
   for (; p < kc; ++p)
     for (int i = 0; i < MR; ++i) dst[p * MR + i] = src[i * ld + p];
-}
-
-// FMA-throughput loops (see fma_loop_avx2_f32): 12 chains of 16-wide (8-wide double) FMAs.
-float fma_loop_avx512_f32(Index iters) {
-  __m512 acc[12];
-  for (int i = 0; i < 12; ++i) acc[i] = _mm512_set1_ps(float(i) * 1e-3f);
-  const __m512 a = _mm512_set1_ps(0.999999f), b = _mm512_set1_ps(1e-7f);
-  for (Index it = 0; it < iters; ++it)
-    for (int i = 0; i < 12; ++i) acc[i] = _mm512_fmadd_ps(acc[i], a, b);
-  __m512 s = acc[0];
-  for (int i = 1; i < 12; ++i) s = _mm512_add_ps(s, acc[i]);
-  float out[16];
-  _mm512_storeu_ps(out, s);
-  return out[0] + out[15];
-}
-
-double fma_loop_avx512_f64(Index iters) {
-  __m512d acc[12];
-  for (int i = 0; i < 12; ++i) acc[i] = _mm512_set1_pd(double(i) * 1e-3);
-  const __m512d a = _mm512_set1_pd(0.999999), b = _mm512_set1_pd(1e-7);
-  for (Index it = 0; it < iters; ++it)
-    for (int i = 0; i < 12; ++i) acc[i] = _mm512_fmadd_pd(acc[i], a, b);
-  __m512d s = acc[0];
-  for (int i = 1; i < 12; ++i) s = _mm512_add_pd(s, acc[i]);
-  double out[8];
-  _mm512_storeu_pd(out, s);
-  return out[0] + out[7];
 }
 
 }  // namespace detail

@@ -1,8 +1,8 @@
 # The wheel must import and run on CPUs without AVX2 or AVX-512: gemm_avx2.cpp (-mavx2 -mfma) and
 # gemm_avx512.cpp (-mavx512f) are the only files built for more than the baseline instruction
 # set, and their functions run only after the run-time CPU check. That holds only if such an
-# object gives the linker nothing it could use elsewhere (checked here for one object; the
-# AVX2 one is the example below). An inline function or template
+# object gives the linker nothing it could use elsewhere (this script checks the one named by
+# -DOBJECT; the example below speaks of the AVX2 one). An inline function or template
 # instance compiled in that file (std::vector<float>'s members, std::min, a shared helper) is a
 # weak symbol there, and the linker keeps one copy of each weak symbol for the whole library:
 # if it kept the AVX2 file's copy, baseline code would call AVX2 instructions and crash with

@@ -27,23 +27,18 @@ def _check_environment() -> None:
     """Warn about a DENSEGRAD_KERNEL or DENSEGRAD_NUM_THREADS value the C++ core ignored (it reads
     them at load time, where it cannot raise): a typo would otherwise pass unnoticed."""
     import os
+    import re
+    import warnings
 
     kernel = os.environ.get("DENSEGRAD_KERNEL")
     if kernel and kernel not in ("generic", "avx2-fma", "avx512", "auto"):
-        import warnings
-
         warnings.warn(f"DENSEGRAD_KERNEL={kernel!r} is not one of 'generic', 'avx2-fma', 'avx512', 'auto': "
                       f"ignored, the GEMM kernel is {_core.gemm_kernel()!r}", RuntimeWarning, stacklevel=3)
     threads = os.environ.get("DENSEGRAD_NUM_THREADS")
-    if threads:
-        import re
-
-        lead = re.match(r"\s*[+-]?\d+", threads)  # what the core's atoi() reads
-        if lead is None or int(lead.group()) < 1:
-            import warnings
-
-            warnings.warn(f"DENSEGRAD_NUM_THREADS={threads!r} is not a positive integer: ignored, using "
-                          f"{_core.get_num_threads()} threads", RuntimeWarning, stacklevel=3)
+    lead = re.match(r"\s*[+-]?\d+", threads or "")  # what the core's atoi() reads
+    if threads and (lead is None or int(lead.group()) < 1):
+        warnings.warn(f"DENSEGRAD_NUM_THREADS={threads!r} is not a positive integer: ignored, using "
+                      f"{_core.get_num_threads()} threads", RuntimeWarning, stacklevel=3)
 
 
 _check_environment()
