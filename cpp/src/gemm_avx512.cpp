@@ -9,6 +9,8 @@
 // Only the register tile differs (gemm.cpp gives both kernels the same k blocks).
 #include <immintrin.h>
 
+#include <cstdint>
+
 #include "microkernel.hpp"
 
 namespace densegrad {
@@ -43,6 +45,8 @@ template <> struct V512<double> {
   static V add(V a, V b) { return _mm512_add_pd(a, b); }
 };
 
+constexpr int kBAhead = 8;  // k steps of B prefetched ahead (two cache lines each)
+
 // C (MR x 2W) = alpha * A_panel * B_panel + beta * C (see MicroKernel in microkernel.hpp).
 template <typename T, int MR>
 void ukr(Index kc, const T* a, const T* b, T* c, Index ldc, T alpha, T beta) {
@@ -59,6 +63,14 @@ void ukr(Index kc, const T* a, const T* b, T* c, Index ldc, T alpha, T beta) {
 #pragma GCC unroll 4
   for (Index p = 0; p < kc; ++p) {
     const V b0 = X::load(b), b1 = X::load(b + W);
+    // The B panel (kc x 2W, 32 KB for floats at kc 256) does not stay in a 32 KB L1 next to
+    // the A panel and C, so it mostly comes from L2: ask for it kBAhead k steps early. Paired
+    // runs of the large products: ~4.5% faster than without (distances 8 and 16 alike).
+    // (Near the panel's end this reaches past it: computed as an integer, not a pointer, and a
+    // prefetch never faults.)
+    const std::uintptr_t ahead = reinterpret_cast<std::uintptr_t>(b + 2 * W) + (kBAhead - 1) * 2 * W * sizeof(T);
+    _mm_prefetch(reinterpret_cast<const char*>(ahead), _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char*>(ahead + W * sizeof(T)), _MM_HINT_T0);
     for (int i = 0; i < MR; ++i) {
       const V ai = X::set1(a[i]);
       acc0[i] = X::fma(ai, b0, acc0[i]);
