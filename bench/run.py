@@ -1,7 +1,7 @@
 """Run densegrad's benchmarks and print their tables (``python bench/run.py`` or
 ``python -m densegrad bench``).
 
-    python bench/run.py [--quick] [--dtype float32|float64|both] [--only train|gemm|small|threads]
+    python bench/run.py [--quick] [--dtype float32|float64|both] [--only train|gemm|small|threads|optim]
                         [--repeats N] [--json out.json] [--no-torch]
 
 NumPy's OpenBLAS is slowed by OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE when they are set; this
@@ -37,7 +37,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="small cases and few repeats (a smoke test)")
     ap.add_argument("--dtype", choices=["float32", "float64", "both"], default="both")
-    ap.add_argument("--only", choices=["train", "gemm", "small", "threads"], help="run one of the tables")
+    ap.add_argument("--only", choices=["train", "gemm", "small", "threads", "optim"], help="run one of the tables")
     ap.add_argument("--cases", help="comma-separated training cases to run (seed,tiny,small,medium,large)")
     ap.add_argument("--repeats", type=int, default=None, help="rounds per case (default 7, quick 3)")
     ap.add_argument("--json", metavar="PATH", help="also write the results as JSON")
@@ -46,6 +46,7 @@ def main(argv=None) -> int:
     _restart_without_openblas_vars()
 
     import bench_gemm
+    import bench_optim
     import bench_train
     from common import environment
 
@@ -60,7 +61,7 @@ def main(argv=None) -> int:
     unset = env["openblas_vars_unset"]
     print("densegrad benchmarks:", ", ".join(f"{k}={v}" for k, v in env.items() if k != "openblas_vars_unset"))
     print("NumPy side: " + (f"unset {', '.join(unset)}; " if unset else "") + "OpenBLAS pinned to 1 thread")
-    out = {"environment": env, "train": [], "gemm": [], "small": [], "threads": None}
+    out = {"environment": env, "train": [], "gemm": [], "small": [], "threads": None, "optim": []}
     dtypes = ["float32", "float64"] if args.dtype == "both" else [args.dtype]
     for dt in dtypes:
         if args.only in (None, "train"):
@@ -76,6 +77,10 @@ def main(argv=None) -> int:
             r = bench_gemm.run_small(dt, repeats, args.quick)
             print("\n" + r.pop("text"))
             out["small"].append(r)
+        if args.only in (None, "optim"):
+            r = bench_optim.run(dt, repeats, args.quick, torch)
+            print("\n" + r.pop("text"))
+            out["optim"].append(r)
     if args.only in (None, "threads"):
         r = bench_gemm.run_threads(repeats, args.quick)
         print("\n" + r.pop("text"))

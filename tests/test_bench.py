@@ -32,6 +32,10 @@ def test_bench_quick_runs_and_writes_json(tmp_path):
     small = data["small"][0]
     assert small["limit"] > 0 and small["cases"]
     assert all(c["us_packed"] > 0 and c["us_unpacked"] > 0 for c in small["cases"])
+    assert "Optimizer updates, float32" in r.stdout
+    optim = data["optim"][0]["cases"]
+    assert [(c["optimizer"], c["n"]) for c in optim] == [("sgd", 4096), ("adam", 4096), ("sgd", 65536), ("adam", 65536)]
+    assert all(c["us"]["dg 1t"] > 0 and c["us"]["numpy"] > 0 and c["vs_numpy"] > 0 for c in optim)
 
 
 def test_bench_help_lists_its_options():

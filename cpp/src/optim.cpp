@@ -3,12 +3,45 @@
 // PyTorch does when it applies a Python scalar to a float tensor.
 #include "densegrad/optim.hpp"
 
+#include <algorithm>
 #include <cmath>
+
+#include "densegrad/threads.hpp"
 
 namespace densegrad {
 
 namespace {
 std::string num(double v) { return std::to_string(v); }
+
+// Elements below which an update runs on one thread (the updates are elementwise, so how the
+// range is split never changes a result). Waking the second thread costs ~15 us here; measured
+// with `python bench/run.py --only optim` and a C++ loop of sizes 4K-1M (bench/README.md,
+// "Optimizer updates"): SGD (~0.2 ns per element while its arrays are in L2) gained from 2^18
+// elements and lost up to 2^17 (0.73-0.78x); Adam (a square root and a division per element)
+// gained 1.02-1.24x at 2^17 and was even at 2^16.
+constexpr Index kSgdParallelMin = Index(1) << 18;
+constexpr Index kAdamParallelMin = Index(1) << 17;
+
+// Runs f(lo, hi) over [0, n) in one piece per thread, pieces on 64-byte boundaries.
+template <typename T, typename F>
+void for_ranges(Index n, Index parallel_min, const F& f) {
+  const int threads = n >= parallel_min ? get_num_threads() : 1;
+  if (threads <= 1) {
+    f(Index(0), n);
+    return;
+  }
+  struct Ctx {
+    const F* f;
+    Index n;
+  } ctx{&f, n};
+  detail::parallel_run(threads, [](void* c, int i, int nt) {
+    const Ctx& x = *static_cast<const Ctx*>(c);
+    constexpr Index line = 64 / sizeof(T);
+    const Index lines = (x.n + line - 1) / line;
+    const Index lo = std::min(x.n, lines * i / nt * line), hi = std::min(x.n, lines * (i + 1) / nt * line);
+    if (lo < hi) (*x.f)(lo, hi);
+  }, &ctx);
+}
 }  // namespace
 
 void check_sgd_options(const SgdOptions& o) {
@@ -27,6 +60,47 @@ void check_adam_options(const AdamOptions& o) {
   DENSEGRAD_CHECK(o.weight_decay >= 0.0, "Adam: invalid weight_decay value " + num(o.weight_decay));
 }
 
+namespace {
+
+// One SGD update of param[lo:hi). The options are template parameters (as in adam_range), so
+// that every loop is branch-free and vectorises; with them as run-time flags GCC kept some of
+// the loops scalar.
+enum class SgdMode { Plain, Momentum, MomentumFirst, Nesterov, NesterovFirst };
+
+template <typename T, bool Maximize, bool Decay, SgdMode M>
+void sgd_range(T* param, T* momentum_buffer, const T* grad, Index lo, Index hi, T lr, T momentum,
+               T one_minus_dampening, T wd) {
+  constexpr bool first = M == SgdMode::MomentumFirst || M == SgdMode::NesterovFirst;
+  constexpr bool nesterov = M == SgdMode::Nesterov || M == SgdMode::NesterovFirst;
+  for (Index i = lo; i < hi; ++i) {
+    T g = Maximize ? -grad[i] : grad[i];
+    if (Decay) g = g + wd * param[i];
+    if (M != SgdMode::Plain) {
+      const T buf = first ? g : momentum_buffer[i] * momentum + one_minus_dampening * g;
+      momentum_buffer[i] = buf;
+      g = nesterov ? g + momentum * buf : buf;
+    }
+    param[i] = param[i] + (-lr) * g;
+  }
+}
+
+template <typename T>
+using SgdRange = void (*)(T*, T*, const T*, Index, Index, T, T, T, T);
+
+template <typename T, bool Maximize, bool Decay>
+SgdRange<T> sgd_range_for(SgdMode m) {
+  switch (m) {
+    case SgdMode::Plain: return sgd_range<T, Maximize, Decay, SgdMode::Plain>;
+    case SgdMode::Momentum: return sgd_range<T, Maximize, Decay, SgdMode::Momentum>;
+    case SgdMode::MomentumFirst: return sgd_range<T, Maximize, Decay, SgdMode::MomentumFirst>;
+    case SgdMode::Nesterov: return sgd_range<T, Maximize, Decay, SgdMode::Nesterov>;
+    case SgdMode::NesterovFirst: return sgd_range<T, Maximize, Decay, SgdMode::NesterovFirst>;
+  }
+  return nullptr;
+}
+
+}  // namespace
+
 template <typename T>
 void sgd_step(T* param, T* momentum_buffer, const T* grad, Index n, const SgdOptions& o,
               bool first_step) {
@@ -41,24 +115,47 @@ void sgd_step(T* param, T* momentum_buffer, const T* grad, Index n, const SgdOpt
   // kept the loop scalar (24% of the perf samples of the 8-32-32-1 network's float64 fused step).
   const T lr = T(o.lr), momentum = T(o.momentum), wd = T(o.weight_decay);
   const T one_minus_dampening = T(1.0 - o.dampening);
-  const bool maximize = o.maximize, decay = o.weight_decay != 0.0, nesterov = o.nesterov;
-  if (o.momentum == 0.0) {
-    for (Index i = 0; i < n; ++i) {
-      T g = maximize ? -grad[i] : grad[i];
-      if (decay) g = g + wd * param[i];
-      param[i] = param[i] + (-lr) * g;
+  const SgdMode mode = o.momentum == 0.0 ? SgdMode::Plain
+                       : o.nesterov       ? (first_step ? SgdMode::NesterovFirst : SgdMode::Nesterov)
+                                          : (first_step ? SgdMode::MomentumFirst : SgdMode::Momentum);
+  const bool decay = o.weight_decay != 0.0;
+  const SgdRange<T> fn = o.maximize ? (decay ? sgd_range_for<T, true, true>(mode) : sgd_range_for<T, true, false>(mode))
+                                    : (decay ? sgd_range_for<T, false, true>(mode) : sgd_range_for<T, false, false>(mode));
+  for_ranges<T>(n, kSgdParallelMin, [&](Index lo, Index hi) {
+    fn(param, momentum_buffer, grad, lo, hi, lr, momentum, one_minus_dampening, wd);
+  });
+}
+
+namespace {
+
+// One Adam update of param[lo:hi). The options are template parameters so that the loop has no
+// branch left in it and vectorises (sqrt and division are correctly rounded in every lane, so
+// the vector loop gives the scalar loop's bits).
+template <typename T, bool Maximize, bool Decay, bool Amsgrad, bool LerpLow>
+void adam_range(T* param, T* exp_avg, T* exp_avg_sq, T* max_exp_avg_sq, const T* grad, Index lo, Index hi,
+                T step_size, T bc2_sqrt, T wd, T w1, T beta2, T w2, T eps) {
+  for (Index i = lo; i < hi; ++i) {
+    T g = Maximize ? -grad[i] : grad[i];
+    if (Decay) g = g + wd * param[i];
+    // torch.lerp(m, g, w) with w < 0.5 is m + w * (g - m); for w >= 0.5 it is g - (g - m) * (1 - w).
+    const T m = LerpLow ? exp_avg[i] + w1 * (g - exp_avg[i]) : g - (g - exp_avg[i]) * (T(1) - w1);
+    exp_avg[i] = m;
+    T v = exp_avg_sq[i] * beta2 + w2 * (g * g);
+    exp_avg_sq[i] = v;
+    if (Amsgrad) {
+      // torch.maximum propagates NaN (std::max and std::fmax do not); so does this: vmax + v is
+      // NaN when either is.
+      const T vmax = max_exp_avg_sq[i];
+      const bool nan = (vmax != vmax) | (v != v);
+      v = nan ? vmax + v : (v > vmax ? v : vmax);
+      max_exp_avg_sq[i] = v;
     }
-    return;
-  }
-  for (Index i = 0; i < n; ++i) {
-    T g = maximize ? -grad[i] : grad[i];
-    if (decay) g = g + wd * param[i];
-    T& buf = momentum_buffer[i];
-    buf = first_step ? g : buf * momentum + one_minus_dampening * g;
-    g = nesterov ? g + momentum * buf : buf;
-    param[i] = param[i] + (-lr) * g;
+    const T denom = std::sqrt(v) / bc2_sqrt + eps;
+    param[i] = param[i] + (-step_size) * (m / denom);
   }
 }
+
+}  // namespace
 
 template <typename T>
 void adam_step(T* param, T* exp_avg, T* exp_avg_sq, T* max_exp_avg_sq, const T* grad, Index n,
@@ -79,24 +176,21 @@ void adam_step(T* param, T* exp_avg, T* exp_avg_sq, T* max_exp_avg_sq, const T* 
   const T bc2_sqrt = T(std::sqrt(bias_correction2));
   const T wd = T(o.weight_decay), w1 = T(1.0 - o.beta1), beta2 = T(o.beta2), w2 = T(1.0 - o.beta2);
   const T eps = T(o.eps);
-  const bool maximize = o.maximize, decay = o.weight_decay != 0.0, amsgrad = o.amsgrad;  // see sgd_step
-  for (Index i = 0; i < n; ++i) {
-    T g = maximize ? -grad[i] : grad[i];
-    if (decay) g = g + wd * param[i];
-    // torch.lerp(m, g, w) with w < 0.5 is m + w * (g - m); for w >= 0.5 it is g - (g - m) * (1 - w).
-    exp_avg[i] = w1 < T(0.5) ? exp_avg[i] + w1 * (g - exp_avg[i])
-                             : g - (g - exp_avg[i]) * (T(1) - w1);
-    exp_avg_sq[i] = exp_avg_sq[i] * beta2 + w2 * (g * g);
-    T v = exp_avg_sq[i];
-    if (amsgrad) {
-      // torch.maximum propagates NaN (std::max and std::fmax do not); so does this.
-      T& vmax = max_exp_avg_sq[i];
-      vmax = (std::isnan(vmax) || std::isnan(v)) ? (vmax + v) : (v > vmax ? v : vmax);
-      v = vmax;
-    }
-    const T denom = std::sqrt(v) / bc2_sqrt + eps;
-    param[i] = param[i] + (-step_size) * (exp_avg[i] / denom);
-  }
+  using Fn = void (*)(T*, T*, T*, T*, const T*, Index, Index, T, T, T, T, T, T, T);
+  // [maximize][decay][amsgrad][w1 < 0.5]
+  static constexpr Fn kernels[2][2][2][2] = {
+      {{{adam_range<T, false, false, false, false>, adam_range<T, false, false, false, true>},
+        {adam_range<T, false, false, true, false>, adam_range<T, false, false, true, true>}},
+       {{adam_range<T, false, true, false, false>, adam_range<T, false, true, false, true>},
+        {adam_range<T, false, true, true, false>, adam_range<T, false, true, true, true>}}},
+      {{{adam_range<T, true, false, false, false>, adam_range<T, true, false, false, true>},
+        {adam_range<T, true, false, true, false>, adam_range<T, true, false, true, true>}},
+       {{adam_range<T, true, true, false, false>, adam_range<T, true, true, false, true>},
+        {adam_range<T, true, true, true, false>, adam_range<T, true, true, true, true>}}}};
+  const Fn fn = kernels[o.maximize][o.weight_decay != 0.0][o.amsgrad][w1 < T(0.5)];
+  for_ranges<T>(n, kAdamParallelMin, [&](Index lo, Index hi) {
+    fn(param, exp_avg, exp_avg_sq, max_exp_avg_sq, grad, lo, hi, step_size, bc2_sqrt, wd, w1, beta2, w2, eps);
+  });
 }
 
 template void sgd_step<float>(float*, float*, const float*, Index, const SgdOptions&, bool);

@@ -1,0 +1,104 @@
+"""Optimizer-update benchmark: one SGD or Adam update of a parameter array of n elements, as
+densegrad's optimizers and fused step apply it (``_core.sgd_step`` / ``_core.adam_step``), on one
+thread and on all of densegrad's threads, next to ``torch.optim`` (one thread) and the same
+update written with NumPy. Medians over interleaved rounds, microseconds per update.
+
+The updates are elementwise, so their cost is memory traffic (SGD) or the square root and
+division of every element (Adam); densegrad splits an update over its threads from a size up
+(see optim.cpp), and this table is where that size was measured.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+import densegrad as dg
+from densegrad import _core
+
+from common import table, time_interleaved
+
+SIZES = [4_096, 65_536, 262_144, 1_048_576, 3_145_728]  # the last: the large case's three weights
+LR = 1e-3
+
+
+def _numpy_sgd(p, g):
+    p -= LR * g
+
+
+def _numpy_adam(p, g, m, v, step):
+    b1, b2, eps = 0.9, 0.999, 1e-8
+    m *= b1
+    m += (1 - b1) * g
+    v *= b2
+    v += (1 - b2) * g * g
+    denom = np.sqrt(v) / np.sqrt(1 - b2**step) + eps
+    p -= (LR / (1 - b1**step)) * (m / denom)
+
+
+def run(dtype: str = "float32", repeats: int = 5, quick: bool = False, torch=None) -> dict:
+    threads = dg.get_num_threads()
+    torch_threads = torch.get_num_threads() if torch is not None else 0
+    try:
+        return _run(dtype, repeats, quick, torch, threads)
+    finally:
+        dg.set_num_threads(threads)
+        if torch is not None:
+            torch.set_num_threads(torch_threads)
+
+
+def _run(dtype, repeats, quick, torch, threads) -> dict:
+    rng = np.random.default_rng(0)
+    one = lambda: dg.set_num_threads(1)  # noqa: E731
+    all_threads = lambda: dg.set_num_threads(threads)  # noqa: E731
+    results, rows = [], []
+    for n in SIZES[:2] if quick else SIZES:
+        p = rng.standard_normal(n).astype(dtype)
+        g = (rng.standard_normal(n) * 1e-3).astype(dtype)
+        m, v = np.zeros_like(p), np.zeros_like(p)
+        step = [0]
+
+        def adam(p=p, g=g, m=m, v=v, step=step):
+            step[0] += 1
+            _core.adam_step(p, g, m, v, None, step=step[0], lr=LR)
+
+        for opt in ("sgd", "adam"):
+            dg_fn = (lambda p=p, g=g: _core.sgd_step(p, g, None, lr=LR)) if opt == "sgd" else adam
+            fns = {"dg 1t": (one, dg_fn)}
+            if threads > 1:
+                fns[f"dg {threads}t"] = (all_threads, dg_fn)
+            if torch is not None:
+                tp = torch.nn.Parameter(torch.from_numpy(p.copy()))
+                tp.grad = torch.from_numpy(g.copy())
+                topt = torch.optim.SGD([tp], lr=LR) if opt == "sgd" else torch.optim.Adam([tp], lr=LR)
+                fns["torch"] = (lambda: torch.set_num_threads(1), topt.step)
+            np_p, np_m, np_v, np_step = p.copy(), np.zeros_like(p), np.zeros_like(p), [0]
+
+            def np_fn(opt=opt, np_p=np_p, np_m=np_m, np_v=np_v, np_step=np_step):
+                if opt == "sgd":
+                    _numpy_sgd(np_p, g)
+                else:
+                    np_step[0] += 1
+                    _numpy_adam(np_p, g, np_m, np_v, np_step[0])
+
+            fns["numpy"] = np_fn
+            t = time_interleaved(fns, repeats, min_time=0.01)
+            us = {k: v[0] * 1e6 for k, v in t.items()}
+            res = {"optimizer": opt, "n": n, "us": us}
+            row = [opt, f"{n:,}"] + [f"{us[k]:,.1f}" for k in fns]
+            if threads > 1:
+                res["threads_speedup"] = us["dg 1t"] / us[f"dg {threads}t"]
+                row.append(f"{res['threads_speedup']:.2f}x")
+            if torch is not None:
+                res["vs_torch"] = us["torch"] / us["dg 1t"]
+                row.append(f"{res['vs_torch']:.2f}x")
+            res["vs_numpy"] = us["numpy"] / us["dg 1t"]
+            row.append(f"{res['vs_numpy']:.2f}x")
+            results.append(res)
+            rows.append(row)
+    headers = ["update", "n", "dg 1t us"] + ([f"dg {threads}t us"] if threads > 1 else [])
+    headers += (["torch us"] if torch is not None else []) + ["numpy us"]
+    headers += ([f"{threads}t speed-up"] if threads > 1 else []) + (["vs torch"] if torch is not None else [])
+    headers += ["vs numpy"]
+    title = (f"Optimizer updates, {dtype}: one update of n parameters (SGD lr {LR}; Adam defaults); medians of "
+             f"{repeats} rounds; 'vs' = speed-up of densegrad on one thread (higher is better)")
+    return {"dtype": dtype, "threads": threads, "cases": results, "text": table(headers, rows, title)}
