@@ -1,5 +1,6 @@
-"""Training-step benchmark: one full step (forward, MSE loss, backward, SGD update) of an MLP
-(Linear + ReLU layers, a plain Linear last) for each case, measured side by side:
+"""Training-step benchmark: one full step (forward, MSE loss, backward, SGD update; Adam with
+`--optimizer adam`) of an MLP (Linear + ReLU layers, a plain Linear last) for each case,
+measured side by side:
 
   dg fused     densegrad.train.Trainer: the whole step in one C++ call
   dg autograd  densegrad tensors: zero_grad(); loss.backward(); opt.step()
@@ -42,8 +43,9 @@ def _dg_model(sizes, dtype):
     return dg.nn.Sequential(*mods[:-1])
 
 
-def _numpy_step(params, x, y):
-    """Forward, MSE, backward and SGD in NumPy, the same maths as the other implementations."""
+def _numpy_step(params, x, y, update=None):
+    """Forward, MSE, backward and SGD (or `update(l, w, dw, b, db)`) in NumPy, the same maths as
+    the other implementations."""
     acts = [x]
     for l, (w, b) in enumerate(params):
         z = acts[-1] @ w.T + b
@@ -57,11 +59,33 @@ def _numpy_step(params, x, y):
         db = d.sum(axis=0)
         if l > 0:
             d = d @ w
-        w -= LR * dw
-        b -= LR * db
+        if update is not None:
+            update(l, w, dw, b, db)
+        else:
+            w -= LR * dw
+            b -= LR * db
 
 
-def run(dtype: str = "float32", repeats: int = 5, quick: bool = False, torch=None, only=None) -> dict:
+class _NumpyAdam:
+    """torch.optim.Adam's update (default betas and eps) in NumPy, for _numpy_step."""
+
+    def __init__(self, params):
+        self.state = [[(np.zeros_like(a), np.zeros_like(a)) for a in wb] for wb in params]
+        self.t = [0] * len(params)
+
+    def __call__(self, l, w, dw, b, db):
+        self.t[l] += 1
+        t, b1, b2, eps = self.t[l], 0.9, 0.999, 1e-8
+        for p, g, (m, v) in zip((w, b), (dw, db), self.state[l]):
+            m *= b1
+            m += (1 - b1) * g
+            v *= b2
+            v += (1 - b2) * g * g
+            p -= (LR / (1 - b1**t)) * (m / (np.sqrt(v) / np.sqrt(1 - b2**t) + eps))
+
+
+def run(dtype: str = "float32", repeats: int = 5, quick: bool = False, torch=None, only=None,
+        optimizer: str = "sgd") -> dict:
     threads = dg.get_num_threads()
     torch_threads = torch.get_num_threads() if torch is not None else 0
     probe, probe_flops = peak_probe(dtype)
@@ -73,10 +97,11 @@ def run(dtype: str = "float32", repeats: int = 5, quick: bool = False, torch=Non
         y = rng.standard_normal((batch, sizes[-1])).astype(dtype)
         dg.manual_seed(0)
         fused_model = _dg_model(sizes, dtype)
-        trainer = dg.train.Trainer(fused_model, dg.optim.SGD(fused_model.parameters(), lr=LR))
+        dg_opt = dg.optim.SGD if optimizer == "sgd" else dg.optim.Adam
+        trainer = dg.train.Trainer(fused_model, dg_opt(fused_model.parameters(), lr=LR))
         auto_model = _dg_model(sizes, dtype)
         auto_model.load_state_dict(fused_model.state_dict())
-        opt = dg.optim.SGD(auto_model.parameters(), lr=LR)
+        opt = dg_opt(auto_model.parameters(), lr=LR)
         loss_fn = dg.nn.MSELoss()
         xt, yt = dg.from_numpy(x), dg.from_numpy(y)
         params = [(w.detach().numpy().copy(), b.detach().numpy().copy())
@@ -99,7 +124,7 @@ def run(dtype: str = "float32", repeats: int = 5, quick: bool = False, torch=Non
                                            for m in (torch.nn.Linear(i, o), torch.nn.ReLU())][:-1])
             tmodel = tmodel.to(getattr(torch, dtype))
             tmodel.load_state_dict({k: torch.from_numpy(v.detach().numpy().copy()) for k, v in fused_model.state_dict().items()})
-            topt = torch.optim.SGD(tmodel.parameters(), lr=LR)
+            topt = (torch.optim.SGD if optimizer == "sgd" else torch.optim.Adam)(tmodel.parameters(), lr=LR)
             tloss = torch.nn.MSELoss()
             tx, ty = torch.from_numpy(x), torch.from_numpy(y)
 
@@ -111,7 +136,8 @@ def run(dtype: str = "float32", repeats: int = 5, quick: bool = False, torch=Non
             fns["torch"] = (lambda: torch.set_num_threads(1), torch_step)
             if torch_threads > 1:
                 fns[f"torch {torch_threads}t"] = (lambda: torch.set_num_threads(torch_threads), torch_step)
-        fns["numpy"] = lambda: _numpy_step(params, x, y)
+        np_update = None if optimizer == "sgd" else _NumpyAdam(params)
+        fns["numpy"] = lambda: _numpy_step(params, x, y, np_update)
         fns["peak"] = probe  # the FMA loop, timed in the same rounds
         t = time_interleaved(fns, repeats, min_time=0.01 if quick else 0.1)
         del fns["peak"]
@@ -137,8 +163,13 @@ def run(dtype: str = "float32", repeats: int = 5, quick: bool = False, torch=Non
                         "steps_per_s": {k: 1e6 / v for k, v in us.items()}, "fused_gflops": gf, "fused_pct_peak": gf / peak, "peak_gflops": peak})
     headers = ["case"] + [f"{k} us" for k in fns] + ["fused vs torch", "autograd vs torch", "fused vs numpy",
                                                      "autograd vs numpy", "fused GF/s", "% peak"]
-    text = table(headers, rows, title=f"Training step (forward + MSE + backward + SGD), {dtype}; "
+    text = table(headers, rows, title=f"Training step (forward + MSE + backward + {optimizer_name(optimizer)}), {dtype}; "
                                       f"medians of {repeats} rounds; 'vs' = speed-up (higher is better); "
                                       f"% peak: of an FMA loop timed in the same rounds as each case "
                                       f"(median over cases {statistics.median(peaks):.1f} GFLOP/s per core)")
-    return {"dtype": dtype, "peak_gflops": statistics.median(peaks), "cases": results, "text": text}
+    return {"dtype": dtype, "optimizer": optimizer, "peak_gflops": statistics.median(peaks), "cases": results,
+            "text": text}
+
+
+def optimizer_name(optimizer: str) -> str:
+    return {"sgd": "SGD", "adam": "Adam"}[optimizer]

@@ -2,7 +2,7 @@
 ``python -m densegrad bench``).
 
     python bench/run.py [--quick] [--dtype float32|float64|both] [--only train|gemm|small|threads|optim]
-                        [--repeats N] [--json out.json] [--no-torch]
+                        [--optimizer sgd|adam] [--repeats N] [--json out.json] [--no-torch]
 
 NumPy's OpenBLAS is slowed by OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE when they are set; this
 script restarts itself without them (and says so), and pins OpenBLAS to one thread so every
@@ -38,6 +38,8 @@ def main(argv=None) -> int:
     ap.add_argument("--quick", action="store_true", help="small cases and few repeats (a smoke test)")
     ap.add_argument("--dtype", choices=["float32", "float64", "both"], default="both")
     ap.add_argument("--only", choices=["train", "gemm", "small", "threads", "optim"], help="run one of the tables")
+    ap.add_argument("--optimizer", choices=["sgd", "adam"], default="sgd",
+                    help="the training steps' optimizer (default sgd; lr 1e-3, Adam's default betas)")
     ap.add_argument("--cases", help="comma-separated training cases to run (seed,tiny,small,medium,large)")
     ap.add_argument("--repeats", type=int, default=None, help="rounds per case (default 7, quick 3)")
     ap.add_argument("--json", metavar="PATH", help="also write the results as JSON")
@@ -66,7 +68,7 @@ def main(argv=None) -> int:
     for dt in dtypes:
         if args.only in (None, "train"):
             only = args.cases.split(",") if args.cases else None
-            r = bench_train.run(dt, repeats, args.quick, torch, only)
+            r = bench_train.run(dt, repeats, args.quick, torch, only, args.optimizer)
             print("\n" + r.pop("text"))
             out["train"].append(r)
         if args.only in (None, "gemm"):

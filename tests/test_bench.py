@@ -131,3 +131,40 @@ def test_percent_of_peak_uses_the_fma_loop_timed_in_the_same_rounds(monkeypatch)
     assert len(peaks) == len(times) and all(abs(p - t) < 1e-15 for p, t in zip(peaks, times))
     assert gemm["peak_gflops"] == statistics.median(c["peak_gflops"] for c in gemm["cases"])
     assert train["peak_gflops"] == statistics.median(c["peak_gflops"] for c in train["cases"])
+
+
+def test_numpy_steps_do_the_same_maths_as_densegrad():
+    """The bench's NumPy baseline computes the same training step as densegrad's fused step, for
+    both optimizers (otherwise the 'vs numpy' columns compare different work)."""
+    import numpy as np
+
+    import densegrad as dg
+
+    bench_train = _bench_module("bench_train")
+    rng = np.random.default_rng(3)
+    sizes, batch = (8, 32, 32, 3), 16
+    x = rng.standard_normal((batch, sizes[0]))
+    y = rng.standard_normal((batch, sizes[-1]))
+    for optimizer, opt_cls in (("sgd", dg.optim.SGD), ("adam", dg.optim.Adam)):
+        model = bench_train._dg_model(sizes, "float64")
+        params = [(w.detach().numpy().copy(), b.detach().numpy().copy())
+                  for w, b in zip(list(model.parameters())[::2], list(model.parameters())[1::2])]
+        start = [w.copy() for w, _ in params]
+        trainer = dg.train.Trainer(model, opt_cls(model.parameters(), lr=bench_train.LR))
+        update = None if optimizer == "sgd" else bench_train._NumpyAdam(params)
+        for _ in range(3):
+            trainer.step(x, y)
+            bench_train._numpy_step(params, x, y, update)
+        got = [(w.detach().numpy(), b.detach().numpy())
+               for w, b in zip(list(model.parameters())[::2], list(model.parameters())[1::2])]
+        for (w, b), (nw, nb), w0 in zip(got, params, start):
+            assert not np.array_equal(w, w0)
+            np.testing.assert_allclose(nw, w, rtol=1e-9, atol=1e-12, err_msg=optimizer)
+            np.testing.assert_allclose(nb, b, rtol=1e-9, atol=1e-12, err_msg=optimizer)
+
+
+def test_train_table_runs_with_adam():
+    bench_train = _bench_module("bench_train")
+    out = bench_train.run("float32", repeats=1, quick=True, optimizer="adam")
+    assert out["optimizer"] == "adam" and "backward + Adam)" in out["text"]
+    assert all(c["us_per_step"]["dg fused"] > 0 and c["us_per_step"]["numpy"] > 0 for c in out["cases"])
