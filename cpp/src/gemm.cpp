@@ -45,7 +45,11 @@ namespace {
 // vectorises for the baseline instruction set.
 template <typename T, int MR, int NR>
 void ukr_generic(Index kc, const T* a, const T* b, T* c, Index ldc, T alpha, T beta) {
-  T acc[MR][NR] = {};
+  // Zeroed by an unrolled loop: `= {}` made GCC 12 also zero a stack copy with `rep stos` on
+  // every call (the accumulators themselves live in registers).
+  T acc[MR][NR];
+#pragma GCC unroll 64
+  for (int i = 0; i < MR * NR; ++i) acc[i / NR][i % NR] = T(0);
   for (Index p = 0; p < kc; ++p) {
     const T* bp = b + p * NR;
     for (int i = 0; i < MR; ++i) {
