@@ -60,7 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
         "bench",
         help="benchmark training steps and GEMMs against PyTorch eager and NumPy",
         description="Run the benchmark suite; options after 'bench' are passed to it "
-        "(--quick, --dtype, --only train|gemm|small|threads, --repeats N, --json PATH, --no-torch; see 'densegrad bench --help').",
+        "(--quick, --dtype, --only train|gemm|small|threads|optim, --optimizer sgd|adam, --repeats N, --json PATH, --no-torch; see 'densegrad bench --help').",
         add_help=False,
     )
     be.set_defaults(func=_cmd_bench)
