@@ -10,6 +10,8 @@ division of every element (Adam); densegrad splits an update over its threads fr
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 import densegrad as dg
@@ -31,7 +33,8 @@ def _numpy_adam(p, g, m, v, step):
     m += (1 - b1) * g
     v *= b2
     v += (1 - b2) * g * g
-    denom = np.sqrt(v) / np.sqrt(1 - b2**step) + eps
+    # math.sqrt: a NumPy float64 scalar here would promote float32 arrays to float64.
+    denom = np.sqrt(v) / math.sqrt(1 - b2**step) + eps
     p -= (LR / (1 - b1**step)) * (m / denom)
 
 

@@ -10,6 +10,7 @@ measured side by side:
 
 from __future__ import annotations
 
+import math
 import statistics
 
 import numpy as np
@@ -81,7 +82,8 @@ class _NumpyAdam:
             m += (1 - b1) * g
             v *= b2
             v += (1 - b2) * g * g
-            p -= (LR / (1 - b1**t)) * (m / (np.sqrt(v) / np.sqrt(1 - b2**t) + eps))
+            # math.sqrt: a NumPy float64 scalar would promote float32 arrays to float64.
+            p -= (LR / (1 - b1**t)) * (m / (np.sqrt(v) / math.sqrt(1 - b2**t) + eps))
 
 
 def run(dtype: str = "float32", repeats: int = 5, quick: bool = False, torch=None, only=None,

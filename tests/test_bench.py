@@ -168,3 +168,31 @@ def test_train_table_runs_with_adam():
     out = bench_train.run("float32", repeats=1, quick=True, optimizer="adam")
     assert out["optimizer"] == "adam" and "backward + Adam)" in out["text"]
     assert all(c["us_per_step"]["dg fused"] > 0 and c["us_per_step"]["numpy"] > 0 for c in out["cases"])
+
+
+def test_numpy_adam_baselines_stay_in_float32():
+    """A float32 NumPy baseline must compute in float32: a float64 scalar (np.sqrt of a Python
+    float is one) silently promotes every temporary to float64 and slows the baseline down."""
+    import numpy as np
+
+    seen = set()
+
+    class Spy(np.ndarray):
+        def __array_ufunc__(self, ufunc, method, *inputs, out=None, **kwargs):
+            plain = [np.asarray(a) if isinstance(a, Spy) else a for a in inputs]
+            if out is not None:
+                kwargs["out"] = tuple(np.asarray(o) if isinstance(o, Spy) else o for o in out)
+            result = getattr(ufunc, method)(*plain, **kwargs)
+            seen.add(np.asarray(result).dtype)
+            return out[0] if out is not None else np.asarray(result).view(Spy)
+
+    rng = np.random.default_rng(0)
+    arrays = lambda *shape: rng.standard_normal(shape).astype(np.float32).view(Spy)  # noqa: E731
+    bench_optim = _bench_module("bench_optim")
+    bench_optim._numpy_adam(arrays(64), arrays(64), arrays(64) ** 2, arrays(64) ** 2, 3)
+    w, b = arrays(4, 5), arrays(4)
+    bench_train = _bench_module("bench_train")
+    adam = bench_train._NumpyAdam([(w, b)])
+    adam(0, w, arrays(4, 5), b, arrays(4))
+    adam(0, w, arrays(4, 5), b, arrays(4))
+    assert seen == {np.dtype(np.float32)}

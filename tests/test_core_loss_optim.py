@@ -54,6 +54,7 @@ def test_sgd_steps_match_reference(rng, dtype, opts):
 ADAM_CASES = [
     dict(),
     dict(lr=0.01, beta1=0.8, beta2=0.99),
+    dict(lr=0.01, beta1=0.3),  # 1 - beta1 >= 0.5: the other form of torch's lerp
     dict(lr=0.01, weight_decay=0.1),
     dict(lr=0.01, amsgrad=True),
     dict(lr=0.01, maximize=True, eps=1e-6),
