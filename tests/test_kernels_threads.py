@@ -52,6 +52,18 @@ def test_gemm_block_edges(rng, dtype, kernel, ta, tb):
         assert_close(c, ref, dtype, what=f"{kernel} m={m} n={n} k={k} ta={ta} tb={tb}")
 
 
+@pytest.mark.parametrize("ta,tb", list(itertools.product([False, True], repeat=2)))
+def test_gemm_second_column_block(rng, dtype, kernel, ta, tb):
+    """n past every kernel's column block (nc 1024-3072), with k blocks of 16 steps and more
+    (packing copies 16 at a time) and ragged edges: the packers' column offset j0 > 0."""
+    for m, n, k in ((9, 3100, 40), (13, 3077, 300)):
+        a = rng.standard_normal((k, m) if ta else (m, k)).astype(dtype)
+        b = rng.standard_normal((n, k) if tb else (k, n)).astype(dtype)
+        c = _core.gemm(a, b, trans_a=ta, trans_b=tb)
+        ref = (a.T if ta else a).astype(np.float64) @ (b.T if tb else b).astype(np.float64)
+        assert_close(c, ref, dtype, what=f"{kernel} m={m} n={n} k={k} ta={ta} tb={tb}")
+
+
 @pytest.mark.skipif(not {"avx2-fma", "avx512"} <= set(KERNELS), reason="needs a CPU with AVX-512")
 @pytest.mark.parametrize("ta,tb", list(itertools.product([False, True], repeat=2)))
 def test_avx512_is_bitwise_avx2(rng, dtype, ta, tb):

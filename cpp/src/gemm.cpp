@@ -191,7 +191,8 @@ void copy_panel_rows(T* dst, const T* src, Index ldb, Index pp, Index pe) {
 }
 
 // Panels of nr columns of op(B)[p0:p0+kc, j0:j0+nc]: bp[(jr / nr) * nr * kc + p * nr + j].
-// Written sequentially; a transposed B (the dense forward's w) is read as nr row streams.
+// A transposed B (the dense forward's w) is read as nr row streams, panel by panel; a
+// non-transposed one kPackRows rows at a time across all panels.
 template <typename T>
 void pack_b(T* bp, const T* b, Index ldb, bool trans, Index p0, Index kc, Index j0, Index nc, Index nr,
             Packer<T> fast) {
