@@ -42,6 +42,12 @@ EDGE_N = [15, 16, 17, 31, 33]
 EDGE_K = [7, 8, 255, 257, 513]
 
 
+def test_edge_sweeps_stay_on_one_thread():
+    """tests/sanitize.sh leaves the two edge sweeps out of its ThreadSanitizer run because all
+    their products run on one thread; keep them below the threading threshold."""
+    assert max(EDGE_M) * max(EDGE_N) * max(EDGE_K) < _core.parallel_min_work()
+
+
 @pytest.mark.parametrize("ta,tb", list(itertools.product([False, True], repeat=2)))
 def test_gemm_block_edges(rng, dtype, kernel, ta, tb):
     for m, n, k in itertools.product(EDGE_M, EDGE_N, EDGE_K):
