@@ -48,26 +48,25 @@ def test_edge_sweeps_stay_on_one_thread():
     assert max(EDGE_M) * max(EDGE_N) * max(EDGE_K) < _core.parallel_min_work()
 
 
-@pytest.mark.parametrize("ta,tb", list(itertools.product([False, True], repeat=2)))
-def test_gemm_block_edges(rng, dtype, kernel, ta, tb):
-    for m, n, k in itertools.product(EDGE_M, EDGE_N, EDGE_K):
+def _check_gemm_shapes(rng, dtype, kernel, ta, tb, shapes):
+    for m, n, k in shapes:
         a = rng.standard_normal((k, m) if ta else (m, k)).astype(dtype)
         b = rng.standard_normal((n, k) if tb else (k, n)).astype(dtype)
         c = _core.gemm(a, b, trans_a=ta, trans_b=tb)
         ref = (a.T if ta else a).astype(np.float64) @ (b.T if tb else b).astype(np.float64)
         assert_close(c, ref, dtype, what=f"{kernel} m={m} n={n} k={k} ta={ta} tb={tb}")
+
+
+@pytest.mark.parametrize("ta,tb", list(itertools.product([False, True], repeat=2)))
+def test_gemm_block_edges(rng, dtype, kernel, ta, tb):
+    _check_gemm_shapes(rng, dtype, kernel, ta, tb, itertools.product(EDGE_M, EDGE_N, EDGE_K))
 
 
 @pytest.mark.parametrize("ta,tb", list(itertools.product([False, True], repeat=2)))
 def test_gemm_second_column_block(rng, dtype, kernel, ta, tb):
     """n past every kernel's column block (nc 1024-3072), with k blocks of 16 steps and more
     (packing copies 16 at a time) and ragged edges: the packers' column offset j0 > 0."""
-    for m, n, k in ((9, 3100, 40), (13, 3077, 300)):
-        a = rng.standard_normal((k, m) if ta else (m, k)).astype(dtype)
-        b = rng.standard_normal((n, k) if tb else (k, n)).astype(dtype)
-        c = _core.gemm(a, b, trans_a=ta, trans_b=tb)
-        ref = (a.T if ta else a).astype(np.float64) @ (b.T if tb else b).astype(np.float64)
-        assert_close(c, ref, dtype, what=f"{kernel} m={m} n={n} k={k} ta={ta} tb={tb}")
+    _check_gemm_shapes(rng, dtype, kernel, ta, tb, ((9, 3100, 40), (13, 3077, 300)))
 
 
 @pytest.mark.skipif(not {"avx2-fma", "avx512"} <= set(KERNELS), reason="needs a CPU with AVX-512")
