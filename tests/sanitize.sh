@@ -1,24 +1,26 @@
 #!/usr/bin/env bash
-# Runs densegrad's tests against an AddressSanitizer + UndefinedBehaviorSanitizer build:
-#   1. the C++ tests (ctest), with LeakSanitizer on; their thread tests built with ThreadSanitizer;
-#   2. the pytest suite, with the sanitized densegrad._core loaded into the interpreter.
+# Runs densegrad's tests against sanitized builds of the library, the C++ tests and the module:
+#   1. ThreadSanitizer: the C++ thread tests (test_core --threads), then pytest's thread tests;
+#   2. AddressSanitizer + UndefinedBehaviorSanitizer: the C++ tests (ctest, LeakSanitizer on),
+#      then the whole pytest suite, with the sanitized densegrad._core loaded into the interpreter.
 #
 #   PYTHON=/path/to/venv/bin/python tests/sanitize.sh [extra pytest args]
-#   tests/sanitize.sh --build-only     # only build the sanitized package (fuzz/run.sh uses it)
+#   tests/sanitize.sh --build-only     # only build the ASan + UBSan package (build/sanitize/site-asan)
 #
 # PYTHON (default: `python` on PATH) is an environment with the test extra installed
 # (pip install '.[test]'). Nothing is installed into it except the build tools the build needs
-# (scikit-build-core, pybind11): the sanitized package is built as a wheel in build/sanitize/
-# and unpacked into build/sanitize/site, which goes first on PYTHONPATH. So the environment's
-# own densegrad (a regular install) is shadowed for this run only and left as it was. An
-# *editable* install cannot be shadowed that way (its import hook wins over PYTHONPATH); the
-# script checks which _core was imported and stops if it is not the sanitized one -- use a
-# venv without an editable densegrad then (DEVELOPING.md).
+# (scikit-build-core, pybind11): each sanitized package is built as a wheel in
+# build/sanitize/{tsan,asan} and unpacked into build/sanitize/site-{tsan,asan}, which goes first
+# on PYTHONPATH. So the environment's own densegrad (a regular install) is shadowed for this run
+# only and left as it was. An *editable* install cannot be shadowed that way (its import hook
+# wins over PYTHONPATH); the script checks which _core was imported and stops if it is not the
+# sanitized one -- use a venv without an editable densegrad then (DEVELOPING.md).
 #
 # Excluded under the sanitizers, on purpose and by name (see the -m expression below):
 #   * tests marked `rss`: they measure the process's resident memory, which ASan's shadow
 #     memory and free-quarantine make grow by design. Leaks in C++ are checked by LeakSanitizer
-#     in step 1 instead, and reference leaks by the (still included) refcount/tracemalloc tests.
+#     in the ctest run instead, and reference leaks by the (still included) refcount and
+#     tracemalloc tests.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 PY=${PYTHON:-python}
@@ -44,29 +46,30 @@ BUILD_ONLY=0
 if [ "${1:-}" = "--build-only" ]; then BUILD_ONLY=1; shift; fi
 mkdir -p "$OUT"
 
+# One CMake build per sanitizer gives both the module (a wheel, unpacked into a site dir) and the
+# C++ tests: pip's scikit-build-core configures it with the tests on, so the library is compiled
+# once for both, and ninja spreads the module, the library and the tests over every core.
+build_wheel() {  # build_wheel NAME ON|OFF(the C++ tests) -Ccmake.define.X=ON: $OUT/NAME -> $OUT/site-NAME
+  local name=$1 tests=$2
+  shift 2
+  rm -rf "$OUT/wheel-$name" "$OUT/site-$name"
+  "$PY" -m pip wheel --quiet --no-build-isolation --no-deps -w "$OUT/wheel-$name" . \
+    -Cbuild-dir="$OUT/$name" -Ccmake.build-type="$BUILD_TYPE" -Ccmake.define.DENSEGRAD_BUILD_TESTS="$tests" "$@"
+  "$PY" -m zipfile -e "$OUT/wheel-$name"/densegrad-*.whl "$OUT/site-$name"
+}
+"$PY" -m pip install --quiet 'scikit-build-core>=0.11' 'pybind11>=3,<4'
+
 if [ "$BUILD_ONLY" = 0 ]; then
-step "C++ tests (ctest) with ASan + UBSan + LeakSanitizer"
-cmake -S . -B "$OUT/cpp" -G Ninja -DDENSEGRAD_BUILD_TESTS=ON -DDENSEGRAD_SANITIZE=ON \
-  -DCMAKE_BUILD_TYPE="$BUILD_TYPE" > "$OUT/cpp-configure.log" 2>&1 || { cat "$OUT/cpp-configure.log"; exit 1; }
-cmake --build "$OUT/cpp"
-ASAN_OPTIONS="$ASAN_COMMON:detect_leaks=1" ctest --test-dir "$OUT/cpp" --output-on-failure
+step "build densegrad and the C++ tests with -DDENSEGRAD_TSAN=ON ($BUILD_TYPE) in $OUT/tsan"
+build_wheel tsan ON -Ccmake.define.DENSEGRAD_TSAN=ON
+grep -q __tsan_read <<< "$(nm "$OUT"/site-tsan/densegrad/_core*.so)" ||
+  { echo "sanitize.sh: the TSan build of _core has no ThreadSanitizer instrumentation" >&2; exit 1; }
 
 step "C++ thread tests (test_core --threads) with ThreadSanitizer"
 # test_core's concurrent-callers test runs GEMMs and training steps from 4 threads at once, with
 # the pool split forced on and off; any data race reported is fatal.
-cmake -S . -B "$OUT/cpp-tsan" -G Ninja -DDENSEGRAD_BUILD_TESTS=ON -DDENSEGRAD_TSAN=ON \
-  -DCMAKE_BUILD_TYPE="$BUILD_TYPE" > "$OUT/cpp-tsan-configure.log" 2>&1 || { cat "$OUT/cpp-tsan-configure.log"; exit 1; }
-cmake --build "$OUT/cpp-tsan" --target test_core
-TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1" "$OUT/cpp-tsan/test_core" --threads
+TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1" "$OUT/tsan/test_core" --threads
 
-step "build densegrad with -DDENSEGRAD_TSAN=ON ($BUILD_TYPE) into $OUT/site-tsan"
-"$PY" -m pip install --quiet 'scikit-build-core>=0.11' 'pybind11>=3,<4'
-rm -rf "$OUT/wheel-tsan" "$OUT/site-tsan"
-"$PY" -m pip wheel --quiet --no-build-isolation --no-deps -w "$OUT/wheel-tsan" . \
-  -Cbuild-dir="$OUT/python-tsan" -Ccmake.build-type="$BUILD_TYPE" -Ccmake.define.DENSEGRAD_TSAN=ON
-"$PY" -m zipfile -e "$OUT"/wheel-tsan/densegrad-*.whl "$OUT/site-tsan"
-grep -q __tsan_read <<< "$(nm "$OUT"/site-tsan/densegrad/_core*.so)" ||
-  { echo "sanitize.sh: the TSan build of _core has no ThreadSanitizer instrumentation" >&2; exit 1; }
 step "pytest's thread tests under ThreadSanitizer (tests/test_concurrency.py, tests/test_kernels_threads.py)"
 # Only _core is instrumented; TSan sees Python's and the pool's locking through its pthread
 # interceptors. OpenBLAS's own threads synchronise in ways TSan cannot see (false reports from
@@ -88,13 +91,15 @@ EOF
 )
 fi
 
-step "build densegrad with -DDENSEGRAD_SANITIZE=ON ($BUILD_TYPE) into $OUT/site"
-"$PY" -m pip install --quiet 'scikit-build-core>=0.11' 'pybind11>=3,<4'
-rm -rf "$OUT/wheel" "$OUT/site"
-"$PY" -m pip wheel --quiet --no-build-isolation --no-deps -w "$OUT/wheel" . \
-  -Cbuild-dir="$OUT/python" -Ccmake.build-type="$BUILD_TYPE" -Ccmake.define.DENSEGRAD_SANITIZE=ON
-"$PY" -m zipfile -e "$OUT"/wheel/densegrad-*.whl "$OUT/site"
-SO=$(ls "$OUT"/site/densegrad/_core*.so)
+TESTS=$([ "$BUILD_ONLY" = 0 ] && echo ON || echo OFF)
+step "build densegrad (C++ tests $TESTS) with -DDENSEGRAD_SANITIZE=ON ($BUILD_TYPE) in $OUT/asan"
+build_wheel asan "$TESTS" -Ccmake.define.DENSEGRAD_SANITIZE=ON
+if [ "$BUILD_ONLY" = 0 ]; then
+  step "C++ tests (ctest) with ASan + UBSan + LeakSanitizer"
+  ASAN_OPTIONS="$ASAN_COMMON:detect_leaks=1" ctest --test-dir "$OUT/asan" --output-on-failure
+fi
+
+SO=$(ls "$OUT"/site-asan/densegrad/_core*.so)
 # linked with libasan and really instrumented (memory accesses checked, UB handlers present);
 # outputs are captured first (grep -q closing a pipe early would trip pipefail)
 LINKED=$(ldd "$SO"); SYMS=$(nm "$SO")
@@ -104,8 +109,8 @@ grep -q __asan_report_load <<< "$SYMS" && grep -q __ubsan_handle <<< "$SYMS" ||
 
 export LD_PRELOAD="$LIBASAN $LIBSTDCXX${LD_PRELOAD:+ $LD_PRELOAD}"
 export ASAN_OPTIONS="$ASAN_COMMON:detect_leaks=0"
-export PYTHONPATH="$PWD/$OUT/site${PYTHONPATH:+:$PYTHONPATH}"
-"$PY" - "$PWD/$OUT/site" <<'EOF'
+export PYTHONPATH="$PWD/$OUT/site-asan${PYTHONPATH:+:$PYTHONPATH}"
+"$PY" - "$PWD/$OUT/site-asan" <<'EOF'
 import sys, densegrad
 where = densegrad._core.__file__
 assert where.startswith(sys.argv[1]), f"imported {where}, not the sanitized build (an editable install?)"
