@@ -48,7 +48,9 @@ mkdir -p "$OUT"
 
 # One CMake build per sanitizer gives both the module (a wheel, unpacked into a site dir) and the
 # C++ tests: pip's scikit-build-core configures it with the tests on, so the library is compiled
-# once for both, and ninja spreads the module, the library and the tests over every core.
+# once for both, and the module, the library and the tests build side by side (ninja, or make
+# with CMAKE_BUILD_PARALLEL_LEVEL, as .ci/run sets). CMAKE_ARGS from the environment reach this
+# configure step, and so the C++ tests too.
 build_wheel() {  # build_wheel NAME ON|OFF(the C++ tests) -Ccmake.define.X=ON: $OUT/NAME -> $OUT/site-NAME
   local name=$1 tests=$2
   shift 2
@@ -96,7 +98,9 @@ step "build densegrad (C++ tests $TESTS) with -DDENSEGRAD_SANITIZE=ON ($BUILD_TY
 build_wheel asan "$TESTS" -Ccmake.define.DENSEGRAD_SANITIZE=ON
 if [ "$BUILD_ONLY" = 0 ]; then
   step "C++ tests (ctest) with ASan + UBSan + LeakSanitizer"
-  ASAN_OPTIONS="$ASAN_COMMON:detect_leaks=1" ctest --test-dir "$OUT/asan" --output-on-failure
+  # the ctest of the cmake that scikit-build-core used (not necessarily the one on PATH)
+  CTEST=$(sed -n 's/^CMAKE_CTEST_COMMAND:INTERNAL=//p' "$OUT/asan/CMakeCache.txt")
+  ASAN_OPTIONS="$ASAN_COMMON:detect_leaks=1" "${CTEST:-ctest}" --test-dir "$OUT/asan" --output-on-failure
 fi
 
 SO=$(ls "$OUT"/site-asan/densegrad/_core*.so)
