@@ -1,6 +1,7 @@
-"""GEMM benchmark: densegrad's GEMM (one thread) against NumPy's matmul (OpenBLAS, one thread)
-and the naive gemm_reference, for the three products of a dense layer at the training cases'
-shapes and for square products; GFLOP/s and % of the measured single-core peak."""
+"""GEMM benchmark: densegrad's GEMM (one thread) against NumPy's matmul (OpenBLAS, one thread),
+PyTorch's torch.mm (one thread; MKL on x86 builds) when it is installed, and the naive
+gemm_reference, for the three products of a dense layer at the training cases' shapes and for
+square products; GFLOP/s and % of the measured single-core peak."""
 
 from __future__ import annotations
 
@@ -33,16 +34,35 @@ def products(batch: int, nin: int, nout: int):
     ]
 
 
-def run(dtype: str = "float32", repeats: int = 5, quick: bool = False) -> dict:
+def run(dtype: str = "float32", repeats: int = 5, quick: bool = False, torch=None) -> dict:
+    """The GEMM table; torch (the module, or None to leave it out) adds its columns."""
     threads = dg.get_num_threads()
+    torch_threads = torch.get_num_threads() if torch is not None else 0
     dg.set_num_threads(1)
+    if torch is not None:
+        torch.set_num_threads(1)
     try:
-        return _run(dtype, repeats, quick)
+        return _run(dtype, repeats, quick, torch)
     finally:
         dg.set_num_threads(threads)
+        if torch is not None:
+            torch.set_num_threads(torch_threads)
 
 
-def _run(dtype: str, repeats: int, quick: bool) -> dict:
+def _check_same_product(fns: dict, label: str) -> None:
+    """Every implementation must compute the same product (else its column compares other work):
+    each result against densegrad's, to a tolerance for the different summation orders (relative
+    to the largest element; a transposed or otherwise different product is off by its order)."""
+    ref = np.asarray(fns["densegrad"]())
+    tol = 1e-4 if ref.dtype == np.float32 else 1e-12
+    for name, f in fns.items():
+        out = f()
+        out = out.numpy() if hasattr(out, "numpy") else np.asarray(out)
+        if out.shape != ref.shape or not np.max(np.abs(out - ref)) <= tol * np.max(np.abs(ref)):
+            raise AssertionError(f"{label}: {name} computes a different product than densegrad")
+
+
+def _run(dtype: str, repeats: int, quick: bool, torch=None) -> dict:
     probe, probe_flops = peak_probe(dtype)
     rng = np.random.default_rng(0)
     cases = []
@@ -61,8 +81,13 @@ def _run(dtype: str, repeats: int, quick: bool) -> dict:
             "densegrad": lambda: _core.gemm(a, b, trans_a=ta, trans_b=tb),
             "numpy": lambda: an @ bn,
         }
+        if torch is not None:  # the transposes as views, as torch.nn.Linear and autograd pass them
+            at, bt = torch.from_numpy(a), torch.from_numpy(b)
+            at, bt = (at.t() if ta else at), (bt.t() if tb else bt)
+            fns["torch"] = lambda: torch.mm(at, bt)
         if m * n * k <= 1 << 21:  # the naive loop is only worth timing on small products
             fns["reference"] = lambda: _core.gemm(a, b, trans_a=ta, trans_b=tb, reference=True)
+        _check_same_product(fns, label)
         fns["peak"] = probe  # the FMA loop, timed in the same rounds
         t = time_interleaved(fns, repeats, min_time=0.01 if quick else 0.05)
         peak = probe_flops / t.pop("peak")[0] / 1e9
@@ -72,13 +97,14 @@ def _run(dtype: str, repeats: int, quick: bool) -> dict:
         rows.append([
             label, f"{m}x{n}x{k}", f"{g['densegrad']:.1f}", f"{100 * g['densegrad'] / peak:.0f}%",
             f"{g['numpy']:.1f}", f"{100 * g['numpy'] / peak:.0f}%", f"{g['densegrad'] / g['numpy']:.2f}",
+            f"{g['torch']:.1f}" if "torch" in g else "-", f"{g['densegrad'] / g['torch']:.2f}" if "torch" in g else "-",
             f"{g['reference']:.2f}" if "reference" in g else "-", f"{peak:.1f}",
         ])
         results.append({"case": label, "m": m, "n": n, "k": k, "gflops": g, "peak_gflops": peak,
                         "median_s": {k2: v[0] for k2, v in t.items()}, "pct_peak": g["densegrad"] / peak})
     text = table(
         ["product", "m x n x k", "densegrad GF/s", "% peak", "numpy GF/s", "numpy % peak", "dg/numpy",
-         "reference GF/s", "peak GF/s"],
+         "torch GF/s", "dg/torch", "reference GF/s", "peak GF/s"],
         rows,
         title=f"GEMM, {dtype}, one thread; % of the single-core peak (an FMA loop) timed in the same rounds "
               f"as each product (median over products {statistics.median(peaks):.1f} GFLOP/s)",

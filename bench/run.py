@@ -72,7 +72,7 @@ def main(argv=None) -> int:
             print("\n" + r.pop("text"))
             out["train"].append(r)
         if args.only in (None, "gemm"):
-            r = bench_gemm.run(dt, repeats, args.quick)
+            r = bench_gemm.run(dt, repeats, args.quick, torch)
             print("\n" + r.pop("text"))
             out["gemm"].append(r)
         if args.only in (None, "small"):

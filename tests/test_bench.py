@@ -69,6 +69,51 @@ def test_bench_restores_the_thread_count():
         dg.set_num_threads(saved)
 
 
+def test_gemm_table_compares_torch_on_one_thread_and_restores_its_threads():
+    import pytest
+    import torch
+
+    bench_gemm = _bench_module("bench_gemm")
+    saved = torch.get_num_threads()
+    seen = []
+    real_mm = torch.mm
+    try:
+        torch.set_num_threads(2)
+        torch.mm = lambda *a: (seen.append(torch.get_num_threads()), real_mm(*a))[1]
+        out = bench_gemm.run("float32", repeats=1, quick=True, torch=torch)
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.mm = real_mm
+        torch.set_num_threads(saved)
+    assert seen and set(seen) == {1}  # torch timed on one thread, as densegrad and NumPy are
+    assert all(c["gflops"]["torch"] > 0 for c in out["cases"])
+    header = out["text"].splitlines()[1]
+    assert "torch GF/s" in header and "dg/torch" in header
+    # and the table checks the product it times: a torch.mm that computed another one stops it
+    try:
+        torch.mm = lambda x, y: real_mm(x, y) * 1.01
+        with pytest.raises(AssertionError, match="torch computes a different product than densegrad"):
+            bench_gemm.run("float32", repeats=1, quick=True, torch=torch)
+    finally:
+        torch.mm = real_mm
+        torch.set_num_threads(saved)
+
+
+def test_gemm_table_refuses_a_baseline_that_computes_another_product():
+    """A column must time the same product as densegrad's (e.g. not forget a transpose)."""
+    import numpy as np
+    import pytest
+
+    bench_gemm = _bench_module("bench_gemm")
+    rng = np.random.default_rng(0)
+    a, b = rng.standard_normal((2, 48, 48)).astype(np.float32)
+    right = {"densegrad": lambda: a @ b, "numpy": lambda: a @ b, "torch": lambda: (a.astype(np.float64) @ b)}
+    bench_gemm._check_same_product(right, "square 48")  # summation order and precision may differ
+    for wrong in (lambda: a.T @ b, lambda: a @ b.T, lambda: (a @ b)[:, :47]):
+        with pytest.raises(AssertionError, match="square 48: torch computes a different product"):
+            bench_gemm._check_same_product({"densegrad": lambda: a @ b, "torch": wrong}, "square 48")
+
+
 def test_threads_table_restores_the_kernel_limits():
     """The threads table switches the split threshold and the small-product path off while it
     runs; both (and the thread count) must be back afterwards."""
