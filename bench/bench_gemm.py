@@ -1,5 +1,5 @@
 """GEMM benchmark: densegrad's GEMM (one thread) against NumPy's matmul (OpenBLAS, one thread),
-PyTorch's torch.mm (one thread; MKL on x86 builds) when it is installed, and the naive
+PyTorch's torch.mm (one thread; MKL in the CPU wheel used here) when it is installed, and the naive
 gemm_reference, for the three products of a dense layer at the training cases' shapes and for
 square products; GFLOP/s and % of the measured single-core peak."""
 
