@@ -94,6 +94,36 @@ def test_avx512_is_bitwise_avx2(rng, dtype, ta, tb):
         _core.set_small_max_work(saved)
 
 
+@pytest.mark.parametrize("name", [k for k in KERNELS if k != "generic"])
+@pytest.mark.parametrize("ta,tb", [(False, False), (False, True), (True, False)])
+def test_narrow_products_run_unpacked_with_the_packed_bits(rng, dtype, name, ta, tb):
+    """Products with n <= 16 run unpacked at any size on one thread (they are faster so); they
+    must give bitwise what the packed path gives (small_max_work 0), and the reference's values.
+    2000 x 10 x 300 is past the threading threshold: packed and split on 2 threads, unpacked on
+    one. n 17 stays packed."""
+    saved = dg.get_num_threads(), _core.small_max_work()
+    assert _core.set_gemm_kernel(name)
+    try:
+        for m, n, k in [(1000, 1, 300), (200, 10, 257), (7, 16, 2000), (2000, 10, 300), (129, 17, 300)]:
+            assert m * n * k > _core.small_max_work()
+            assert (m * n * k >= _core.parallel_min_work()) == (m == 2000)
+            a = rng.standard_normal((k, m) if ta else (m, k)).astype(dtype)
+            b = rng.standard_normal((n, k) if tb else (k, n)).astype(dtype)
+            out = {}
+            for threads, limit in [(1, saved[1]), (2, saved[1]), (1, 0)]:
+                dg.set_num_threads(threads)
+                _core.set_small_max_work(limit)
+                out[threads, limit] = _core.gemm(a, b, trans_a=ta, trans_b=tb)
+            ref = (a.T if ta else a).astype(np.float64) @ (b.T if tb else b).astype(np.float64)
+            assert_close(out[1, 0], ref, dtype, what=f"{name} m={m} n={n} k={k}")
+            for key, c in out.items():
+                assert np.array_equal(c, out[1, 0]), f"{name} {key} m={m} n={n} k={k} ta={ta} tb={tb}"
+    finally:
+        _core.set_gemm_kernel("auto")
+        dg.set_num_threads(saved[0])
+        _core.set_small_max_work(saved[1])
+
+
 def test_a_row_does_not_depend_on_the_rows_around_it(rng, dtype):
     """Predicting one row alone or within a batch gives bitwise the same output: the unpacked
     path for small products sums and rounds exactly as the packed path (256 rows here are packed

@@ -914,7 +914,8 @@ PYBIND11_MODULE(_core, m) {
         "Set the m*n*k from which GEMMs use threads (for measuring the threshold).");
   m.def("small_max_work", &densegrad::detail::small_max_work);
   m.def("set_small_max_work", &densegrad::detail::set_small_max_work, py::arg("work"),
-        "Set the m*n*k up to which GEMMs run unpacked (avx2-fma and avx512 kernels; 0: always packed).");
+        "Set the m*n*k up to which GEMMs run unpacked (avx2-fma and avx512 kernels; products with n <= 16 "
+        "on one thread run unpacked too; 0: every product packed).");
   m.def("fma_loop", [](bool f32, Index iters) {
         double flops = 0, value;
         {

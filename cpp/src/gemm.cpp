@@ -16,10 +16,10 @@
 // Threads split the rows or the columns of C, never k, so every element is summed in the same
 // order whatever the thread count: results are bitwise independent of it.
 //
-// Small products (m * n * k <= small_max_work(), AVX2 and AVX-512 kernels) skip the packing: the
-// AVX2 register tile reads A and B in place (small_product here, the kernels in gemm_avx2.cpp),
-// with the same k blocks, summation order and rounding, so their results are bitwise the packed
-// path's. The AVX-512 kernel's tile is larger, so its edge tiles differ, and it takes this path
+// Small products (m * n * k <= small_max_work(), AVX2 and AVX-512 kernels), and narrow ones
+// (n <= 16) on one thread, skip the packing: the AVX2 register tile reads A and B in place
+// (small_product here, the kernels in gemm_avx2.cpp), with the same k blocks, summation order
+// and rounding, so their results are bitwise the packed path's. The AVX-512 kernel's tile is larger, so its edge tiles differ, and it takes this path
 // only where edge and full tiles round alike (alpha 1, or beta 0 in one k block: see
 // small_any_scale); elsewhere it packs.
 #include "densegrad/gemm.hpp"
@@ -434,6 +434,21 @@ void small_product(const KernelInfo<T>& K, bool ta, bool tb, Index m, Index n, I
   }
 }
 
+// Whether a product takes the unpacked path: every small one, and a narrow one (n <= 16, one
+// column of the AVX2 small tile) that runs on one thread. A narrow product pads the packed
+// tile's 32 (AVX-512) or 16 (AVX2) columns, while the unpacked tile reads B (k x n, in L1 or L2)
+// in place. Measured (the two paths alternating, one thread, bench/README.md "Narrow
+// products"): unpacked 0.99-2.8x the packed speed on every n <= 16 product tried (the forward
+// into 1, 10, 12 or 16 outputs, and dx and dw of a layer with 10 or 16 inputs), both dtypes,
+// both kernels; narrow in m or k instead, it can lose (0.5-0.8x at n 1024). A product split
+// over threads stays packed.
+// small_max_work 0 turns both off (every product packed, as the tests need).
+bool runs_unpacked(double work, Index n, bool big) {
+  const Index limit = small_max_work();
+  if (limit == 0) return false;
+  return work <= double(limit) || (n <= 16 && (!big || get_num_threads() == 1));
+}
+
 }  // namespace
 
 template <typename T>
@@ -448,16 +463,16 @@ void gemm_ex(Trans trans_a, Trans trans_b, Index m, Index n, Index k, T alpha, c
     return;
   }
   const KernelInfo<T>& K = kernel<T>();
+  const double work = double(m) * double(n) * double(k);
+  const bool big = work >= double(parallel_min_work());
   if (K.small != nullptr && !(trans_a == Trans::Yes && trans_b == Trans::Yes) &&
-      (K.small_any_scale || alpha == T(1) || (beta == T(0) && k <= K.kc)) &&
-      double(m) * double(n) * double(k) <= double(small_max_work())) {
+      (K.small_any_scale || alpha == T(1) || (beta == T(0) && k <= K.kc)) && runs_unpacked(work, n, big)) {
     small_product(K, trans_a == Trans::Yes, trans_b == Trans::Yes, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
     if (ep != nullptr) apply_epilogue(*ep, c, ldc, 0, 0, m, n);
     return;
   }
   GemmTask<T> t{&K, trans_a == Trans::Yes, trans_b == Trans::Yes, m, n, k, alpha, a, lda,
                 b, ldb, beta, c, ldc, ep, m >= n};
-  const bool big = double(m) * double(n) * double(k) >= double(parallel_min_work());
   if (!big) {
     gemm_block(t, 0, m, 0, n);
     return;

@@ -68,7 +68,8 @@ void set_parallel_min_work(Index work);
 
 // Multiply-adds (m * n * k) up to which a product is computed without packing (when the kernel
 // has such a path: avx2-fma, avx512); settable for measuring the crossover (the benchmarks do) and for
-// testing both paths on one shape. 0: always packed.
+// testing both paths on one shape. Products with n <= 16 that run on one thread are computed
+// without packing too, whatever their size. 0: every product packed.
 Index small_max_work();
 void set_small_max_work(Index work);
 
