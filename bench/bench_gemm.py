@@ -145,8 +145,9 @@ def run_threads(repeats: int = 5, quick: bool = False) -> dict:
     return {"threads": threads, "threshold": saved, "cases": results, "text": text}
 
 
-# Layer products of the seed, tiny and small cases (label, m, n, k, trans_a, trans_b) and squares
-# around the unpacked path's break-even.
+# Layer products of the seed, tiny and small cases (label, m, n, k, trans_a, trans_b), squares
+# around the unpacked path's break-even, and narrow products (n <= 16: the library runs them
+# unpacked at any size on one thread) with one product narrow in k only, which it packs.
 SMALL_PRODUCTS = [
     ("tiny 8->32 forward b1", 1, 32, 8, False, True),
     ("tiny 8->32 forward b16", 16, 32, 8, False, True),
@@ -160,12 +161,18 @@ SMALL_PRODUCTS = [
     ("square 48", 48, 48, 48, False, False),
     ("square 64", 64, 64, 64, False, False),
     ("square 96", 96, 96, 96, False, False),
+    ("medium 256->10 forward b128", 128, 10, 256, False, True),
+    ("1024->10 forward b256", 256, 10, 1024, False, True),
+    ("512->1 forward b1024", 1024, 1, 512, False, True),
+    ("10->1024 dx b256", 256, 10, 1024, False, False),
+    ("10->1024 dw b256", 1024, 10, 256, True, False),
+    ("1024->12 dx b1024 (k 12)", 1024, 1024, 12, False, False),
 ]
 
 
 def run_small(dtype: str = "float32", repeats: int = 5, quick: bool = False) -> dict:
-    """Where does skipping the packing pay? Small products timed packed and unpacked (the AVX2
-    kernel's path for small products), with the library's limit switched off both ways."""
+    """Where does skipping the packing pay? Small and narrow products timed packed and unpacked
+    (the AVX2 kernel's path for small products), with the library's limit switched off both ways."""
     threads, saved = dg.get_num_threads(), _core.small_max_work()
     rng = np.random.default_rng(0)
     rows, results = [], []
@@ -193,6 +200,7 @@ def run_small(dtype: str = "float32", repeats: int = 5, quick: bool = False) -> 
     kernel = _core.gemm_kernel()
     note = "" if kernel in ("avx2-fma", "avx512") else f" (kernel {kernel}: no unpacked path, both columns are packed)"
     text = table(["product", "m x n x k", "m*n*k", "packed us", "unpacked us", "unpacked speed-up"], rows,
-                 title=f"Small {dtype} products, one thread, through _core.gemm (~1 us of call overhead each); "
-                       f"the library runs unpacked up to m*n*k <= {saved:,}{note}")
+                 title=f"Small and narrow {dtype} products, one thread, through _core.gemm (~1 us of call overhead "
+                       f"each); the library runs unpacked up to m*n*k <= {saved:,}, and products with n <= 16 on one "
+                       f"thread at any size{note}")
     return {"dtype": dtype, "limit": saved, "cases": results, "text": text}
