@@ -77,9 +77,9 @@ step "pytest's thread tests under ThreadSanitizer (tests/test_concurrency.py, te
 # interceptors. OpenBLAS's own threads synchronise in ways TSan cannot see (false reports from
 # NumPy's copies), so NumPy's BLAS runs single-threaded here. The `racy` test races on purpose.
 # The two block-edge sweeps are left out: every product in them is below the threading threshold
-# (at most 241 x 33 x 513 < 4M multiply-adds), so they run on one thread and TSan has nothing to
-# check in them (they took ~50 s of this step's ~180); they run under ASan below and in the
-# plain suite.
+# (at most 241 x 33 x 513 = 4.1M multiply-adds, under 2^23), so they run on one thread and TSan
+# has nothing to check in them (they took ~50 s of this step's ~180); they run under ASan below
+# and in the plain suite.
 (
   export LD_PRELOAD="$(g++ -print-file-name=libtsan.so) $(g++ -print-file-name=libstdc++.so)${LD_PRELOAD:+ $LD_PRELOAD}"
   export TSAN_OPTIONS="halt_on_error=1" OPENBLAS_NUM_THREADS=1 PYTHONPATH="$PWD/$OUT/site-tsan${PYTHONPATH:+:$PYTHONPATH}"

@@ -99,14 +99,14 @@ def test_avx512_is_bitwise_avx2(rng, dtype, ta, tb):
 def test_narrow_products_run_unpacked_with_the_packed_bits(rng, dtype, name, ta, tb):
     """Products with n <= 16 run unpacked at any size on one thread (they are faster so); they
     must give bitwise what the packed path gives (small_max_work 0), and the reference's values.
-    2000 x 10 x 300 is past the threading threshold: packed and split on 2 threads, unpacked on
+    3000 x 10 x 300 is past the threading threshold: packed and split on 2 threads, unpacked on
     one. n 17 stays packed."""
     saved = dg.get_num_threads(), _core.small_max_work()
     assert _core.set_gemm_kernel(name)
     try:
-        for m, n, k in [(1000, 1, 300), (200, 10, 257), (7, 16, 2000), (2000, 10, 300), (129, 17, 300)]:
+        for m, n, k in [(1000, 1, 300), (200, 10, 257), (7, 16, 2000), (3000, 10, 300), (129, 17, 300)]:
             assert m * n * k > _core.small_max_work()
-            assert (m * n * k >= _core.parallel_min_work()) == (m == 2000)
+            assert (m * n * k >= _core.parallel_min_work()) == (m == 3000)
             a = rng.standard_normal((k, m) if ta else (m, k)).astype(dtype)
             b = rng.standard_normal((n, k) if tb else (k, n)).astype(dtype)
             out = {}

@@ -377,12 +377,14 @@ void gemm_thread(void* ctx, int i, int n) {
 
 }  // namespace
 
-// Work (m * n * k multiply-adds) below which a GEMM runs on one thread: waking a sleeping
-// worker costs ~20 us here; measured, 2 threads overtake 1 between 96^3 and 128^3 (0.9-2.1M
-// multiply-adds), so the split starts at 4M to stay clear of that crossover on a loaded machine.
-// Measured with `bench/run.py --only threads` (see bench/README.md).
+// Work (m * n * k multiply-adds) below which a GEMM runs on one thread, set where 2 threads
+// stopped losing on both machines this was measured on (`bench/run.py --only threads`, and the
+// two alternating call by call; bench/README.md). On a 2-vCPU Intel Xeon, waking the sleeping
+// worker cost ~20 us and 2 threads overtook 1 between 96^3 and 128^3 (0.9-2.1M). On a 2-vCPU
+// AMD EPYC (Zen 4) the wake-up costs ~50-60 us: 0.76-0.79x at 4.1-4.2M, 0.98-0.99x at 192^3
+// (7.1M), 1.26x at 128 x 256 x 256 (8.4M = 2^23).
 namespace {
-std::atomic<Index> g_parallel_min_work{Index(1) << 22};
+std::atomic<Index> g_parallel_min_work{Index(1) << 23};
 }  // namespace
 
 // Work (m * n * k) up to which a product runs unpacked (small_product): 2^17. Measured with

@@ -14,13 +14,15 @@ namespace {
 std::string num(double v) { return std::to_string(v); }
 
 // Elements below which an update runs on one thread (the updates are elementwise, so how the
-// range is split never changes a result). Waking the second thread costs ~15 us here; measured
-// with `python bench/run.py --only optim` and a C++ loop of sizes 4K-1M (bench/README.md,
-// "Optimizer updates"): SGD (~0.2 ns per element while its arrays are in L2) gained from 2^18
-// elements and lost up to 2^17 (0.73-0.78x); Adam (a square root and a division per element)
-// gained 1.02-1.24x at 2^17 and was even at 2^16.
-constexpr Index kSgdParallelMin = Index(1) << 18;
-constexpr Index kAdamParallelMin = Index(1) << 17;
+// range is split never changes a result); set where 2 threads stopped losing on both machines
+// this was measured on (`python bench/run.py --only optim`, and 1 and 2 threads alternating call
+// by call; bench/README.md). A 2-vCPU Intel Xeon (waking the worker ~15 us): SGD (~0.2 ns per
+// element while its arrays are in L2) gained from 2^18 and lost up to 2^17 (0.73-0.78x); Adam
+// (a square root and a division per element) gained 1.02-1.24x at 2^17. A 2-vCPU AMD EPYC (Zen 4,
+// waking the worker ~50-60 us): SGD lost 0.41-0.88x from 2^18 to 2^20 and gained 1.56-1.65x at
+// 2^21; Adam lost at 2^17 (0.82x) and gained 1.19-1.31x at 2^18.
+constexpr Index kSgdParallelMin = Index(1) << 21;
+constexpr Index kAdamParallelMin = Index(1) << 18;
 
 // Runs f(lo, hi) over [0, n) in one piece per thread, pieces on 64-byte boundaries.
 template <typename T, typename F>
