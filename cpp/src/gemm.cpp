@@ -412,27 +412,30 @@ void set_parallel_min_work(Index work) {
 
 // Small products skip the packing: at the seed and tiny networks' sizes, packing and edge tiles
 // cost more than the multiply-adds. A transposed B (the forward's w) is copied into a per-thread
-// buffer in the non-transposed layout first (k * n copies, 8 x 8 blocks in registers, for
-// m * n * k multiply-adds). k is cut into the same blocks as in gemm_block, so the result is
-// bitwise the packed path's.
+// buffer in the non-transposed layout first, one k block at a time (k * n copies, 8 x 8 blocks
+// in registers, for m * n * k multiply-adds). k is cut into the same blocks as in gemm_block, so
+// the result is bitwise the packed path's.
 namespace {
 
 template <typename T>
 void small_product(const KernelInfo<T>& K, bool ta, bool tb, Index m, Index n, Index k, T alpha, const T* a,
                    Index lda, const T* b, Index ldb, T beta, T* c, Index ldc) {
-  if (tb) {
-    thread_local std::vector<T> bt;  // grows to the largest small B seen, then reused
-    if (bt.size() < std::size_t(k * n)) bt.resize(std::size_t(k * n));
-    K.transpose(bt.data(), n, b, ldb, n, k);  // bt (k x n) = B^T, B being n x k
-    b = bt.data();
-    ldb = n;
-  }
   const Index kblocks = (k + K.kc - 1) / K.kc;
   const Index kc_max = (k + kblocks - 1) / kblocks;
+  // One k block of a transposed B at a time: the buffer stays at kc x n (a narrow product's B
+  // can be as large as any weight matrix).
+  thread_local std::vector<T> bt;  // grows to the largest block seen, then reused
+  if (tb && bt.size() < std::size_t(kc_max * n)) bt.resize(std::size_t(kc_max * n));
   for (Index pc = 0; pc < k; pc += kc_max) {
     const Index kc = std::min(kc_max, k - pc);
-    K.small(ta, m, n, kc, alpha, ta ? a + pc * lda : a + pc, lda, b + pc * ldb, ldb, pc == 0 ? beta : T(1), c,
-            ldc);
+    const T* bk = b + pc * ldb;
+    Index ldbk = ldb;
+    if (tb) {
+      K.transpose(bt.data(), n, b + pc, ldb, n, kc);  // bt (kc x n) = B[:, pc:pc+kc]^T, B being n x k
+      bk = bt.data();
+      ldbk = n;
+    }
+    K.small(ta, m, n, kc, alpha, ta ? a + pc * lda : a + pc, lda, bk, ldbk, pc == 0 ? beta : T(1), c, ldc);
   }
 }
 
