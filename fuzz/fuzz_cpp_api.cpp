@@ -202,13 +202,16 @@ void fuzz_mlp(FuzzedDataProvider& f) {
   }
 }
 
+// The default, read before any input changes it.
+const Index kParallelMinWork = detail::parallel_min_work();
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   FuzzedDataProvider f(data, size);
   set_gemm_kernel(f.ConsumeBool() ? "generic" : "auto");
   set_num_threads(f.ConsumeIntegralInRange<int>(1, 3));
-  detail::set_parallel_min_work(f.ConsumeBool() ? 0 : Index(1) << 22);
+  detail::set_parallel_min_work(f.ConsumeBool() ? 0 : kParallelMinWork);
   const bool f32 = f.ConsumeBool();
   switch (f.ConsumeIntegralInRange<int>(0, 3)) {
     case 0: f32 ? fuzz_gemm<float>(f) : fuzz_gemm<double>(f); break;

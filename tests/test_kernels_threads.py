@@ -100,7 +100,7 @@ def test_narrow_products_run_unpacked_with_the_packed_bits(rng, dtype, name, ta,
     """Products with n <= 16 run unpacked at any size on one thread (they are faster so); they
     must give bitwise what the packed path gives (small_max_work 0), and the reference's values.
     3000 x 10 x 300 is past the threading threshold: packed and split on 2 threads, unpacked on
-    one. n 17 stays packed."""
+    one. n 17 stays packed. (Which path each takes: test_unpacked_routing in cpp/tests/test_core.cpp.)"""
     saved = dg.get_num_threads(), _core.small_max_work()
     assert _core.set_gemm_kernel(name)
     try:

@@ -74,15 +74,18 @@ def test_10k_small_autograd_steps_keep_rss_flat(rng):
     _flat(step, 1_000, 10_000, 1 * MiB, "small autograd steps")
 
 
-# 1,000 large steps: activations, gradients and workspaces are 64-128 KiB each, so leaking any
-# one of them per step would add 64 MiB or more (every buffer is written, so it is resident).
+# 1,000 large steps: activations, gradients and workspaces are 128-256 KiB each, so leaking any
+# one of them per step would add 128 MiB or more (every buffer is written, so it is resident).
+# Every product of the step (2^23 multiply-adds) is split over 2 threads, so the pool and its
+# workers' packing buffers are in the loop too.
 @pytest.mark.rss
 @pytest.mark.parametrize("path", ["fused", "autograd"])
 def test_1000_large_steps_keep_rss_flat(rng, path):
+    assert 256 * 256 * 128 >= _core.parallel_min_work()
     model = dg.nn.Sequential(dg.nn.Linear(128, 256), dg.nn.ReLU(), dg.nn.Linear(256, 128))
     opt = dg.optim.Adam(model.parameters(), lr=1e-4)
-    x = rng.standard_normal((128, 128)).astype(np.float32)
-    y = rng.standard_normal((128, 128)).astype(np.float32)
+    x = rng.standard_normal((256, 128)).astype(np.float32)
+    y = rng.standard_normal((256, 128)).astype(np.float32)
     if path == "fused":
         trainer = dg.train.Trainer(model, opt)
 
@@ -97,7 +100,12 @@ def test_1000_large_steps_keep_rss_flat(rng, path):
             loss_fn(model(xt), yt).backward()
             opt.step()
 
-    _flat(step, 50, 1_000, 8 * MiB, f"large {path} steps (128-256-128, batch 128)")
+    saved = dg.get_num_threads()
+    dg.set_num_threads(2)
+    try:
+        _flat(step, 50, 1_000, 8 * MiB, f"large {path} steps (128-256-128, batch 256, 2 threads)")
+    finally:
+        dg.set_num_threads(saved)
 
 
 @pytest.mark.rss

@@ -17,9 +17,10 @@
 // order whatever the thread count: results are bitwise independent of it.
 //
 // Small products (m * n * k <= small_max_work(), AVX2 and AVX-512 kernels), and narrow ones
-// (n <= 16) on one thread, skip the packing: the AVX2 register tile reads A and B in place
-// (small_product here, the kernels in gemm_avx2.cpp), with the same k blocks, summation order
-// and rounding, so their results are bitwise the packed path's. The AVX-512 kernel's tile is larger, so its edge tiles differ, and it takes this path
+// (n <= 16) that would run on one thread, skip the packing (gemm_runs_unpacked): the AVX2
+// register tile reads A and B in place (small_product here, the kernels in gemm_avx2.cpp), with
+// the same k blocks, summation order and rounding, so their results are bitwise the packed
+// path's. The AVX-512 kernel's tile is larger, so its edge tiles differ, and it takes this path
 // only where edge and full tiles round alike (alpha 1, or beta 0 in one k block: see
 // small_any_scale); elsewhere it packs.
 #include "densegrad/gemm.hpp"
@@ -439,22 +440,39 @@ void small_product(const KernelInfo<T>& K, bool ta, bool tb, Index m, Index n, I
   }
 }
 
-// Whether a product takes the unpacked path: every small one, and a narrow one (n <= 16, one
-// column of the AVX2 small tile) that runs on one thread. A narrow product pads the packed
-// tile's 32 (AVX-512) or 16 (AVX2) columns, while the unpacked tile reads B (k x n, in L1 or L2)
-// in place. Measured (the two paths alternating, one thread, bench/README.md "Narrow
-// products"): unpacked 0.99-2.8x the packed speed on every n <= 16 product tried (the forward
-// into 1, 10, 12 or 16 outputs, and dx and dw of a layer with 10 or 16 inputs), both dtypes,
-// both kernels; narrow in m or k instead, it can lose (0.5-0.8x at n 1024). A product split
-// over threads stays packed.
-// small_max_work 0 turns both off (every product packed, as the tests need).
-bool runs_unpacked(double work, Index n, bool big) {
-  const Index limit = small_max_work();
-  if (limit == 0) return false;
-  return work <= double(limit) || (n <= 16 && (!big || get_num_threads() == 1));
-}
 
 }  // namespace
+
+// The threads a packed product is split over: 1 below parallel_min_work, else one per unit (mr
+// rows, or nr columns when C is wider than tall), at most 64, at most get_num_threads().
+template <typename T>
+int packed_threads(const KernelInfo<T>& K, Index m, Index n, Index k) {
+  if (double(m) * double(n) * double(k) < double(parallel_min_work())) return 1;
+  const Index units = m >= n ? (m + K.mr - 1) / K.mr : (n + K.nr - 1) / K.nr;
+  return static_cast<int>(std::min<Index>({units, 64, Index(get_num_threads())}));
+}
+
+// Every small product takes the unpacked path, and a narrow one (n <= 16: one column tile of the
+// AVX2 small kernel in float, two in double) that the packed path would run on one thread. The
+// packed path pads a narrow product to its nr columns (32 / 16 floats, 16 / 8 doubles on the
+// AVX-512 / AVX2 kernels), while the unpacked tile reads B (k x n, in L1 or L2) in place.
+// Measured (the two paths alternating, one thread; bench/README.md, "Narrow products"): unpacked
+// 0.99-2.8x the packed speed on every n <= 16 product tried (the forward into 1, 10, 12 or 16
+// outputs, dx and dw of a layer with 10 or 16 inputs), both dtypes, both kernels; narrow in m or
+// k instead, it can lose (0.5-0.8x at n 1024). small_max_work 0 turns both off (every product
+// packed, as the tests need).
+template <typename T>
+bool gemm_runs_unpacked(Trans trans_a, Trans trans_b, Index m, Index n, Index k, T alpha, T beta) {
+  const KernelInfo<T>& K = kernel<T>();
+  if (K.small == nullptr || (trans_a == Trans::Yes && trans_b == Trans::Yes)) return false;
+  if (!(K.small_any_scale || alpha == T(1) || (beta == T(0) && k <= K.kc))) return false;
+  const Index limit = small_max_work();
+  if (limit == 0) return false;
+  return double(m) * double(n) * double(k) <= double(limit) || (n <= 16 && packed_threads(K, m, n, k) == 1);
+}
+
+template bool gemm_runs_unpacked<float>(Trans, Trans, Index, Index, Index, float, float);
+template bool gemm_runs_unpacked<double>(Trans, Trans, Index, Index, Index, double, double);
 
 template <typename T>
 void gemm_ex(Trans trans_a, Trans trans_b, Index m, Index n, Index k, T alpha, const T* a, Index lda,
@@ -468,22 +486,19 @@ void gemm_ex(Trans trans_a, Trans trans_b, Index m, Index n, Index k, T alpha, c
     return;
   }
   const KernelInfo<T>& K = kernel<T>();
-  const double work = double(m) * double(n) * double(k);
-  const bool big = work >= double(parallel_min_work());
-  if (K.small != nullptr && !(trans_a == Trans::Yes && trans_b == Trans::Yes) &&
-      (K.small_any_scale || alpha == T(1) || (beta == T(0) && k <= K.kc)) && runs_unpacked(work, n, big)) {
+  if (gemm_runs_unpacked(trans_a, trans_b, m, n, k, alpha, beta)) {
     small_product(K, trans_a == Trans::Yes, trans_b == Trans::Yes, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
     if (ep != nullptr) apply_epilogue(*ep, c, ldc, 0, 0, m, n);
     return;
   }
   GemmTask<T> t{&K, trans_a == Trans::Yes, trans_b == Trans::Yes, m, n, k, alpha, a, lda,
                 b, ldb, beta, c, ldc, ep, m >= n};
-  if (!big) {
+  const int threads = packed_threads(K, m, n, k);
+  if (threads == 1) {
     gemm_block(t, 0, m, 0, n);
     return;
   }
-  const Index units = t.split_rows ? (m + t.K->mr - 1) / t.K->mr : (n + t.K->nr - 1) / t.K->nr;
-  parallel_run(static_cast<int>(std::min<Index>(units, 64)), gemm_thread<T>, &t);
+  parallel_run(threads, gemm_thread<T>, &t);
 }
 
 template void gemm_ex<float>(Trans, Trans, Index, Index, Index, float, const float*, Index, const float*, Index,

@@ -152,6 +152,44 @@ void test_small_path_is_bitwise_packed(const char* kernel) {
                 (ok ? "all" : first_bad) + ")");
 }
 
+// Which products skip the packing (gemm_runs_unpacked): small ones, and narrow ones (n <= 16)
+// that the packed path would run on one thread; never where the rounding could differ, never
+// with small_max_work 0, never on the portable kernel.
+template <typename T>
+void test_unpacked_routing() {
+  const Index saved_small = detail::small_max_work(), saved_min = detail::parallel_min_work();
+  const int saved_threads = get_num_threads();
+  const Trans N = Trans::No, Y = Trans::Yes;
+  auto unpacked = [](Trans ta, Trans tb, Index m, Index n, Index k, T alpha = T(1), T beta = T(0)) {
+    return detail::gemm_runs_unpacked<T>(ta, tb, m, n, k, alpha, beta);
+  };
+  for (const char* kernel : {"generic", "avx2-fma", "avx512"}) {
+    if (!set_gemm_kernel(kernel)) continue;
+    const std::string at = std::string(kernel) + (sizeof(T) == 4 ? " float: " : " double: ");
+    const bool fast = std::string(kernel) != "generic";
+    set_num_threads(2);
+    check(detail::parallel_min_work() == (Index(1) << 23) && detail::small_max_work() == (Index(1) << 17),
+          at + "the default limits");
+    check(unpacked(N, N, 10, 10, 10) == fast, at + "a small product");
+    check(unpacked(N, Y, 200, 10, 257) == fast, at + "a narrow forward below the threading threshold");
+    check(unpacked(Y, N, 200, 16, 257) == fast, at + "a narrow dw (n 16) below the threading threshold");
+    check(!unpacked(N, N, 200, 17, 257), at + "n 17 is packed");
+    check(!unpacked(N, Y, 3000, 10, 300), at + "a narrow product split over 2 threads is packed");
+    check(unpacked(N, N, 4, 4, 600000) == fast, at + "a narrow product with one row tile (no split)");
+    check(!unpacked(Y, Y, 200, 10, 257), at + "both transposed: packed");
+    set_num_threads(1);
+    check(unpacked(N, Y, 3000, 10, 300) == fast, at + "the same narrow product on one thread");
+    check(unpacked(N, Y, 200, 10, 600, T(1.5), T(1)) == (std::string(kernel) == "avx2-fma"),
+          at + "alpha 1.5 over several k blocks: unpacked on avx2-fma only (avx512 rounds its edges apart)");
+    detail::set_small_max_work(0);
+    check(!unpacked(N, Y, 200, 10, 257) && !unpacked(N, N, 10, 10, 10), at + "small_max_work 0 packs everything");
+    detail::set_small_max_work(saved_small);
+  }
+  set_gemm_kernel("auto");
+  set_num_threads(saved_threads);
+  detail::set_parallel_min_work(saved_min);
+}
+
 // The notebook's 1-2-2-1 ReLU network, in Linear layout (w: out x in), with its printed values.
 void test_seed_network() {
   const float x[1] = {0.5f}, target[1] = {0.95f};
@@ -490,6 +528,8 @@ int main(int argc, char** argv) {
     test_small_path_is_bitwise_packed<float>(kernel);
     test_small_path_is_bitwise_packed<double>(kernel);
   }
+  test_unpacked_routing<float>();
+  test_unpacked_routing<double>();
   test_seed_network();
   test_optimizers();
   test_invalid_arguments();

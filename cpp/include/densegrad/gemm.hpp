@@ -68,10 +68,16 @@ void set_parallel_min_work(Index work);
 
 // Multiply-adds (m * n * k) up to which a product is computed without packing (when the kernel
 // has such a path: avx2-fma, avx512); settable for measuring the crossover (the benchmarks do) and for
-// testing both paths on one shape. Products with n <= 16 that run on one thread are computed
-// without packing too, whatever their size. 0: every product packed.
+// testing both paths on one shape. On those kernels, products with n <= 16 that the packed path
+// would run on one thread are computed without packing too, whatever their size (on avx512 only
+// where the two paths round alike: alpha 1, or beta 0 in one k block). 0: every product packed.
 Index small_max_work();
 void set_small_max_work(Index work);
+
+// Whether gemm_ex computes this product without packing, with the kernel, thread count and
+// limits now in force (either way, the same bits). For tests and measurements.
+template <typename T>
+bool gemm_runs_unpacked(Trans trans_a, Trans trans_b, Index m, Index n, Index k, T alpha, T beta);
 
 // Shape and pointer checks shared by both GEMMs (std::invalid_argument on failure).
 void check_gemm_args(Trans trans_a, Trans trans_b, Index m, Index n, Index k, const void* a,
