@@ -379,11 +379,11 @@ void gemm_thread(void* ctx, int i, int n) {
 }  // namespace
 
 // Work (m * n * k multiply-adds) below which a GEMM runs on one thread, set where 2 threads
-// stopped losing on both machines this was measured on (`bench/run.py --only threads`, and the
-// two alternating call by call; bench/README.md). On a 2-vCPU Intel Xeon, waking the sleeping
-// worker cost ~20 us and 2 threads overtook 1 between 96^3 and 128^3 (0.9-2.1M). On a 2-vCPU
-// AMD EPYC (Zen 4) the wake-up costs ~50-60 us: 0.76-0.79x at 4.1-4.2M, 0.98-0.99x at 192^3
-// (7.1M), 1.26x at 128 x 256 x 256 (8.4M = 2^23).
+// stopped losing on every machine this was measured on (`bench/run.py --only threads`, and the
+// two alternating call by call; bench/README.md). 2-vCPU machines, 2 threads against 1: an AMD
+// EPYC (Zen 3; waking the worker ~17 us) 0.95x at 128^3 (2.1M), 1.51x at 192^3 (7.1M); an Intel
+// Xeon 0.76x at 128^3, 1.02x at 192^3; an AMD EPYC (Zen 4; ~50-60 us) 0.76-0.79x at 4.1-4.2M,
+// 0.98-1.09x at 192^3, 1.26x at 128 x 256 x 256 (8.4M = 2^23).
 namespace {
 std::atomic<Index> g_parallel_min_work{Index(1) << 23};
 }  // namespace
