@@ -147,7 +147,8 @@ def run_threads(repeats: int = 5, quick: bool = False) -> dict:
 
 # Layer products of the seed, tiny and small cases (label, m, n, k, trans_a, trans_b), squares
 # around the unpacked path's break-even, and narrow products (n <= 16: the library runs them
-# unpacked at any size on one thread) with one product narrow in k only, which it packs.
+# unpacked at any size on one thread) with one product narrow in k only, which it packs, and the
+# forward of a few rows (1-4 rows run the few-rows kernel; 8 rows are packed).
 SMALL_PRODUCTS = [
     ("tiny 8->32 forward b1", 1, 32, 8, False, True),
     ("tiny 8->32 forward b16", 16, 32, 8, False, True),
@@ -167,6 +168,9 @@ SMALL_PRODUCTS = [
     ("10->1024 dx b256", 256, 10, 1024, False, False),
     ("10->1024 dw b256", 1024, 10, 256, True, False),
     ("1024->12 dx b1024 (k 12)", 1024, 1024, 12, False, False),
+    ("1024->1024 forward b1", 1, 1024, 1024, False, True),
+    ("784->256 forward b4", 4, 256, 784, False, True),
+    ("1024->1024 forward b8 (packed)", 8, 1024, 1024, False, True),
 ]
 
 
@@ -188,19 +192,24 @@ def run_small(dtype: str = "float32", repeats: int = 5, quick: bool = False) -> 
             t = time_interleaved({
                 "packed": (lambda: _core.set_small_max_work(0), f),
                 "unpacked": (lambda: _core.set_small_max_work(2**62), f),
+                "library": (lambda: _core.set_small_max_work(saved), f),
             }, repeats, min_time=0.01 if quick else 0.05)
             speedup = t["packed"][0] / t["unpacked"][0]
             rows.append([label, f"{m}x{n}x{k}", f"{m * n * k:,}", f"{t['packed'][0] * 1e6:,.2f}",
-                         f"{t['unpacked'][0] * 1e6:,.2f}", f"{speedup:.2f}x"])
+                         f"{t['unpacked'][0] * 1e6:,.2f}", f"{speedup:.2f}x", f"{t['library'][0] * 1e6:,.2f}",
+                         f"{t['packed'][0] / t['library'][0]:.2f}x"])
             results.append({"case": label, "m": m, "n": n, "k": k, "work": m * n * k, "us_packed": t["packed"][0] * 1e6,
-                            "us_unpacked": t["unpacked"][0] * 1e6, "speedup": speedup})
+                            "us_unpacked": t["unpacked"][0] * 1e6, "speedup": speedup,
+                            "us_library": t["library"][0] * 1e6})
     finally:
         _core.set_small_max_work(saved)
         dg.set_num_threads(threads)
     kernel = _core.gemm_kernel()
     note = "" if kernel in ("avx2-fma", "avx512") else f" (kernel {kernel}: no unpacked path, both columns are packed)"
-    text = table(["product", "m x n x k", "m*n*k", "packed us", "unpacked us", "unpacked speed-up"], rows,
+    text = table(["product", "m x n x k", "m*n*k", "packed us", "unpacked us", "unpacked speed-up", "library us",
+                  "library speed-up"], rows,
                  title=f"Small and narrow {dtype} products, one thread, through _core.gemm (~1 us of call overhead "
-                       f"each); the library runs unpacked up to m*n*k <= {saved:,}, and products with n <= 16 on one "
-                       f"thread at any size{note}")
+                       f"each); the library runs unpacked up to m*n*k <= {saved:,}, products with n <= 16 on one "
+                       f"thread at any size, and the forward (B transposed) of 1-4 rows into n > 16 with its "
+                       f"few-rows kernel ('library': what it runs by default){note}")
     return {"dtype": dtype, "limit": saved, "cases": results, "text": text}

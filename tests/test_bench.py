@@ -31,7 +31,7 @@ def test_bench_quick_runs_and_writes_json(tmp_path):
     assert all(c["peak_gflops"] > 0 for c in gemm + train["cases"])
     small = data["small"][0]
     assert small["limit"] > 0 and small["cases"]
-    assert all(c["us_packed"] > 0 and c["us_unpacked"] > 0 for c in small["cases"])
+    assert all(c["us_packed"] > 0 and c["us_unpacked"] > 0 and c["us_library"] > 0 for c in small["cases"])
     assert "Optimizer updates, float32" in r.stdout
     optim = data["optim"][0]["cases"]
     assert [(c["optimizer"], c["n"]) for c in optim] == [("sgd", 4096), ("adam", 4096), ("sgd", 65536), ("adam", 65536)]

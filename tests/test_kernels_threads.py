@@ -124,6 +124,39 @@ def test_narrow_products_run_unpacked_with_the_packed_bits(rng, dtype, name, ta,
         _core.set_small_max_work(saved[1])
 
 
+@pytest.mark.parametrize("name", [k for k in KERNELS if k != "generic"])
+def test_few_rows_forward_has_the_packed_bits(rng, dtype, name):
+    """The dense forward of 1-4 rows into more than 16 outputs reads the weights in place
+    (rows_tb): bitwise what the packed path gives, threads on or off, and the reference's values;
+    a predicted row is the same alone or in a batch of 256. (Which path runs: test_unpacked_routing
+    in cpp/tests/test_core.cpp.)"""
+    saved = dg.get_num_threads(), _core.small_max_work()
+    assert _core.set_gemm_kernel(name)
+    try:
+        for n, k in [(32, 8), (17, 40), (1000, 257), (33, 4001), (300, 1000), (3000, 1000)]:
+            x = rng.standard_normal((256, k)).astype(dtype)
+            w = rng.standard_normal((n, k)).astype(dtype)
+            b = rng.standard_normal(n).astype(dtype)
+            _core.set_small_max_work(0)
+            full, _ = _core.dense_forward(x, w, b, _core.Activation.relu)
+            _core.set_small_max_work(saved[1])
+            for m in (1, 2, 3, 4):
+                ref = x[:m].astype(np.float64) @ w.T.astype(np.float64)
+                for threads in (1, 2):
+                    dg.set_num_threads(threads)
+                    c = _core.gemm(x[:m], w, trans_b=True)
+                    assert_close(c, ref, dtype, what=f"{name} m={m} n={n} k={k}")
+                    _core.set_small_max_work(0)
+                    assert np.array_equal(c, _core.gemm(x[:m], w, trans_b=True)), (name, m, n, k, threads)
+                    _core.set_small_max_work(saved[1])
+                    y, _ = _core.dense_forward(x[:m], w, b, _core.Activation.relu)
+                    assert np.array_equal(y, full[:m]), (name, m, n, k, threads)
+    finally:
+        _core.set_gemm_kernel("auto")
+        dg.set_num_threads(saved[0])
+        _core.set_small_max_work(saved[1])
+
+
 def test_a_row_does_not_depend_on_the_rows_around_it(rng, dtype):
     """Predicting one row alone or within a batch gives bitwise the same output: the unpacked
     path for small products sums and rounds exactly as the packed path (256 rows here are packed

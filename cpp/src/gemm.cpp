@@ -16,7 +16,8 @@
 // Threads split the rows or the columns of C, never k, so every element is summed in the same
 // order whatever the thread count: results are bitwise independent of it.
 //
-// Small products (m * n * k <= small_max_work(), AVX2 and AVX-512 kernels), and narrow ones
+// The dense forward of 1-4 rows into more than 16 outputs reads B in place (rows_tb). Small
+// products (m * n * k <= small_max_work(), AVX2 and AVX-512 kernels), and narrow ones
 // (n <= 16) that would run on one thread, skip the packing (gemm_runs_unpacked): the AVX2
 // register tile reads A and B in place (small_product here, the kernels in gemm_avx2.cpp), with
 // the same k blocks, summation order and rounding, so their results are bitwise the packed
@@ -69,10 +70,10 @@ constexpr KernelInfo<double> kGenericD{ukr_generic<double, 4, 4>, 4, 4, 256, 128
 #if defined(DENSEGRAD_X86)
 constexpr KernelInfo<float> kAvx2F{sgemm_ukr_avx2_6x16, 6, 16, 256, 120, 3072, "avx2-fma",
                                    pack_a_rows6_avx2, pack_b_trans16_avx2, sgemm_small_avx2,
-                                   transpose_avx2};
+                                   transpose_avx2, true, sgemm_rows_tb_avx2};
 constexpr KernelInfo<double> kAvx2D{dgemm_ukr_avx2_6x8, 6, 8, 256, 96, 2048, "avx2-fma",
                                     pack_a_rows6d_avx2, pack_b_trans8d_avx2, dgemm_small_avx2,
-                                    transpose_avx2};
+                                    transpose_avx2, true, dgemm_rows_tb_avx2};
 // AVX-512: kAvx512MR x 32 floats (16 doubles), and the AVX2 kernel's k blocks (kc 256): every
 // element is then summed and rounded as on the AVX2 kernel wherever alpha == 1 (all the library's
 // own products), so results do not change between AVX2 and AVX-512 CPUs (tested). kc 128, which
@@ -81,10 +82,13 @@ constexpr KernelInfo<double> kAvx2D{dgemm_ukr_avx2_6x8, 6, 8, 256, 96, 2048, "av
 // where they round as this tile does (see small_any_scale).
 constexpr KernelInfo<float> kAvx512F{sgemm_ukr_avx512, kAvx512MR, 32, 256, 128, 3072, "avx512",
                                      pack_a_rows_avx512, pack_b_trans32_avx512, sgemm_small_avx2,
-                                     transpose_avx2, false};
+                                     transpose_avx2, false, sgemm_rows_tb_avx2};
 constexpr KernelInfo<double> kAvx512D{dgemm_ukr_avx512, kAvx512MR, 16, 256, 128, 2048, "avx512",
                                       pack_a_rowsd_avx512, pack_b_trans16d_avx512, dgemm_small_avx2,
-                                      transpose_avx2, false};
+                                      transpose_avx2, false, dgemm_rows_tb_avx2};
+static_assert(kAvx2F.kc <= kRowsTbMaxK && kAvx2D.kc <= kRowsTbMaxK && kAvx512F.kc <= kRowsTbMaxK &&
+                  kAvx512D.kc <= kRowsTbMaxK,
+              "rows_tb takes one k block of at most kRowsTbMaxK");
 #endif
 
 bool cpu_has_avx2_fma() {
@@ -441,6 +445,70 @@ void small_product(const KernelInfo<T>& K, bool ta, bool tb, Index m, Index n, I
 }
 
 
+// The dense forward of a few rows (m <= kRowsTbMaxM, a transposed B, alpha 1, beta 0 or 1) on
+// the AVX2 and AVX-512 kernels: rows_tb reads B in place, transposing 4 panels of its rows at a
+// time into an L1-sized buffer, where the packed path would pack all of B (its transposes and a
+// B-sized buffer) for a few rows, and the small path copies B whole. Same k blocks, same
+// summation order and stores, so the same bits. Measured (the paths alternating, one thread;
+// bench/README.md, "A few rows"): against the packed path, 1 row of a 1024 -> 1024 layer 4.1-4.8x
+// (float32; float64 2.7x), 2-4 rows 2.5-4.1x (float64 1.4-2.5x), 1-4 rows of 784 -> 256 and
+// 256 -> 256 layers 1.3-2.2x; 8 rows 1.06x on 1024 -> 1024 but 0.84x on 784 -> 256, hence 4.
+// Against the small path (products up to 2^17): 0.96-3.3x for n >= 32 (1.0-1.2x on the tiny
+// networks' layers), but 0.60x for n = 1 in float32, so n <= 16 keeps the narrow path.
+constexpr Index kRowsTbMaxM = 4;
+
+template <typename T>
+bool runs_rows_tb(const KernelInfo<T>& K, Trans trans_a, Trans trans_b, Index m, Index n, Index k, T alpha, T beta) {
+  (void)k;
+  return K.rows_tb != nullptr && trans_a == Trans::No && trans_b == Trans::Yes && m <= kRowsTbMaxM && n > 16 &&
+         alpha == T(1) && (beta == T(0) || beta == T(1)) && small_max_work() != 0;
+}
+
+template <typename T>
+struct RowsTbTask {
+  const KernelInfo<T>* K;
+  Index m, n, k;
+  const T* a;
+  Index lda;
+  const T* b;
+  Index ldb;
+  T beta;
+  T* c;
+  Index ldc;
+};
+
+// Columns [j_lo, j_hi) of C, k cut into gemm_block's blocks.
+template <typename T>
+void rows_tb_range(const RowsTbTask<T>& t, Index j_lo, Index j_hi) {
+  const Index kblocks = (t.k + t.K->kc - 1) / t.K->kc;
+  const Index kc_max = (t.k + kblocks - 1) / kblocks;
+  for (Index pc = 0; pc < t.k; pc += kc_max) {
+    const Index kc = std::min(kc_max, t.k - pc);
+    t.K->rows_tb(t.m, j_hi - j_lo, kc, t.a + pc, t.lda, t.b + j_lo * t.ldb + pc, t.ldb, pc == 0 ? t.beta : T(1),
+                 t.c + j_lo, t.ldc);
+  }
+}
+
+// Threads split the columns in groups of 32 (every element is computed by one thread alone).
+template <typename T>
+void rows_tb_thread(void* ctx, int i, int nt) {
+  const RowsTbTask<T>& t = *static_cast<const RowsTbTask<T>*>(ctx);
+  const Index units = (t.n + 31) / 32;
+  const Index lo = std::min(t.n, units * i / nt * 32), hi = std::min(t.n, units * (i + 1) / nt * 32);
+  if (lo < hi) rows_tb_range(t, lo, hi);
+}
+
+template <typename T>
+void rows_tb_product(const KernelInfo<T>& K, Index m, Index n, Index k, const T* a, Index lda, const T* b,
+                     Index ldb, T beta, T* c, Index ldc) {
+  RowsTbTask<T> t{&K, m, n, k, a, lda, b, ldb, beta, c, ldc};
+  if (double(m) * double(n) * double(k) < double(parallel_min_work())) {
+    rows_tb_range(t, 0, n);
+    return;
+  }
+  parallel_run(static_cast<int>(std::min<Index>((n + 31) / 32, 64)), rows_tb_thread<T>, &t);
+}
+
 }  // namespace
 
 // The threads a packed product is split over: 1 below parallel_min_work, else one per unit (mr
@@ -468,6 +536,7 @@ bool gemm_runs_unpacked(Trans trans_a, Trans trans_b, Index m, Index n, Index k,
   if (!(K.small_any_scale || alpha == T(1) || (beta == T(0) && k <= K.kc))) return false;
   const Index limit = small_max_work();
   if (limit == 0) return false;
+  if (runs_rows_tb(K, trans_a, trans_b, m, n, k, alpha, beta)) return true;
   return double(m) * double(n) * double(k) <= double(limit) || (n <= 16 && packed_threads(K, m, n, k) == 1);
 }
 
@@ -486,6 +555,11 @@ void gemm_ex(Trans trans_a, Trans trans_b, Index m, Index n, Index k, T alpha, c
     return;
   }
   const KernelInfo<T>& K = kernel<T>();
+  if (runs_rows_tb(K, trans_a, trans_b, m, n, k, alpha, beta)) {
+    rows_tb_product(K, m, n, k, a, lda, b, ldb, beta, c, ldc);
+    if (ep != nullptr) apply_epilogue(*ep, c, ldc, 0, 0, m, n);
+    return;
+  }
   if (gemm_runs_unpacked(trans_a, trans_b, m, n, k, alpha, beta)) {
     small_product(K, trans_a == Trans::Yes, trans_b == Trans::Yes, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
     if (ep != nullptr) apply_epilogue(*ep, c, ldc, 0, 0, m, n);

@@ -302,6 +302,25 @@ void transpose_avx2(float* dst, Index ldd, const float* src, Index lds, Index ro
   });
 }
 
+namespace {
+
+// buf[p * 8 + j] = b[j * ldb + p] for p < k, j < 8: one panel of 8 rows of B for rows_tb; rows of
+// B past `rows` are read as zeros.
+void rows_tb_panel(float* buf, const float* b, Index ldb, Index k, Index rows) {
+  Index p = 0;
+  if (rows == 8)
+    for (; p + 8 <= k; p += 8) {
+      __m256 r[8];
+      for (int j = 0; j < 8; ++j) r[j] = _mm256_loadu_ps(b + j * ldb + p);
+      DENSEGRAD_TRANSPOSE8(r);
+      for (int q = 0; q < 8; ++q) _mm256_storeu_ps(buf + (p + q) * 8, r[q]);
+    }
+  for (; p < k; ++p)
+    for (Index j = 0; j < 8; ++j) buf[p * 8 + j] = j < rows ? b[j * ldb + p] : 0.0f;
+}
+
+}  // namespace
+
 #undef DENSEGRAD_TRANSPOSE8
 
 // r[0..3] (4 rows of 4 doubles) -> r[k] = column k.
@@ -359,6 +378,101 @@ void transpose_avx2(double* dst, Index ldd, const double* src, Index lds, Index 
     DENSEGRAD_TRANSPOSE4D(v);
     for (int i = 0; i < 4; ++i) _mm256_storeu_pd(d + i * ldd_, v[i]);
   });
+}
+
+namespace {
+
+// buf[p * 4 + j] = b[j * ldb + p] for p < k, j < 4 (double); rows past `rows` read as zeros.
+void rows_tb_panel(double* buf, const double* b, Index ldb, Index k, Index rows) {
+  Index p = 0;
+  if (rows == 4)
+    for (; p + 4 <= k; p += 4) {
+      __m256d r[4];
+      for (int j = 0; j < 4; ++j) r[j] = _mm256_loadu_pd(b + j * ldb + p);
+      DENSEGRAD_TRANSPOSE4D(r);
+      for (int q = 0; q < 4; ++q) _mm256_storeu_pd(buf + (p + q) * 4, r[q]);
+    }
+  for (; p < k; ++p)
+    for (Index j = 0; j < 4; ++j) buf[p * 4 + j] = j < rows ? b[j * ldb + p] : 0.0;
+}
+
+// R rows of C (R <= 2) x P panels of W columns: the panels hold B^T (buf + q * panel), A is read
+// in place. One fused multiply-add per p, p ascending, into an accumulator that starts at zero:
+// the micro-kernel's order. With alpha 1 and beta 0 or 1, the packed path's store is acc, or
+// acc + c rounded once, which is what is stored here, so every element has the packed path's bits.
+template <typename T, int R, int P>
+void rows_tb_tile(Index k, const T* a, Index lda, const T* buf, Index panel, T beta, T* c, Index ldc,
+                  Index cols) {
+  using X = Vec<T>;
+  using V = typename X::V;
+  constexpr Index W = X::W;
+  V acc[R][P];
+  for (int r = 0; r < R; ++r)
+    for (int q = 0; q < P; ++q) acc[r][q] = X::zero();
+  for (Index p = 0; p < k; ++p) {
+    V v[P];
+    for (int q = 0; q < P; ++q) v[q] = X::load(buf + q * panel + p * W);
+    for (int r = 0; r < R; ++r) {
+      const V ar = X::bcast(a + r * lda + p);
+      for (int q = 0; q < P; ++q) acc[r][q] = X::fma(ar, v[q], acc[r][q]);
+    }
+  }
+  // Through a buffer: indexing acc by the edge logic below made the compiler keep it in memory
+  // (a store per multiply-add in the loop above).
+  alignas(32) T out[R][P][W];
+  for (int r = 0; r < R; ++r)
+    for (int q = 0; q < P; ++q) X::store(out[r][q], acc[r][q]);
+  for (int r = 0; r < R; ++r)
+    for (int q = 0; q < P; ++q) {
+      T* cr = c + r * ldc + q * W;
+      const Index lanes = cols - q * W;
+      const V o = X::load(out[r][q]);
+      if (lanes >= W) {
+        X::store(cr, beta == T(0) ? o : X::add(o, X::load(cr)));
+      } else {
+        const typename X::M mk = X::mask(lanes);
+        X::store(cr, mk, beta == T(0) ? o : X::add(o, X::load(cr, mk)));
+      }
+    }
+}
+
+// C (m x n) = A * B^T (+ C when beta is 1), B n x k read in place, k <= kRowsTbMaxK: P panels of
+// W rows of B at a time are transposed into a buffer on the stack (kept in L1) and used for every
+// row of A.
+template <typename T>
+void rows_tb(Index m, Index n, Index k, const T* a, Index lda, const T* b, Index ldb, T beta, T* c, Index ldc) {
+  constexpr int P = 4;
+  constexpr Index W = Vec<T>::W;
+  alignas(32) T buf[P * kRowsTbMaxK * W];
+  const Index panel = k * W;
+  using Fn = void (*)(Index, const T*, Index, const T*, Index, T, T*, Index, Index);
+  static constexpr Fn one[P + 1] = {nullptr, rows_tb_tile<T, 1, 1>, rows_tb_tile<T, 1, 2>, rows_tb_tile<T, 1, 3>,
+                                    rows_tb_tile<T, 1, 4>};
+  static constexpr Fn two[P + 1] = {nullptr, rows_tb_tile<T, 2, 1>, rows_tb_tile<T, 2, 2>, rows_tb_tile<T, 2, 3>,
+                                    rows_tb_tile<T, 2, 4>};
+  for (Index j0 = 0; j0 < n; j0 += P * W) {
+    const Index cols = n - j0 < P * W ? n - j0 : P * W;
+    const int panels = int((cols + W - 1) / W);
+    for (int q = 0; q < panels; ++q) {
+      const Index rows = cols - q * W < W ? cols - q * W : W;
+      rows_tb_panel(buf + q * panel, b + (j0 + q * W) * ldb, ldb, k, rows);
+    }
+    Index i = 0;
+    for (; i + 2 <= m; i += 2) two[panels](k, a + i * lda, lda, buf, panel, beta, c + i * ldc + j0, ldc, cols);
+    if (i < m) one[panels](k, a + i * lda, lda, buf, panel, beta, c + i * ldc + j0, ldc, cols);
+  }
+}
+
+}  // namespace
+
+void sgemm_rows_tb_avx2(Index m, Index n, Index k, const float* a, Index lda, const float* b, Index ldb,
+                        float beta, float* c, Index ldc) {
+  rows_tb<float>(m, n, k, a, lda, b, ldb, beta, c, ldc);
+}
+
+void dgemm_rows_tb_avx2(Index m, Index n, Index k, const double* a, Index lda, const double* b, Index ldb,
+                        double beta, double* c, Index ldc) {
+  rows_tb<double>(m, n, k, a, lda, b, ldb, beta, c, ldc);
 }
 
 #undef DENSEGRAD_TRANSPOSE4D

@@ -31,6 +31,14 @@ template <typename T>
 using SmallGemm = void (*)(bool trans_a, Index m, Index n, Index k, T alpha, const T* a, Index lda, const T* b,
                            Index ldb, T beta, T* c, Index ldc);
 
+// C (m x n) = A (m x k, not transposed) * B^T + beta * C for a B of n x k read in place, alpha 1,
+// beta 0 or 1, one k block (k <= kRowsTbMaxK): the dense forward of a few rows (rows_tb in
+// gemm_avx2.cpp). Bitwise the packed path's.
+template <typename T>
+using RowsTb = void (*)(Index m, Index n, Index k, const T* a, Index lda, const T* b, Index ldb, T beta, T* c,
+                        Index ldc);
+constexpr Index kRowsTbMaxK = 256;
+
 // dst[c * ldd + r] = src[r * lds + c] for r < rows, c < cols (a transposed copy).
 template <typename T>
 using Transposer = void (*)(T* dst, Index ldd, const T* src, Index lds, Index rows, Index cols);
@@ -50,6 +58,7 @@ struct KernelInfo {
   // alpha == 1, or beta == 0 with a single k block (later k blocks add with beta 1). The small
   // path is then used only there.
   bool small_any_scale = true;
+  RowsTb<T> rows_tb = nullptr;  // null: no few-rows path for a transposed B
 };
 
 // The AVX-512 kernels' register tile: kAvx512MR rows x 32 floats (16 doubles).
@@ -66,6 +75,11 @@ void sgemm_small_avx2(bool trans_a, Index m, Index n, Index k, float alpha, cons
                       const float* b, Index ldb, float beta, float* c, Index ldc);
 void dgemm_small_avx2(bool trans_a, Index m, Index n, Index k, double alpha, const double* a, Index lda,
                       const double* b, Index ldb, double beta, double* c, Index ldc);
+
+void sgemm_rows_tb_avx2(Index m, Index n, Index k, const float* a, Index lda, const float* b, Index ldb,
+                        float beta, float* c, Index ldc);
+void dgemm_rows_tb_avx2(Index m, Index n, Index k, const double* a, Index lda, const double* b, Index ldb,
+                        double beta, double* c, Index ldc);
 
 void transpose_avx2(float* dst, Index ldd, const float* src, Index lds, Index rows, Index cols);
 void transpose_avx2(double* dst, Index ldd, const double* src, Index lds, Index rows, Index cols);

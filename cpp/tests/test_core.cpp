@@ -181,13 +181,79 @@ void test_unpacked_routing() {
     check(unpacked(N, Y, 3000, 10, 300) == fast, at + "the same narrow product on one thread");
     check(unpacked(N, Y, 200, 10, 600, T(1.5), T(1)) == (std::string(kernel) == "avx2-fma"),
           at + "alpha 1.5 over several k blocks: unpacked on avx2-fma only (avx512 rounds its edges apart)");
+    check(unpacked(N, Y, 1, 1024, 1024) == fast && unpacked(N, Y, 4, 300, 600) == fast,
+          at + "the forward of 1-4 rows (rows_tb)");
+    check(!unpacked(N, Y, 5, 300, 600), at + "the forward of 5 rows is packed");
+    check(!unpacked(N, N, 1, 1024, 1024) && !unpacked(Y, Y, 1, 1024, 1024), at + "a few rows, B not transposed: packed");
+    check(!unpacked(N, Y, 2, 300, 600, T(1), T(0.5)) && !unpacked(N, Y, 2, 300, 600, T(2), T(0)),
+          at + "a few rows with alpha != 1 or beta not 0 or 1: packed");
     detail::set_small_max_work(0);
-    check(!unpacked(N, Y, 200, 10, 257) && !unpacked(N, N, 10, 10, 10), at + "small_max_work 0 packs everything");
+    check(!unpacked(N, Y, 200, 10, 257) && !unpacked(N, N, 10, 10, 10) && !unpacked(N, Y, 1, 1024, 1024),
+          at + "small_max_work 0 packs everything");
     detail::set_small_max_work(saved_small);
   }
   set_gemm_kernel("auto");
   set_num_threads(saved_threads);
   detail::set_parallel_min_work(saved_min);
+}
+
+// The forward of 1-4 rows (rows_tb: B transposed and read in place) gives the packed path's bits,
+// with beta 0 and 1, padded leading dimensions (NaN in the padding must never be read), several
+// k blocks, every column edge of its 4-panel groups, and split over 2 threads.
+template <typename T>
+void test_few_rows_path_is_bitwise_packed() {
+  std::mt19937 gen(5);
+  std::normal_distribution<double> nd;
+  const Index saved_small = detail::small_max_work();
+  const int saved_threads = get_num_threads();
+  const T nan = std::numeric_limits<T>::quiet_NaN();
+  struct Shape { Index n, k; };
+  const Shape shapes[] = {{32, 8}, {40, 33}, {33, 4001}, {513, 300}, {1000, 257}, {17, 8000}, {300, 1000}, {3000, 1000}};
+  for (const char* kernel : {"avx2-fma", "avx512"}) {
+    if (!set_gemm_kernel(kernel)) continue;
+    bool ok = true, used = true;
+    std::string first_bad;
+    for (const Shape& sh : shapes) {
+      const Index n = sh.n, k = sh.k, lda = k + 3, ldb = k + 5, ldc = n + 2;
+      std::vector<T> a(std::size_t(4 * lda), nan), b(std::size_t(n * ldb), nan), c0(std::size_t(4 * ldc), nan);
+      for (Index i = 0; i < 4; ++i)
+        for (Index p = 0; p < k; ++p) a[std::size_t(i * lda + p)] = T(nd(gen));
+      for (Index j = 0; j < n; ++j)
+        for (Index p = 0; p < k; ++p) b[std::size_t(j * ldb + p)] = T(nd(gen));
+      for (Index i = 0; i < 4; ++i)
+        for (Index j = 0; j < n; ++j) c0[std::size_t(i * ldc + j)] = T(nd(gen));
+      for (int threads : {1, 2})
+        for (Index m = 1; m <= 4; ++m)
+          for (T beta : {T(0), T(1)}) {
+            set_num_threads(threads);
+            std::vector<T> packed(c0), rows(c0);
+            if (beta == T(0))  // C is not read: NaN there must not leak in
+              for (Index i = 0; i < m; ++i)
+                for (Index j = 0; j < n; ++j) packed[std::size_t(i * ldc + j)] = rows[std::size_t(i * ldc + j)] = nan;
+            detail::set_small_max_work(saved_small);
+            used &= detail::gemm_runs_unpacked<T>(Trans::No, Trans::Yes, m, n, k, T(1), beta);
+            gemm<T>(Trans::No, Trans::Yes, m, n, k, T(1), a.data(), lda, b.data(), ldb, beta, rows.data(), ldc);
+            detail::set_small_max_work(0);
+            gemm<T>(Trans::No, Trans::Yes, m, n, k, T(1), a.data(), lda, b.data(), ldb, beta, packed.data(), ldc);
+            bool finite = true;
+            for (Index i = 0; i < m; ++i)
+              for (Index j = 0; j < n; ++j) finite &= std::isfinite(rows[std::size_t(i * ldc + j)]);
+            const bool same = std::memcmp(packed.data(), rows.data(), packed.size() * sizeof(T)) == 0;
+            if ((!same || !finite) && ok) {
+              ok = false;
+              first_bad = "threads=" + std::to_string(threads) + " m=" + std::to_string(m) + " n=" + std::to_string(n) +
+                          " k=" + std::to_string(k) + " beta=" + std::to_string(double(beta)) +
+                          (finite ? "" : " (NaN read)");
+            }
+          }
+    }
+    detail::set_small_max_work(saved_small);
+    check(used, std::string(kernel) + ": the forward of 1-4 rows takes the unpacked path");
+    check(ok, std::string(kernel) + ": the forward of 1-4 rows is bitwise the packed path (" +
+                  (ok ? "all" : first_bad) + ")");
+  }
+  set_gemm_kernel("auto");
+  set_num_threads(saved_threads);
 }
 
 // The notebook's 1-2-2-1 ReLU network, in Linear layout (w: out x in), with its printed values.
@@ -530,6 +596,8 @@ int main(int argc, char** argv) {
   }
   test_unpacked_routing<float>();
   test_unpacked_routing<double>();
+  test_few_rows_path_is_bitwise_packed<float>();
+  test_few_rows_path_is_bitwise_packed<double>();
   test_seed_network();
   test_optimizers();
   test_invalid_arguments();

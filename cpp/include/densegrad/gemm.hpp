@@ -70,7 +70,8 @@ void set_parallel_min_work(Index work);
 // has such a path: avx2-fma, avx512); settable for measuring the crossover (the benchmarks do) and for
 // testing both paths on one shape. On those kernels, products with n <= 16 that the packed path
 // would run on one thread are computed without packing too, whatever their size (on avx512 only
-// where the two paths round alike: alpha 1, or beta 0 in one k block). 0: every product packed.
+// where the two paths round alike: alpha 1, or beta 0 in one k block), and so is the product
+// A * B^T of 1-4 rows of A with n > 16 (alpha 1, beta 0 or 1). 0: every product packed.
 Index small_max_work();
 void set_small_max_work(Index work);
 
