@@ -450,8 +450,8 @@ void small_product(const KernelInfo<T>& K, bool ta, bool tb, Index m, Index n, I
 // time into an L1-sized buffer, where the packed path would pack all of B (its transposes and a
 // B-sized buffer) for a few rows, and the small path copies B whole. Same k blocks, same
 // summation order and stores, so the same bits. Measured (the paths alternating, one thread;
-// bench/README.md, "A few rows"): against the packed path, 1 row of a 1024 -> 1024 layer 4.1-4.8x
-// (float32; float64 2.7x), 2-4 rows 2.5-4.1x (float64 1.4-2.5x), 1-4 rows of 784 -> 256 and
+// bench/README.md, "A few rows"): against the packed path, 1 row of a 1024 -> 1024 layer 3.4-4.8x
+// (float32; float64 2.4-2.7x), 2-4 rows 2.5-4.1x (float64 1.4-2.5x), 1-4 rows of 784 -> 256 and
 // 256 -> 256 layers 1.3-2.2x; 8 rows 1.06x on 1024 -> 1024 but 0.84x on 784 -> 256, hence 4.
 // Against the small path (products up to 2^17): 0.96-3.3x for n >= 32 (1.0-1.2x on the tiny
 // networks' layers), but 0.60x for n = 1 in float32, so n <= 16 keeps the narrow path.
