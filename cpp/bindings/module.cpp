@@ -915,7 +915,8 @@ PYBIND11_MODULE(_core, m) {
   m.def("small_max_work", &densegrad::detail::small_max_work);
   m.def("set_small_max_work", &densegrad::detail::set_small_max_work, py::arg("work"),
         "Set the m*n*k up to which GEMMs run unpacked (avx2-fma and avx512 kernels; products with n <= 16 "
-        "on one thread run unpacked too; 0: every product packed).");
+        "on one thread, and the forward of 1-4 rows into more than 16 outputs, run unpacked too; 0: every "
+        "product packed).");
   m.def("fma_loop", [](bool f32, Index iters) {
         double flops = 0, value;
         {

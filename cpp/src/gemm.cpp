@@ -86,10 +86,18 @@ constexpr KernelInfo<float> kAvx512F{sgemm_ukr_avx512, kAvx512MR, 32, 256, 128, 
 constexpr KernelInfo<double> kAvx512D{dgemm_ukr_avx512, kAvx512MR, 16, 256, 128, 2048, "avx512",
                                       pack_a_rowsd_avx512, pack_b_trans16d_avx512, dgemm_small_avx2,
                                       transpose_avx2, false, dgemm_rows_tb_avx2};
-static_assert(kAvx2F.kc <= kRowsTbMaxK && kAvx2D.kc <= kRowsTbMaxK && kAvx512F.kc <= kRowsTbMaxK &&
-                  kAvx512D.kc <= kRowsTbMaxK,
-              "rows_tb takes one k block of at most kRowsTbMaxK");
 #endif
+// rows_tb gets one k block of at most kc elements, and its buffer holds kRowsTbMaxK.
+#if defined(DENSEGRAD_X86)
+static_assert((kAvx2F.rows_tb == nullptr || kAvx2F.kc <= kRowsTbMaxK) &&
+                  (kAvx2D.rows_tb == nullptr || kAvx2D.kc <= kRowsTbMaxK) &&
+                  (kAvx512F.rows_tb == nullptr || kAvx512F.kc <= kRowsTbMaxK) &&
+                  (kAvx512D.rows_tb == nullptr || kAvx512D.kc <= kRowsTbMaxK),
+              "a kernel with rows_tb needs kc <= kRowsTbMaxK");
+#endif
+static_assert((kGenericF.rows_tb == nullptr || kGenericF.kc <= kRowsTbMaxK) &&
+                  (kGenericD.rows_tb == nullptr || kGenericD.kc <= kRowsTbMaxK),
+              "a kernel with rows_tb needs kc <= kRowsTbMaxK");
 
 bool cpu_has_avx2_fma() {
 #if defined(DENSEGRAD_X86) && defined(__GNUC__)
@@ -444,22 +452,21 @@ void small_product(const KernelInfo<T>& K, bool ta, bool tb, Index m, Index n, I
   }
 }
 
-
-// The dense forward of a few rows (m <= kRowsTbMaxM, a transposed B, alpha 1, beta 0 or 1) on
-// the AVX2 and AVX-512 kernels: rows_tb reads B in place, transposing 4 panels of its rows at a
-// time into an L1-sized buffer, where the packed path would pack all of B (its transposes and a
-// B-sized buffer) for a few rows, and the small path copies B whole. Same k blocks, same
-// summation order and stores, so the same bits. Measured (the paths alternating, one thread;
-// bench/README.md, "A few rows"): against the packed path, 1 row of a 1024 -> 1024 layer 3.4-4.8x
-// (float32; float64 2.4-2.7x), 2-4 rows 2.5-4.1x (float64 1.4-2.5x), 1-4 rows of 784 -> 256 and
-// 256 -> 256 layers 1.3-2.2x; 8 rows 1.06x on 1024 -> 1024 but 0.84x on 784 -> 256, hence 4.
-// Against the small path (products up to 2^17): 0.96-3.3x for n >= 32 (1.0-1.2x on the tiny
-// networks' layers), but 0.60x for n = 1 in float32, so n <= 16 keeps the narrow path.
+// The dense forward of a few rows (m <= kRowsTbMaxM, a transposed B, n > 16, alpha 1, beta 0 or
+// 1) on the AVX2 and AVX-512 kernels: rows_tb reads B in place, transposing 4 panels of its rows
+// at a time into a buffer on the stack (32 KB at kc 256, in L1 or L2), where the packed path would
+// pack all of B (its transposes and a B-sized buffer) for a few rows, and the small path copies
+// all of B, transposed. Same k blocks, same summation order and stores, so the same bits.
+// Measured (the paths alternating, one thread; bench/README.md, "A few rows"): against the packed
+// path, 1 row of a 1024 -> 1024 layer 3.4-4.8x (float32; float64 2.4-2.7x), 2-4 rows 2.5-4.1x
+// (float64 1.4-2.5x), 1-4 rows of 784 -> 256 and 256 -> 256 layers 1.2-2.2x; 8 rows 1.06-1.55x
+// on 1024 -> 1024 but 0.57-0.84x on 784 -> 256, hence 4. Against the small path (products up to
+// 2^17): 0.96-3.3x for n >= 32 (1.0-1.2x on the tiny networks' layers), but 0.60x for n = 1 in
+// float32, so n <= 16 keeps the narrow rule.
 constexpr Index kRowsTbMaxM = 4;
 
 template <typename T>
-bool runs_rows_tb(const KernelInfo<T>& K, Trans trans_a, Trans trans_b, Index m, Index n, Index k, T alpha, T beta) {
-  (void)k;
+bool runs_rows_tb(const KernelInfo<T>& K, Trans trans_a, Trans trans_b, Index m, Index n, T alpha, T beta) {
   return K.rows_tb != nullptr && trans_a == Trans::No && trans_b == Trans::Yes && m <= kRowsTbMaxM && n > 16 &&
          alpha == T(1) && (beta == T(0) || beta == T(1)) && small_max_work() != 0;
 }
@@ -520,7 +527,8 @@ int packed_threads(const KernelInfo<T>& K, Index m, Index n, Index k) {
   return static_cast<int>(std::min<Index>({units, 64, Index(get_num_threads())}));
 }
 
-// Every small product takes the unpacked path, and a narrow one (n <= 16: one column tile of the
+// The path gemm_ex takes. The forward of a few rows takes rows_tb (see runs_rows_tb). Every
+// small product takes the unpacked path, and a narrow one (n <= 16: one column tile of the
 // AVX2 small kernel in float, two in double) that the packed path would run on one thread. The
 // packed path pads a narrow product to its nr columns (32 / 16 floats, 16 / 8 doubles on the
 // AVX-512 / AVX2 kernels), while the unpacked tile reads B (k x n, in L1 or L2) in place.
@@ -530,14 +538,24 @@ int packed_threads(const KernelInfo<T>& K, Index m, Index n, Index k) {
 // k instead, it can lose (0.5-0.8x at n 1024). small_max_work 0 turns both off (every product
 // packed, as the tests need).
 template <typename T>
-bool gemm_runs_unpacked(Trans trans_a, Trans trans_b, Index m, Index n, Index k, T alpha, T beta) {
+GemmPath gemm_path(Trans trans_a, Trans trans_b, Index m, Index n, Index k, T alpha, T beta) {
   const KernelInfo<T>& K = kernel<T>();
-  if (K.small == nullptr || (trans_a == Trans::Yes && trans_b == Trans::Yes)) return false;
-  if (!(K.small_any_scale || alpha == T(1) || (beta == T(0) && k <= K.kc))) return false;
+  if (K.small == nullptr || (trans_a == Trans::Yes && trans_b == Trans::Yes)) return GemmPath::Packed;
+  if (!(K.small_any_scale || alpha == T(1) || (beta == T(0) && k <= K.kc))) return GemmPath::Packed;
   const Index limit = small_max_work();
-  if (limit == 0) return false;
-  if (runs_rows_tb(K, trans_a, trans_b, m, n, k, alpha, beta)) return true;
-  return double(m) * double(n) * double(k) <= double(limit) || (n <= 16 && packed_threads(K, m, n, k) == 1);
+  if (limit == 0) return GemmPath::Packed;
+  if (runs_rows_tb(K, trans_a, trans_b, m, n, alpha, beta)) return GemmPath::FewRows;
+  if (double(m) * double(n) * double(k) <= double(limit) || (n <= 16 && packed_threads(K, m, n, k) == 1))
+    return GemmPath::Small;
+  return GemmPath::Packed;
+}
+
+template GemmPath gemm_path<float>(Trans, Trans, Index, Index, Index, float, float);
+template GemmPath gemm_path<double>(Trans, Trans, Index, Index, Index, double, double);
+
+template <typename T>
+bool gemm_runs_unpacked(Trans trans_a, Trans trans_b, Index m, Index n, Index k, T alpha, T beta) {
+  return gemm_path(trans_a, trans_b, m, n, k, alpha, beta) != GemmPath::Packed;
 }
 
 template bool gemm_runs_unpacked<float>(Trans, Trans, Index, Index, Index, float, float);
@@ -555,13 +573,12 @@ void gemm_ex(Trans trans_a, Trans trans_b, Index m, Index n, Index k, T alpha, c
     return;
   }
   const KernelInfo<T>& K = kernel<T>();
-  if (runs_rows_tb(K, trans_a, trans_b, m, n, k, alpha, beta)) {
-    rows_tb_product(K, m, n, k, a, lda, b, ldb, beta, c, ldc);
-    if (ep != nullptr) apply_epilogue(*ep, c, ldc, 0, 0, m, n);
-    return;
-  }
-  if (gemm_runs_unpacked(trans_a, trans_b, m, n, k, alpha, beta)) {
-    small_product(K, trans_a == Trans::Yes, trans_b == Trans::Yes, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+  const GemmPath path = gemm_path(trans_a, trans_b, m, n, k, alpha, beta);
+  if (path != GemmPath::Packed) {
+    if (path == GemmPath::FewRows)
+      rows_tb_product(K, m, n, k, a, lda, b, ldb, beta, c, ldc);
+    else
+      small_product(K, trans_a == Trans::Yes, trans_b == Trans::Yes, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
     if (ep != nullptr) apply_epilogue(*ep, c, ldc, 0, 0, m, n);
     return;
   }

@@ -428,7 +428,7 @@ void rows_tb_tile(Index k, const T* a, Index lda, const T* buf, Index panel, T b
       const Index lanes = cols - q * W;
       const V o = X::load(out[r][q]);
       if (lanes >= W) {
-        X::store(cr, beta == T(0) ? o : X::add(o, X::load(cr)));
+        X::store(cr, beta == T(0) ? o : X::add(o, X::load(cr)));  // beta is 0 or 1 here
       } else {
         const typename X::M mk = X::mask(lanes);
         X::store(cr, mk, beta == T(0) ? o : X::add(o, X::load(cr, mk)));
@@ -437,8 +437,8 @@ void rows_tb_tile(Index k, const T* a, Index lda, const T* buf, Index panel, T b
 }
 
 // C (m x n) = A * B^T (+ C when beta is 1), B n x k read in place, k <= kRowsTbMaxK: P panels of
-// W rows of B at a time are transposed into a buffer on the stack (kept in L1) and used for every
-// row of A.
+// W rows of B at a time are transposed into a buffer on the stack (32 KB at k 256, in L1 or L2)
+// and used for every row of A, two rows at a time.
 template <typename T>
 void rows_tb(Index m, Index n, Index k, const T* a, Index lda, const T* b, Index ldb, T beta, T* c, Index ldc) {
   constexpr int P = 4;

@@ -152,8 +152,9 @@ void test_small_path_is_bitwise_packed(const char* kernel) {
                 (ok ? "all" : first_bad) + ")");
 }
 
-// Which products skip the packing (gemm_runs_unpacked): small ones, and narrow ones (n <= 16)
-// that the packed path would run on one thread; never where the rounding could differ, never
+// Which products skip the packing (gemm_path / gemm_runs_unpacked): small ones and narrow ones
+// (n <= 16) that the packed path would run on one thread take the small path, the forward of 1-4
+// rows into more than 16 outputs the few-rows path; never where the rounding could differ, never
 // with small_max_work 0, never on the portable kernel.
 template <typename T>
 void test_unpacked_routing() {
@@ -181,8 +182,16 @@ void test_unpacked_routing() {
     check(unpacked(N, Y, 3000, 10, 300) == fast, at + "the same narrow product on one thread");
     check(unpacked(N, Y, 200, 10, 600, T(1.5), T(1)) == (std::string(kernel) == "avx2-fma"),
           at + "alpha 1.5 over several k blocks: unpacked on avx2-fma only (avx512 rounds its edges apart)");
-    check(unpacked(N, Y, 1, 1024, 1024) == fast && unpacked(N, Y, 4, 300, 600) == fast,
-          at + "the forward of 1-4 rows (rows_tb)");
+    auto path = [](Trans ta, Trans tb, Index m, Index n, Index k) {
+      return detail::gemm_path<T>(ta, tb, m, n, k, T(1), T(0));
+    };
+    const detail::GemmPath few = fast ? detail::GemmPath::FewRows : detail::GemmPath::Packed;
+    const detail::GemmPath small = fast ? detail::GemmPath::Small : detail::GemmPath::Packed;
+    check(path(N, Y, 1, 1024, 1024) == few && path(N, Y, 4, 300, 600) == few && path(N, Y, 1, 17, 8) == few,
+          at + "the forward of 1-4 rows into more than 16 outputs: the few-rows path, whatever its size");
+    check(path(N, Y, 1, 16, 4000) == small && path(N, Y, 4, 1, 300) == small,
+          at + "the forward of 1-4 rows into 16 outputs or fewer: the small-product path (narrow)");
+    check(path(N, Y, 5, 40, 40) == small && path(N, N, 1, 40, 40) == small, at + "other small products: small path");
     check(!unpacked(N, Y, 5, 300, 600), at + "the forward of 5 rows is packed");
     check(!unpacked(N, N, 1, 1024, 1024) && !unpacked(Y, Y, 1, 1024, 1024), at + "a few rows, B not transposed: packed");
     check(!unpacked(N, Y, 2, 300, 600, T(1), T(0.5)) && !unpacked(N, Y, 2, 300, 600, T(2), T(0)),
@@ -208,7 +217,9 @@ void test_few_rows_path_is_bitwise_packed() {
   const int saved_threads = get_num_threads();
   const T nan = std::numeric_limits<T>::quiet_NaN();
   struct Shape { Index n, k; };
-  const Shape shapes[] = {{32, 8}, {40, 33}, {33, 4001}, {513, 300}, {1000, 257}, {17, 8000}, {300, 1000}, {3000, 1000}};
+  // n: every remainder of the 8-float and 4-double panels, and of the 32-column groups
+  const Shape shapes[] = {{32, 8},   {40, 33},   {35, 300},  {46, 300},    {18, 300},   {19, 300},
+                          {33, 4001}, {513, 300}, {1000, 257}, {17, 8000}, {300, 1000}, {3000, 1000}};
   for (const char* kernel : {"avx2-fma", "avx512"}) {
     if (!set_gemm_kernel(kernel)) continue;
     bool ok = true, used = true;
@@ -231,7 +242,7 @@ void test_few_rows_path_is_bitwise_packed() {
               for (Index i = 0; i < m; ++i)
                 for (Index j = 0; j < n; ++j) packed[std::size_t(i * ldc + j)] = rows[std::size_t(i * ldc + j)] = nan;
             detail::set_small_max_work(saved_small);
-            used &= detail::gemm_runs_unpacked<T>(Trans::No, Trans::Yes, m, n, k, T(1), beta);
+            used &= detail::gemm_path<T>(Trans::No, Trans::Yes, m, n, k, T(1), beta) == detail::GemmPath::FewRows;
             gemm<T>(Trans::No, Trans::Yes, m, n, k, T(1), a.data(), lda, b.data(), ldb, beta, rows.data(), ldc);
             detail::set_small_max_work(0);
             gemm<T>(Trans::No, Trans::Yes, m, n, k, T(1), a.data(), lda, b.data(), ldb, beta, packed.data(), ldc);
@@ -248,7 +259,7 @@ void test_few_rows_path_is_bitwise_packed() {
           }
     }
     detail::set_small_max_work(saved_small);
-    check(used, std::string(kernel) + ": the forward of 1-4 rows takes the unpacked path");
+    check(used, std::string(kernel) + ": the forward of 1-4 rows takes the few-rows path");
     check(ok, std::string(kernel) + ": the forward of 1-4 rows is bitwise the packed path (" +
                   (ok ? "all" : first_bad) + ")");
   }

@@ -187,7 +187,7 @@ def set_parallel_min_work(work: typing.SupportsInt | typing.SupportsIndex) -> No
     """
 def set_small_max_work(work: typing.SupportsInt | typing.SupportsIndex) -> None:
     """
-    Set the m*n*k up to which GEMMs run unpacked (avx2-fma and avx512 kernels; products with n <= 16 on one thread run unpacked too; 0: every product packed).
+    Set the m*n*k up to which GEMMs run unpacked (avx2-fma and avx512 kernels; products with n <= 16 on one thread, and the forward of 1-4 rows into more than 16 outputs, run unpacked too; 0: every product packed).
     """
 def sgd_step(param: typing.Any, grad: typing.Any, momentum_buffer: typing.Any, lr: typing.SupportsFloat | typing.SupportsIndex, momentum: typing.SupportsFloat | typing.SupportsIndex = 0.0, dampening: typing.SupportsFloat | typing.SupportsIndex = 0.0, weight_decay: typing.SupportsFloat | typing.SupportsIndex = 0.0, nesterov: bool = False, maximize: bool = False, first_step: bool = False) -> None:
     """

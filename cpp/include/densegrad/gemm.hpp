@@ -75,8 +75,13 @@ void set_parallel_min_work(Index work);
 Index small_max_work();
 void set_small_max_work(Index work);
 
-// Whether gemm_ex computes this product without packing, with the kernel, thread count and
-// limits now in force (either way, the same bits). For tests and measurements.
+// The path gemm_ex takes for this product with the kernel, thread count and limits now in force
+// (every path gives the same bits): packed, the small-product path (small and narrow products,
+// B read in place), or the few-rows path (A * B^T of 1-4 rows). For tests and measurements.
+enum class GemmPath { Packed, Small, FewRows };
+template <typename T>
+GemmPath gemm_path(Trans trans_a, Trans trans_b, Index m, Index n, Index k, T alpha, T beta);
+// gemm_path(...) != GemmPath::Packed.
 template <typename T>
 bool gemm_runs_unpacked(Trans trans_a, Trans trans_b, Index m, Index n, Index k, T alpha, T beta);
 
