@@ -471,22 +471,10 @@ bool runs_rows_tb(const KernelInfo<T>& K, Trans trans_a, Trans trans_b, Index m,
          alpha == T(1) && (beta == T(0) || beta == T(1)) && small_max_work() != 0;
 }
 
+// Columns [j_lo, j_hi) of C, k cut into gemm_block's blocks (the task's alpha is 1, its ep and
+// split_rows unused).
 template <typename T>
-struct RowsTbTask {
-  const KernelInfo<T>* K;
-  Index m, n, k;
-  const T* a;
-  Index lda;
-  const T* b;
-  Index ldb;
-  T beta;
-  T* c;
-  Index ldc;
-};
-
-// Columns [j_lo, j_hi) of C, k cut into gemm_block's blocks.
-template <typename T>
-void rows_tb_range(const RowsTbTask<T>& t, Index j_lo, Index j_hi) {
+void rows_tb_range(const GemmTask<T>& t, Index j_lo, Index j_hi) {
   const Index kblocks = (t.k + t.K->kc - 1) / t.K->kc;
   const Index kc_max = (t.k + kblocks - 1) / kblocks;
   for (Index pc = 0; pc < t.k; pc += kc_max) {
@@ -499,7 +487,7 @@ void rows_tb_range(const RowsTbTask<T>& t, Index j_lo, Index j_hi) {
 // Threads split the columns in groups of 32 (every element is computed by one thread alone).
 template <typename T>
 void rows_tb_thread(void* ctx, int i, int nt) {
-  const RowsTbTask<T>& t = *static_cast<const RowsTbTask<T>*>(ctx);
+  const GemmTask<T>& t = *static_cast<const GemmTask<T>*>(ctx);
   const Index units = (t.n + 31) / 32;
   const Index lo = std::min(t.n, units * i / nt * 32), hi = std::min(t.n, units * (i + 1) / nt * 32);
   if (lo < hi) rows_tb_range(t, lo, hi);
@@ -508,7 +496,7 @@ void rows_tb_thread(void* ctx, int i, int nt) {
 template <typename T>
 void rows_tb_product(const KernelInfo<T>& K, Index m, Index n, Index k, const T* a, Index lda, const T* b,
                      Index ldb, T beta, T* c, Index ldc) {
-  RowsTbTask<T> t{&K, m, n, k, a, lda, b, ldb, beta, c, ldc};
+  GemmTask<T> t{&K, false, true, m, n, k, T(1), a, lda, b, ldb, beta, c, ldc, nullptr, false};
   if (double(m) * double(n) * double(k) < double(parallel_min_work())) {
     rows_tb_range(t, 0, n);
     return;
