@@ -87,17 +87,13 @@ constexpr KernelInfo<double> kAvx512D{dgemm_ukr_avx512, kAvx512MR, 16, 256, 128,
                                       pack_a_rowsd_avx512, pack_b_trans16d_avx512, dgemm_small_avx2,
                                       transpose_avx2, false, dgemm_rows_tb_avx2};
 #endif
-// rows_tb gets one k block of at most kc elements, and its buffer holds kRowsTbMaxK.
+// rows_tb gets one k block of at most kc elements, and its buffer holds kRowsTbMaxK (runs_rows_tb
+// checks it too, for any kernel).
 #if defined(DENSEGRAD_X86)
-static_assert((kAvx2F.rows_tb == nullptr || kAvx2F.kc <= kRowsTbMaxK) &&
-                  (kAvx2D.rows_tb == nullptr || kAvx2D.kc <= kRowsTbMaxK) &&
-                  (kAvx512F.rows_tb == nullptr || kAvx512F.kc <= kRowsTbMaxK) &&
-                  (kAvx512D.rows_tb == nullptr || kAvx512D.kc <= kRowsTbMaxK),
-              "a kernel with rows_tb needs kc <= kRowsTbMaxK");
+static_assert(kAvx2F.kc <= kRowsTbMaxK && kAvx2D.kc <= kRowsTbMaxK && kAvx512F.kc <= kRowsTbMaxK &&
+                  kAvx512D.kc <= kRowsTbMaxK,
+              "rows_tb takes one k block of at most kRowsTbMaxK");
 #endif
-static_assert((kGenericF.rows_tb == nullptr || kGenericF.kc <= kRowsTbMaxK) &&
-                  (kGenericD.rows_tb == nullptr || kGenericD.kc <= kRowsTbMaxK),
-              "a kernel with rows_tb needs kc <= kRowsTbMaxK");
 
 bool cpu_has_avx2_fma() {
 #if defined(DENSEGRAD_X86) && defined(__GNUC__)
@@ -467,7 +463,8 @@ constexpr Index kRowsTbMaxM = 4;
 
 template <typename T>
 bool runs_rows_tb(const KernelInfo<T>& K, Trans trans_a, Trans trans_b, Index m, Index n, T alpha, T beta) {
-  return K.rows_tb != nullptr && trans_a == Trans::No && trans_b == Trans::Yes && m <= kRowsTbMaxM && n > 16 &&
+  return K.rows_tb != nullptr && K.kc <= kRowsTbMaxK && trans_a == Trans::No && trans_b == Trans::Yes &&
+         m <= kRowsTbMaxM && n > 16 &&
          alpha == T(1) && (beta == T(0) || beta == T(1)) && small_max_work() != 0;
 }
 
