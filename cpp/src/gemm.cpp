@@ -43,6 +43,14 @@ namespace detail {
 
 namespace {
 
+// The size of the k blocks every path cuts k into: equal blocks of at most kc (784 = 4 x 196, not
+// 3 x 256 + 16: a thin last block would pay a full pass over C for little work). Every path uses
+// these blocks, so every path forms the same sums.
+Index k_block(Index k, Index kc) {
+  const Index blocks = (k + kc - 1) / kc;
+  return (k + blocks - 1) / blocks;
+}
+
 // The portable micro-kernel: plain loops over an MR x NR accumulator block, which the compiler
 // vectorises for the baseline instruction set.
 template <typename T, int MR, int NR>
@@ -317,10 +325,7 @@ void gemm_block(const GemmTask<T>& t, Index i_lo, Index i_hi, Index j_lo, Index 
   const KernelInfo<T>& K = *t.K;
   const Index MR = K.mr, NR = K.nr;
   thread_local std::vector<T> abuf, bbuf;
-  // k is cut into equal blocks of at most K.kc (784 = 4 x 196, not 3 x 256 + 16: a thin last
-  // block would pay a full pass over C for little work).
-  const Index kblocks = (t.k + K.kc - 1) / K.kc;
-  const Index kc_max = (t.k + kblocks - 1) / kblocks;
+  const Index kc_max = k_block(t.k, K.kc);
   const Index mc_max = std::min(K.mc, i_hi - i_lo), nc_max = std::min(K.nc, j_hi - j_lo);
   // + 8: a fast A packer may write a few elements past the last panel
   const std::size_t a_need = std::size_t(((mc_max + MR - 1) / MR) * MR * kc_max + 8);
@@ -429,8 +434,7 @@ namespace {
 template <typename T>
 void small_product(const KernelInfo<T>& K, bool ta, bool tb, Index m, Index n, Index k, T alpha, const T* a,
                    Index lda, const T* b, Index ldb, T beta, T* c, Index ldc) {
-  const Index kblocks = (k + K.kc - 1) / K.kc;
-  const Index kc_max = (k + kblocks - 1) / kblocks;
+  const Index kc_max = k_block(k, K.kc);
   // One k block of a transposed B at a time: the buffer stays at kc x n (a narrow product's B
   // can be as large as any weight matrix).
   thread_local std::vector<T> bt;  // grows to the largest block seen, then reused
@@ -472,8 +476,7 @@ bool runs_rows_tb(const KernelInfo<T>& K, Trans trans_a, Trans trans_b, Index m,
 // split_rows unused).
 template <typename T>
 void rows_tb_range(const GemmTask<T>& t, Index j_lo, Index j_hi) {
-  const Index kblocks = (t.k + t.K->kc - 1) / t.K->kc;
-  const Index kc_max = (t.k + kblocks - 1) / kblocks;
+  const Index kc_max = k_block(t.k, t.K->kc);
   for (Index pc = 0; pc < t.k; pc += kc_max) {
     const Index kc = std::min(kc_max, t.k - pc);
     t.K->rows_tb(t.m, j_hi - j_lo, kc, t.a + pc, t.lda, t.b + j_lo * t.ldb + pc, t.ldb, pc == 0 ? t.beta : T(1),
