@@ -35,6 +35,19 @@ def A(*shape, dtype=np.float32):
     return np.ones(shape, dtype=dtype)
 
 
+def _torch():
+    """torch, imported where a case needs it (a test dependency)."""
+    import torch
+
+    return torch
+
+
+def _trainer():
+    """A Trainer of a 3 -> 2 linear model."""
+    model = nn.Sequential(nn.Linear(3, 2))
+    return dg.train.Trainer(model, dg.optim.SGD(model.parameters(), lr=0.1))
+
+
 def read_only(a):
     a.setflags(write=False)
     return a
@@ -88,8 +101,15 @@ PYTHON_CASES = [
     ("linear 0-d input", lambda: F.linear(T(), T(2, 3)), ValueError, "at least one dimension"),
     ("linear float32 x, float64 w", lambda: F.linear(T(4, 3), T(2, 3, dtype=np.float64)), TypeError, "float32 and float64"),
     ("linear float64 bias", lambda: F.linear(T(4, 3), T(2, 3), T(2, dtype=np.float64)), TypeError, "float64"),
-    ("linear ndarray input", lambda: F.linear(A(4, 3), T(2, 3)), TypeError, "input must be a densegrad Tensor, got ndarray"),
-    ("relu of an ndarray", lambda: F.relu(A(3)), TypeError, "got ndarray"),
+    ("linear ndarray input", lambda: F.linear(A(4, 3), T(2, 3)), TypeError, "input must be a densegrad Tensor, got numpy.ndarray"),
+    # ---- torch tensors: the message names torch.Tensor (not "expected a Tensor, got Tensor")
+    ("linear torch input", lambda: F.linear(_torch().ones(4, 3), T(2, 3)), TypeError, "got torch.Tensor"),
+    ("tensor + torch tensor", lambda: T(3) + _torch().ones(3), TypeError, "densegrad and torch tensors do not mix"),
+    ("torch tensor * tensor", lambda: _torch().ones(3) * T(3), TypeError, "densegrad and torch tensors do not mix"),
+    ("tensor @ torch tensor", lambda: T(2, 3) @ _torch().ones(3, 2), TypeError, "convert the torch.Tensor first"),
+    ("Trainer step torch x", lambda: _trainer().step(_torch().ones(4, 3), A(4, 2)), TypeError, "x must be a Tensor or ndarray, got torch.Tensor"),
+    ("Sequential string index", lambda: nn.Sequential(nn.Linear(2, 1))["0"], TypeError, "indices must be integers, got str"),
+    ("relu of an ndarray", lambda: F.relu(A(3)), TypeError, "got numpy.ndarray"),
     # ---- tensor construction: only float32/float64 arrays
     ("tensor int64 array", lambda: dg.tensor(np.arange(3)), TypeError, "got int64"),
     ("tensor float16 array", lambda: dg.tensor(A(3, dtype=np.float16)), TypeError, "got float16"),

@@ -367,7 +367,9 @@ def test_trainer_learns(rng):
         (lambda: (dg.nn.Sequential(dg.nn.Linear(2, 2), dg.nn.ReLU(), dg.nn.ReLU()), "sgd"), ValueError, "not a Linear"),
         (lambda: (dg.nn.Sequential(dg.nn.Linear(2, 2)), "other_params"), ValueError, "exactly the model's parameters"),
         (lambda: (dg.nn.Sequential(dg.nn.Linear(2, 2)), "two_groups"), ValueError, "one parameter group"),
-        (lambda: (dg.nn.Sequential(dg.nn.Linear(2, 2)), "none_loss"), ValueError, "MSELoss"),
+        (lambda: (dg.nn.Sequential(dg.nn.Linear(2, 2)), "none_loss"), ValueError, "reduction 'mean' or 'sum', got 'none'"),
+        (lambda: (dg.nn.Sequential(dg.nn.Linear(2, 2)), "not_a_loss"), TypeError, "the loss nn.MSELoss, got ReLU"),
+        (lambda: (dg.nn.Sequential(dg.nn.Linear(2, 2)), "swapped"), TypeError, "other way round"),
     ],
 )
 def test_trainer_refuses_what_it_cannot_fuse(build, error, fragment):
@@ -380,7 +382,9 @@ def test_trainer_refuses_what_it_cannot_fuse(build, error, fragment):
         opt = dg.optim.SGD([{"params": params[:1]}, {"params": params[1:]}], lr=0.1)
     else:
         opt = dg.optim.SGD(params, lr=0.1)
-        loss = dg.nn.MSELoss(reduction="none") if kind == "none_loss" else None
+        loss = {"none_loss": dg.nn.MSELoss(reduction="none"), "not_a_loss": dg.nn.ReLU()}.get(kind)
+    if kind == "swapped":  # torch's habit: Trainer(model, loss, optimizer)
+        opt, loss = dg.nn.MSELoss(), opt
     with pytest.raises(error, match=fragment):
         dg.train.Trainer(model, opt, loss)
 

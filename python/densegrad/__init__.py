@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from ._typename import typename as _typename
 from . import _core
 from ._random import manual_seed
 from ._tensor import Tensor, float32, float64, from_numpy, ones, rand, randn, tensor, zeros
@@ -91,7 +92,7 @@ def set_num_threads(n: int) -> None:
     the thread count (threads split the output, never a sum).
     """
     if isinstance(n, bool) or not isinstance(n, int):
-        raise TypeError(f"set_num_threads expects an int, got {type(n).__name__}")
+        raise TypeError(f"set_num_threads expects an int, got {_typename(n)}")
     if n < 1:
         raise ValueError(f"set_num_threads expects n >= 1, got {n}")
     _core.set_num_threads(n)

@@ -14,6 +14,7 @@ from typing import Any, Callable, Iterable
 
 import numpy as np
 
+from ._typename import typename as _typename
 from . import _random
 from ._tensor import Tensor
 from .autograd.grad_mode import no_grad
@@ -227,13 +228,13 @@ def fit(
     progress: show a tqdm bar with the epoch, loss and validation loss (on stderr).
     """
     if not isinstance(model, Module):
-        raise TypeError(f"fit expects an nn.Module, got {type(model).__name__}")
+        raise TypeError(f"fit expects an nn.Module, got {_typename(model)}")
     params = list(model.parameters())
     if not params:
         raise ValueError("the model has no parameters to train")
     for name, v in (("epochs", epochs), ("batch_size", batch_size)):
         if isinstance(v, bool) or not isinstance(v, int):
-            raise TypeError(f"{name} must be an int, got {type(v).__name__}")
+            raise TypeError(f"{name} must be an int, got {_typename(v)}")
     if epochs < 0 or batch_size < 1:
         raise ValueError(f"need epochs >= 0 and batch_size >= 1, got epochs={epochs}, batch_size={batch_size}")
     dtype = params[0].dtype
@@ -261,7 +262,7 @@ def fit(
     if early_stopping is not None:
         if not isinstance(early_stopping, (int, EarlyStopping)) or isinstance(early_stopping, bool):
             raise TypeError(
-                f"early_stopping must be an int (the patience) or an EarlyStopping, got {type(early_stopping).__name__}"
+                f"early_stopping must be an int (the patience) or an EarlyStopping, got {_typename(early_stopping)}"
             )
         if xv is None:
             raise ValueError("early_stopping monitors the validation loss: pass val=(X_val, y_val) with rows")

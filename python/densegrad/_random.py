@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._typename import typename as _typename
+
 # Created on first use: importing numpy.random costs more than the rest of densegrad's import.
 _generator = None
 
@@ -16,7 +18,7 @@ def manual_seed(seed: int) -> np.random.Generator:
     """Seed the global generator; returns it (PyTorch returns its generator too)."""
     global _generator
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-        raise TypeError(f"manual_seed expects an int, got {type(seed).__name__}")
+        raise TypeError(f"manual_seed expects an int, got {_typename(seed)}")
     _generator = np.random.default_rng(int(seed))
     return _generator
 

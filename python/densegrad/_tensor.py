@@ -14,6 +14,7 @@ from operator import index as _operator_index
 
 import numpy as np
 
+from ._typename import is_torch_tensor, typename as _typename
 from . import _random
 from ._tensor_str import tensor_repr
 from .autograd import grad_mode
@@ -53,7 +54,7 @@ def _to_array(data, dtype) -> np.ndarray:
         try:
             arr = np.asarray(data)
         except ValueError as e:  # ragged nested lists
-            raise ValueError(f"could not make a tensor from {type(data).__name__}: {e}") from None
+            raise ValueError(f"could not make a tensor from {_typename(data)}: {e}") from None
         if dt is None:
             if arr.dtype.kind == "b":  # PyTorch makes a bool tensor; 0.0/1.0 would pass as a mask
                 raise TypeError(
@@ -166,7 +167,7 @@ class Tensor:
     def grad(self, value) -> None:
         if value is not None:
             if not isinstance(value, Tensor):
-                raise TypeError(f"assigned grad expected to be a Tensor or None, got {type(value).__name__}")
+                raise TypeError(f"assigned grad expected to be a Tensor or None, got {_typename(value)}")
             if value.dtype != self.dtype:
                 raise TypeError(f"assigned grad has dtype {value.dtype}, the tensor has {self.dtype}")
             if value.shape != self.shape:
@@ -267,9 +268,9 @@ class Tensor:
                     except OverflowError:  # an int beyond any float: Python compares it exactly
                         return v.item() == other
                 return bool(v == other)
-            raise TypeError(_NO_COMPARE.format(op=op, other=type(other).__name__))
+            raise TypeError(_NO_COMPARE.format(op=op, other=_typename(other)))
         if isinstance(other, _ARRAY_LIKE):
-            raise TypeError(_NO_COMPARE.format(op=op, other=type(other).__name__))
+            raise TypeError(_NO_COMPARE.format(op=op, other=_typename(other)))
         return None
 
     def __eq__(self, other):
@@ -531,6 +532,9 @@ def _operand(other):
         return Tensor._wrap(_to_array(other, None)) if other.ndim else float(_to_array(other, None))
     if isinstance(other, (numbers.Real, np.integer, np.floating)) and not isinstance(other, np.timedelta64):
         return float(other)
+    if is_torch_tensor(other):  # (else Python's message names 'Tensor' and 'Tensor')
+        raise TypeError("densegrad and torch tensors do not mix in one operation: convert the torch.Tensor "
+                        "first, e.g. densegrad.tensor(t.detach().numpy())")
     return NotImplemented
 
 
@@ -538,7 +542,7 @@ def _index(v) -> int:
     """An integer size or dimension: TypeError for floats (2.5 was truncated) and for booleans
     (True is an int to Python, not to PyTorch), as in PyTorch."""
     if isinstance(v, (bool, np.bool_)):
-        raise TypeError(f"expected an integer, got {type(v).__name__}")
+        raise TypeError(f"expected an integer, got {_typename(v)}")
     return _operator_index(v)
 
 
@@ -587,7 +591,7 @@ def tensor(data, dtype=None, requires_grad: bool = False) -> Tensor:
 def from_numpy(array: np.ndarray) -> Tensor:
     """A tensor sharing memory with a float32/float64 ndarray (no copy)."""
     if not isinstance(array, np.ndarray):
-        raise TypeError(f"expected np.ndarray (got {type(array).__name__})")
+        raise TypeError(f"expected np.ndarray (got {_typename(array)})")
     if not (array.dtype == float32 or array.dtype == float64) or not array.dtype.isnative:
         raise TypeError(f"expected float32 or float64, got {array.dtype}")
     return Tensor._wrap(array)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._typename import typename as _typename
 from .nn.modules.activation import Identity, LeakyReLU, ReLU, Sigmoid, Tanh
 from .nn.modules.container import Sequential
 from .nn.modules.linear import Linear
@@ -34,7 +35,7 @@ def from_torch(module) -> Sequential:
     float64). TypeError for any other module or dtype."""
     torch = _torch()
     if not isinstance(module, torch.nn.Sequential):
-        raise TypeError(f"from_torch expects a torch.nn.Sequential, got {type(module).__name__}")
+        raise TypeError(f"from_torch expects a torch.nn.Sequential, got {_typename(module)}")
     from collections import OrderedDict
 
     mods = OrderedDict()
@@ -63,7 +64,7 @@ def to_torch(model: Sequential):
     Sigmoid, Tanh and Identity modules (names and parameter values copied, dtype kept)."""
     torch = _torch()
     if not isinstance(model, Sequential):
-        raise TypeError(f"to_torch expects a densegrad.nn.Sequential, got {type(model).__name__}")
+        raise TypeError(f"to_torch expects a densegrad.nn.Sequential, got {_typename(model)}")
     from collections import OrderedDict
 
     mods = OrderedDict()

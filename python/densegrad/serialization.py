@@ -22,6 +22,7 @@ from typing import Any, Mapping, NamedTuple
 
 import numpy as np
 
+from ._typename import typename as _typename
 from ._tensor import Tensor, float32, float64
 from .nn.modules.activation import Identity, LeakyReLU, ReLU, Sigmoid, Tanh
 from .nn.modules.container import Sequential
@@ -139,7 +140,7 @@ def architecture(model: Sequential) -> dict:
     ('0', '1', ...) and one parameter dtype; TypeError or ValueError otherwise.
     """
     if not isinstance(model, Sequential):
-        raise TypeError(f"expected an nn.Sequential, got {type(model).__name__}")
+        raise TypeError(f"expected an nn.Sequential, got {_typename(model)}")
     layers: list[dict] = []
     names = list(model._modules)
     if names != [str(i) for i in range(len(names))]:
@@ -292,7 +293,7 @@ def save(
         n_in, n_out = linears[0]["in_features"], linears[-1]["out_features"]
         if norm is not None:
             if not isinstance(norm, Normalization):
-                raise TypeError(f"normalization must be a Normalization, got {type(norm).__name__}")
+                raise TypeError(f"normalization must be a Normalization, got {_typename(norm)}")
             if norm.x_mean.size != n_in or norm.y_mean.size != n_out:
                 raise ValueError(
                     f"normalization has {norm.x_mean.size} input and {norm.y_mean.size} output values; "
@@ -310,14 +311,14 @@ def save(
             raise ValueError("normalization and columns are stored with a model, not with a plain state dict")
         state = obj
     else:
-        raise TypeError(f"save expects an nn.Module or a mapping of names to tensors, got {type(obj).__name__}")
+        raise TypeError(f"save expects an nn.Module or a mapping of names to tensors, got {_typename(obj)}")
     arrays: dict[str, np.ndarray] = {}
     for name, v in state.items():
         if not isinstance(name, str):
-            raise TypeError(f"state dict keys must be str, got {type(name).__name__}")
+            raise TypeError(f"state dict keys must be str, got {_typename(name)}")
         arr = v._data if isinstance(v, Tensor) else v
         if not isinstance(arr, np.ndarray):
-            raise TypeError(f"'{name}': expected a Tensor or ndarray, got {type(v).__name__}")
+            raise TypeError(f"'{name}': expected a Tensor or ndarray, got {_typename(v)}")
         if arr.dtype != float32 and arr.dtype != float64:
             raise TypeError(f"'{name}': expected float32 or float64, got {arr.dtype}")
         # little-endian, C-order, and a copy (safetensors refuses tensors that share memory)

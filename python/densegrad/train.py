@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._typename import typename as _typename
 from . import _core
 from ._tensor import Tensor
 from .nn.functional import _ACTIVATIONS
@@ -35,7 +36,7 @@ def _layers_of(model: Sequential):
     """[(Linear, activation name, slope)] for a Sequential of Linear layers each optionally
     followed by one activation; ValueError for anything else."""
     if not isinstance(model, Sequential):
-        raise TypeError(f"Trainer needs an nn.Sequential, got {type(model).__name__}")
+        raise TypeError(f"Trainer needs an nn.Sequential, got {_typename(model)}")
     mods = list(model)
     layers, i = [], 0
     while i < len(mods):
@@ -64,7 +65,7 @@ def _as_batch(name: str, v, dtype: np.dtype, cols: int) -> np.ndarray:
             return v
     arr = v._data if isinstance(v, Tensor) else v
     if not isinstance(arr, np.ndarray):
-        raise TypeError(f"{name} must be a Tensor or ndarray, got {type(v).__name__}")
+        raise TypeError(f"{name} must be a Tensor or ndarray, got {_typename(v)}")
     if arr.dtype != dtype:
         raise TypeError(f"{name}: expected {dtype} like the model, got {arr.dtype}")
     if arr.ndim == 1 and cols == 1:
@@ -102,10 +103,17 @@ class Trainer:
         """Check the model, optimizer and loss and bind a C++ network to them. A step runs this
         again when it finds any of them changed (see _sync): it never trains a stale network."""
         model, optimizer, loss = self.model, self.optimizer, self.loss
-        if not isinstance(loss, MSELoss) or loss.reduction not in _REDUCTIONS:
-            raise ValueError("Trainer supports nn.MSELoss with reduction 'mean' or 'sum'")
+        if isinstance(optimizer, MSELoss) and isinstance(loss, (SGD, Adam)):
+            # torch users often write the loss before the optimizer
+            raise TypeError("Trainer takes (model, optimizer, loss): the optimizer and the loss were passed "
+                            f"the other way round ({type(optimizer).__name__} as the optimizer, "
+                            f"{type(loss).__name__} as the loss)")
+        if not isinstance(loss, MSELoss):
+            raise TypeError(f"Trainer supports the loss nn.MSELoss, got {_typename(loss)}")
+        if loss.reduction not in _REDUCTIONS:
+            raise ValueError(f"Trainer supports nn.MSELoss with reduction 'mean' or 'sum', got {loss.reduction!r}")
         if not isinstance(optimizer, (SGD, Adam)):
-            raise TypeError(f"Trainer supports optim.SGD and optim.Adam, got {type(optimizer).__name__}")
+            raise TypeError(f"Trainer supports optim.SGD and optim.Adam, got {_typename(optimizer)}")
         if len(optimizer.param_groups) != 1:
             raise ValueError("Trainer supports an optimizer with one parameter group")
         # What _sync compares each step, taken BEFORE the model is read: a change made while it

@@ -16,6 +16,7 @@ from typing import Iterable, Mapping
 
 import numpy as np
 
+from ._typename import typename as _typename
 from ._tensor import Tensor
 
 __all__ = ["render", "to_dot"]
@@ -47,13 +48,13 @@ def to_dot(
     (larger ones show dtype and shape).
     """
     if not isinstance(tensor, Tensor):
-        raise TypeError(f"to_dot expects a Tensor, got {type(tensor).__name__}")
+        raise TypeError(f"to_dot expects a Tensor, got {_typename(tensor)}")
     names: dict[int, str] = {}
     if params is not None:
         items = params.items() if isinstance(params, Mapping) else params
         for n, t in items:
             if not isinstance(t, Tensor):
-                raise TypeError(f"params['{n}'] is a {type(t).__name__}, not a Tensor")
+                raise TypeError(f"params['{n}'] is a {_typename(t)}, not a Tensor")
             names.setdefault(id(t), n)
 
     lines = [
@@ -120,7 +121,7 @@ def render(graph: Tensor | str, path: str | os.PathLike, *, format: str | None =
     """
     dot_text = to_dot(graph, **to_dot_kwargs) if isinstance(graph, Tensor) else graph
     if not isinstance(dot_text, str):
-        raise TypeError(f"render expects a Tensor or DOT text, got {type(graph).__name__}")
+        raise TypeError(f"render expects a Tensor or DOT text, got {_typename(graph)}")
     p = os.fspath(path)
     fmt = (format or os.path.splitext(p)[1].lstrip(".")).lower()
     if not fmt:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .._typename import typename as _typename
 from .. import _ops
 from .._tensor import Tensor
 
@@ -18,7 +19,7 @@ _ACTIVATIONS = {
 
 def _tensor_arg(name: str, x) -> Tensor:
     if not isinstance(x, Tensor):
-        raise TypeError(f"{name} must be a densegrad Tensor, got {type(x).__name__}")
+        raise TypeError(f"{name} must be a densegrad Tensor, got {_typename(x)}")
     return x
 
 

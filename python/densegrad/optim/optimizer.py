@@ -8,6 +8,7 @@ from typing import Any, Iterable
 
 import numpy as np
 
+from .._typename import typename as _typename
 from .._tensor import Tensor
 
 
@@ -39,13 +40,13 @@ class Optimizer:
     def add_param_group(self, group: dict[str, Any]) -> None:
         """Add a parameter group (a dict with 'params' and optional options) to optimize."""
         if not isinstance(group, dict):
-            raise TypeError(f"param group must be a dict, got {type(group).__name__}")
+            raise TypeError(f"param group must be a dict, got {_typename(group)}")
         params = group["params"]
         params = [params] if isinstance(params, Tensor) else list(params)
         seen = {id(p) for g in self.param_groups for p in g["params"]}
         for p in params:
             if not isinstance(p, Tensor):
-                raise TypeError(f"optimizer can only optimize Tensors, but one of the params is {type(p).__name__}")
+                raise TypeError(f"optimizer can only optimize Tensors, but one of the params is {_typename(p)}")
             if not p.is_leaf:
                 raise ValueError("can't optimize a non-leaf Tensor")
             f = p._data.flags

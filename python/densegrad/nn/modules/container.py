@@ -4,8 +4,12 @@ run the modules one by one (the unfused reference path, same results)."""
 
 from __future__ import annotations
 
+import operator
 from collections import OrderedDict
 
+import numpy as np
+
+from ..._typename import typename as _typename
 from ... import _ops
 from ..._tensor import Tensor
 from .. import functional as F
@@ -47,13 +51,13 @@ class Sequential(Module):
         mods = list(self._modules.items())
         if isinstance(idx, slice):
             return Sequential(OrderedDict(mods[idx]))
-        if not -len(mods) <= idx < len(mods):
-            raise IndexError(f"index {idx} is out of range")
-        return mods[idx][1]
+        return self._modules[self._key(idx)]
 
     def _key(self, idx: int) -> str:
-        if isinstance(idx, bool) or not isinstance(idx, int):
-            raise TypeError(f"Sequential indices must be integers, got {type(idx).__name__}")
+        """The name of the module at position idx (an int or NumPy integer, as in PyTorch)."""
+        if isinstance(idx, (bool, np.bool_)) or not hasattr(type(idx), "__index__"):
+            raise TypeError(f"Sequential indices must be integers, got {_typename(idx)}")
+        idx = operator.index(idx)
         keys = list(self._modules)
         if not -len(keys) <= idx < len(keys):
             raise IndexError(f"index {idx} is out of range")

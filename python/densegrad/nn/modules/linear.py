@@ -7,6 +7,7 @@ import numbers
 
 import numpy as np
 
+from ..._typename import typename as _typename
 from ..._tensor import _DEFAULT_DTYPE, _check_dtype
 from .. import functional as F
 from .. import init
@@ -16,7 +17,7 @@ from .module import Module
 
 def _feature_count(name: str, v) -> int:
     if isinstance(v, bool) or not isinstance(v, numbers.Integral):
-        raise TypeError(f"{name} must be an int, got {type(v).__name__}")
+        raise TypeError(f"{name} must be an int, got {_typename(v)}")
     if v < 0:
         raise ValueError(f"{name} must be non-negative, got {v}")
     return int(v)

@@ -9,6 +9,7 @@ from typing import Iterator, NamedTuple
 
 import numpy as np
 
+from ..._typename import typename as _typename
 from ..._tensor import Tensor, _check_dtype
 from ..parameter import Parameter
 
@@ -84,11 +85,11 @@ class Module:
             modules[name] = value
         elif name in params:
             if value is not None:
-                raise TypeError(f"cannot assign '{type(value).__name__}' as parameter '{name}' (Parameter or None expected)")
+                raise TypeError(f"cannot assign '{_typename(value)}' as parameter '{name}' (Parameter or None expected)")
             params[name] = None
         elif name in modules:
             if value is not None:
-                raise TypeError(f"cannot assign '{type(value).__name__}' as child module '{name}' (Module or None expected)")
+                raise TypeError(f"cannot assign '{_typename(value)}' as child module '{name}' (Module or None expected)")
             modules[name] = None
         else:
             object.__setattr__(self, name, value)
@@ -112,13 +113,13 @@ class Module:
     def register_parameter(self, name: str, param: Parameter | None) -> None:
         """Register a Parameter (or None) under ``name``."""
         if param is not None and not isinstance(param, Parameter):
-            raise TypeError(f"cannot assign '{type(param).__name__}' as parameter '{name}' (Parameter or None expected)")
+            raise TypeError(f"cannot assign '{_typename(param)}' as parameter '{name}' (Parameter or None expected)")
         self._parameters[name] = param
 
     def add_module(self, name: str, module: Module | None) -> None:
         """Register a child module (or None) under ``name``."""
         if module is not None and not isinstance(module, Module):
-            raise TypeError(f"{type(module).__name__} is not a Module subclass")
+            raise TypeError(f"{_typename(module)} is not a Module subclass")
         self._modules[name] = module
 
     # ---- running ---------------------------------------------------------------------------------
