@@ -191,6 +191,12 @@ def test_progress_bar_shows_epoch_and_losses(capsys):
         ({"epochs": 1.5}, TypeError, "epochs must be an int"),
         ({"val": (np.ones((2, 3)),)}, TypeError, "val must be a pair"),
         ({"early_stopping": 2}, ValueError, "early_stopping monitors the validation loss"),
+        ({"loss": "mse"}, TypeError, "loss must be a loss module such as nn.MSELoss\\(\\), got str"),
+        ({"loss": dg.nn.MSELoss}, TypeError, "got the class MSELoss"),
+        ({"optimizer": dg.optim.Adam}, TypeError, "optimizer object .* got the class Adam"),
+        ({"optimizer": "adam"}, TypeError, "densegrad optimizer .* got str"),
+        # an optimizer built over another model's parameters: every step would leave the model as it was
+        ({"optimizer": dg.optim.Adam(_model().parameters(), lr=1e-2)}, ValueError, "none of the model's parameters"),
     ],
 )
 def test_argument_errors(kwargs, exc, message):
@@ -266,10 +272,24 @@ def test_fit_casts_float64_data_beyond_float32_without_a_warning():
     import warnings
 
     model = dg.nn.Sequential(dg.nn.Linear(2, 1))
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        history = dg.train.fit(model, np.ones((4, 2)), np.full((4, 1), 1e300), epochs=1, progress=False)
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        history = dg.train.fit(model, np.ones((4, 2)), np.full((4, 1), 1e300), epochs=2, progress=False)
     assert not np.isfinite(history.loss[0])
+    # no warning from NumPy's cast; fit's own says the loss is not finite, once
+    assert [str(w.message)[:39] for w in seen] == ["fit: the training loss is inf at epoch "]
+    assert seen[0].category is RuntimeWarning and seen[0].filename == __file__
+
+
+def test_a_nan_validation_loss_warns():
+    """A NaN in the validation data made early stopping stop on 'no improvement' and restore the
+    first epoch's weights without a word (a new-user review)."""
+    x, y = _data()
+    xv = x[:20].copy()
+    xv[3, 1] = np.nan
+    with pytest.warns(RuntimeWarning, match="the validation loss is nan at epoch 1 .X_val or y_val holds NaN"):
+        h = fit(_model(), x, y, val=(xv, y[:20]), epochs=3, early_stopping=2, seed=0)
+    assert np.isnan(h.val_loss).all() and np.isfinite(h.loss).all()
 
 
 def test_the_shape_check_of_a_custom_model_leaves_the_random_stream_alone():

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import sys
 import time
+import warnings
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
@@ -22,6 +23,7 @@ from .nn.modules.container import Sequential
 from .nn.modules.loss import MSELoss
 from .nn.modules.module import Module
 from .optim.adam import Adam
+from .optim.optimizer import Optimizer
 from .optim.sgd import SGD
 
 __all__ = ["Callback", "EarlyStopping", "History", "fit"]
@@ -166,6 +168,35 @@ def _check_shapes(model: Module, loss: Module, pairs) -> None:
             raise ValueError(f"{yname} has shape {_shape(y)} but the model outputs {_columns(out)}")
 
 
+def _warn_non_finite(warned: set, kind: str, value: float, epoch: int, data: str) -> None:
+    """A RuntimeWarning, once per fit and kind, when an epoch's loss is NaN or infinite: training
+    goes on (as in PyTorch), but a NaN never counts as an improvement, so early stopping would
+    stop on it and keep the weights of an earlier epoch."""
+    if math.isfinite(value) or kind in warned:
+        return
+    warned.add(kind)
+    warnings.warn(f"fit: the {kind} loss is {value} at epoch {epoch} ({data} holds NaN or infinite values, "
+                  "or training diverged: try a lower learning rate)", RuntimeWarning, stacklevel=3)
+
+
+def _check_optimizer(optimizer, model: Module, loss) -> None:
+    """TypeError unless optimizer is an Optimizer instance; ValueError when it holds none of the
+    parameters fit trains (the model's, and a loss module's own): every step would then leave
+    the model as it was."""
+    if isinstance(optimizer, type):
+        raise TypeError(f"optimizer must be an optimizer object such as optim.Adam(model.parameters(), lr=1e-3), "
+                        f"got the class {optimizer.__name__}")
+    if not isinstance(optimizer, Optimizer):
+        raise TypeError(f"optimizer must be a densegrad optimizer (optim.SGD, optim.Adam), got {_typename(optimizer)}")
+    trained = {id(p) for p in model.parameters()}
+    if isinstance(loss, Module):
+        trained |= {id(p) for p in loss.parameters()}
+    held = [p for g in optimizer.param_groups for p in g["params"]]
+    if held and not any(id(p) in trained for p in held):
+        raise ValueError("the optimizer holds none of the model's parameters (was it built over another model's "
+                         "parameters?): training would not change the model")
+
+
 def _fused_trainer(model, optimizer, loss):
     """A Trainer when the fused C++ step can run this combination, else None."""
     from .train import Trainer, _layers_of
@@ -253,6 +284,11 @@ def fit(
         if xv.shape[0] == 0:
             xv = yv = None  # nothing to validate on
     loss_fn = MSELoss() if loss is None else loss
+    if isinstance(loss_fn, type) or not callable(loss_fn):
+        what = f"the class {loss_fn.__name__}" if isinstance(loss_fn, type) else _typename(loss_fn)
+        raise TypeError(f"loss must be a loss module such as nn.MSELoss(), got {what}")
+    if optimizer is not None:
+        _check_optimizer(optimizer, model, loss_fn)
     pairs = [(("X", X, xa), ("y", y, ya))]
     if xv is not None:
         pairs.append((("X_val", val[0], xv), ("y_val", val[1], yv)))
@@ -292,6 +328,7 @@ def fit(
             return loss_fn(model(Tensor._wrap(xv)), Tensor._wrap(yv)).item()
 
     history = History(fused=trainer is not None)
+    warned: set[str] = set()
     rng = np.random.default_rng(seed)
     n = xa.shape[0]
     bar = None
@@ -316,6 +353,9 @@ def fit(
                 history.steps += 1
             history.loss.append(total / n)
             vl = val_loss()
+            _warn_non_finite(warned, "training", history.loss[-1], epoch, "X or y")
+            if vl is not None:
+                _warn_non_finite(warned, "validation", vl, epoch, "X_val or y_val")
             if vl is not None:
                 history.val_loss.append(vl)
                 if history.best_epoch is None or vl < history.val_loss[history.best_epoch - 1]:
