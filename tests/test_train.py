@@ -753,6 +753,31 @@ def test_a_model_changed_after_the_trainer_is_built_is_trained_as_it_now_is(rng,
     _assert_same(ma, mb)
 
 
+@pytest.mark.parametrize("opt", ["adam", "adam_amsgrad_wd", "sgd_momentum_dampening"])
+def test_optimizer_state_left_in_the_old_dtype_is_a_clear_error_on_both_paths(rng, opt):
+    """model.double() after a step of a stateful optimizer: its state is still float32. Both
+    paths raise a TypeError naming the cause (they said 'w state: expected float64 like the
+    other operands'); converting the state through load_state_dict lets both train on, alike."""
+    (ma, oa), (mb, ob) = _pair("relu", opt, np.float32)
+    trainer = dg.train.Trainer(mb, ob)
+    loss_fn = dg.nn.MSELoss()
+    x, y = _data(rng, ma, 8, np.float32)
+    assert trainer.step(x, y) == _autograd_step(ma, oa, loss_fn, x, y)
+    ma.double()
+    mb.double()
+    x, y = x.astype(np.float64), y.astype(np.float64)
+    for step in (lambda: trainer.step(x, y), lambda: _autograd_step(ma, oa, loss_fn, x, y)):
+        with pytest.raises(TypeError, match=r"float64 parameter has float32 optimizer state .*model.double\(\)"):
+            step()
+    for pa, pb in zip(ma.parameters(), mb.parameters()):  # neither moved (the autograd path's backward ran)
+        assert np.array_equal(pa.detach().numpy(), pb.detach().numpy())
+    for o in (oa, ob):
+        o.load_state_dict(o.state_dict())
+    for _ in range(2):
+        assert trainer.step(x, y) == _autograd_step(ma, oa, loss_fn, x, y)
+    _assert_same(ma, mb)
+
+
 def test_a_trainer_follows_a_new_optimizer_loss_or_layer(rng):
     (ma, oa), (mb, ob) = _pair("relu", "sgd", np.float32)
     trainer = dg.train.Trainer(mb, ob)

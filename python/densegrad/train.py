@@ -89,7 +89,9 @@ class Trainer:
     ``.grad`` to None, the step writes into new arrays). Changes to the optimizer's
     hyper-parameters (e.g. ``lr``) are picked up at the next step, and so are changes to the
     model, optimizer or loss (a module, parameter, slope or reduction replaced,
-    ``model.double()``): the step checks them again and builds a new network. Every parameter must require grad (``step`` raises ValueError otherwise: a
+    ``model.double()``): the step checks them again and builds a new network (optimizer state
+    kept from before a dtype change raises TypeError, as in ``opt.step()``; convert it with
+    ``opt.load_state_dict(opt.state_dict())``). Every parameter must require grad (``step`` raises ValueError otherwise: a
     frozen parameter would be updated).
     """
 
@@ -168,6 +170,7 @@ class Trainer:
             if "momentum_buffer" not in st or st["momentum_buffer"] is None:
                 st["momentum_buffer"] = np.zeros_like(p._data)
                 st["_fresh"] = True  # first step starts the buffer from the gradient
+            self.optimizer._check_state_dtype(p, [("momentum_buffer", st["momentum_buffer"])])
             return [st["momentum_buffer"]]
         if "exp_avg" not in st:
             st.update(step=0, exp_avg=np.zeros_like(p._data), exp_avg_sq=np.zeros_like(p._data))
@@ -178,6 +181,7 @@ class Trainer:
                                  "has no max_exp_avg_sq buffer")
             st.setdefault("max_exp_avg_sq", np.zeros_like(p._data))
             names.append("max_exp_avg_sq")
+        self.optimizer._check_state_dtype(p, [(n, st[n]) for n in names])
         return [st[n] for n in names]
 
     def _grads_to_bind(self) -> dict:

@@ -54,6 +54,8 @@ class Adam(Optimizer):
                     state.update(step=0, exp_avg=np.zeros_like(p._data), exp_avg_sq=np.zeros_like(p._data))
                     if amsgrad:
                         state["max_exp_avg_sq"] = np.zeros_like(p._data)
+                else:
+                    self._check_state_dtype(p, [(k, state.get(k)) for k in ("exp_avg", "exp_avg_sq", "max_exp_avg_sq")])
                 stepped.append((p, state))
                 avgs.append(state["exp_avg"])
                 avg_sqs.append(state["exp_avg_sq"])

@@ -167,6 +167,19 @@ class Optimizer:
         """The entries a parameter's state must have once it has any (subclasses)."""
         return ()
 
+    @staticmethod
+    def _check_state_dtype(p, buffers) -> None:
+        """TypeError when a parameter's state buffers (name, array) no longer have its dtype: the
+        model was converted (model.double() / .float()) after training began. PyTorch fails there
+        too, with a message about the operands of one operation."""
+        for name, buf in buffers:
+            if buf is not None and buf.dtype != p._data.dtype:
+                raise TypeError(
+                    f"a {p._data.dtype} parameter has {buf.dtype} optimizer state ('{name}'): the model's dtype "
+                    "changed after training began (model.double() / model.float()). Build a new optimizer, or "
+                    "convert this one's state with opt.load_state_dict(opt.state_dict())"
+                )
+
     def step(self, closure=None):
         """Update the parameters from their ``.grad`` (subclasses implement the rule)."""
         raise NotImplementedError

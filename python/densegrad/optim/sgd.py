@@ -49,8 +49,10 @@ class SGD(Optimizer):
                     if buf is None:
                         buf = np.empty_like(p._data)
                         new_bufs.append((state, buf))
-                    elif first:
-                        fresh.append(state)
+                    else:
+                        self._check_state_dtype(p, [("momentum_buffer", buf)])
+                        if first:
+                            fresh.append(state)
                     bufs.append(buf)
                     firsts.append(first)
             if not stepped:
