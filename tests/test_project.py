@@ -4,6 +4,8 @@ examples run as written."""
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -31,7 +33,7 @@ def test_readme_main_job_is_the_demo_training():
 
 def test_readme_python_examples_run(tmp_path, monkeypatch):
     blocks = _code_blocks("python")
-    assert len(blocks) == 4
+    assert len(blocks) == 5
     ns: dict = {}
     exec(compile(blocks[0], "README quickstart", "exec"), ns)
     assert round(ns["loss"].item(), 6) == 0.16
@@ -43,9 +45,18 @@ def test_readme_python_examples_run(tmp_path, monkeypatch):
     exec(compile(blocks[2], "README Trainer", "exec"), ns)
     assert ns["loss"] < 0.2 * float(np.mean(ns["y"] ** 2)), "the README's Trainer loop should fit its data"
     assert ns["pred"].shape == (5, 1)
-    monkeypatch.chdir(tmp_path)  # the fourth block writes mlp.safetensors
+    monkeypatch.chdir(tmp_path)  # the fourth block reads model.safetensors, the fifth writes mlp.safetensors
+    subprocess.run([sys.executable, "-m", "densegrad", "train", "--demo", "--epochs", "3", "--no-progress"],
+                   check=True, capture_output=True)
     ns = {}
-    exec(compile(blocks[3], "README from Python", "exec"), ns)
+    exec(compile(blocks[3], "README predict from Python", "exec"), ns)
+    norm = ns["model"].normalization
+    # predict applies the stored standardisation; the network alone answers in standardised units
+    np.testing.assert_array_equal(ns["dg"].serialization.predict(ns["model"], ns["x"]),
+                                  norm.inverse_y(ns["raw"].detach().numpy().astype(np.float64)))
+    assert ns["x"].shape[1] == len(ns["model"].columns["features"]) == 5
+    ns = {}
+    exec(compile(blocks[4], "README from Python", "exec"), ns)
     # the comment on y says fit converts float64 to the model's dtype: y must be float64 (it was float32)
     assert ns["y"].dtype == np.float64 and ns["X"].dtype == np.float32 and ns["model"][0].weight.dtype == np.float32
     h = ns["history"]
