@@ -34,7 +34,7 @@ def _restart_without_openblas_vars() -> None:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(prog=os.environ.get("DENSEGRAD_BENCH_PROG"), description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="small cases and few repeats (a smoke test)")
     ap.add_argument("--dtype", choices=["float32", "float64", "both"], default="both")
     ap.add_argument("--only", choices=["train", "gemm", "small", "threads", "optim"], help="run one of the tables")

@@ -242,7 +242,7 @@ def main(check_torch=False, graph_dir=None):
     output_layer_bias = dg.tensor([0.3]).requires_grad_()
 
     layer1_out = activation_function(inputs @ layer1_weights + layer1_bias)
-    print("Hidden layer weights: ", layer1_out)
+    print("Hidden layer weights: ", layer1_out)  # the notebook's label: the hidden layer's output
 
     output_layer_out = activation_function(layer1_out @ output_layer_weights + output_layer_bias)
     print("Prediction: ", output_layer_out)
@@ -276,6 +276,8 @@ def main(check_torch=False, graph_dir=None):
     output_layer_bias = dg.tensor([0.3]).requires_grad_()
 
     layer1_out = activation_function(inputs @ layer1_weights + layer1_bias)
+    # (The notebook's labels, kept so that the output matches it line for line: these two lines
+    # print the layers' outputs, not their weights.)
     print("Layer 1 weights: ", layer1_out)
 
     layer2_out = activation_function(layer1_out @ layer2_weights + layer2_bias)

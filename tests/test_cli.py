@@ -87,8 +87,9 @@ def test_help_for_every_command():
     assert "--out PATH" in run("predict", "--help").stdout
     ex = run("example", "--help").stdout
     assert "--check-torch" in ex and "--graphs DIR" in ex
-    bench = run("bench", "--help").stdout  # the suite's own options
-    assert "--quick" in bench and "--only" in bench
+    bench = run("bench", "--help").stdout  # the suite's own options, under the command's name
+    assert "--quick" in bench and "--only" in bench and bench.startswith("usage: densegrad bench ")
+    assert run("--version").stdout == f"densegrad {dg.__version__}\n"
 
 
 def test_train_csv_and_npz_with_options(tmp_path):

@@ -16,7 +16,7 @@ import subprocess
 import sys
 from importlib import resources
 
-from . import _cli
+from . import __version__, _cli
 
 
 def _cmd_example(args: argparse.Namespace) -> int:
@@ -32,7 +32,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     # and this process has imported it already.
     path = resources.files("densegrad") / "bench" / "run.py"
     with resources.as_file(path) as p:
-        env = dict(os.environ)
+        env = dict(os.environ, DENSEGRAD_BENCH_PROG="densegrad bench")  # its --help's usage line
         return subprocess.call([sys.executable, str(p), *args.bench_args], env=env)
 
 
@@ -43,6 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="densegrad: a small, fast autograd core for dense networks.",
         epilog="Run 'densegrad COMMAND --help' for a command's options.",
     )
+    parser.add_argument("--version", action="version", version=f"densegrad {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     ex = sub.add_parser(
