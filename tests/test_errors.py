@@ -108,6 +108,8 @@ PYTHON_CASES = [
     ("torch tensor * tensor", lambda: _torch().ones(3) * T(3), TypeError, "densegrad and torch tensors do not mix"),
     ("tensor @ torch tensor", lambda: T(2, 3) @ _torch().ones(3, 2), TypeError, "convert the torch.Tensor first"),
     ("Trainer step torch x", lambda: _trainer().step(_torch().ones(4, 3), A(4, 2)), TypeError, "x must be a Tensor or ndarray, got torch.Tensor"),
+    ("tensor of a torch int tensor", lambda: dg.tensor(_torch().arange(3)), TypeError, "expected float32 or float64, got int64"),
+    ("tensor of a torch bfloat16 tensor", lambda: dg.tensor(_torch().ones(2, dtype=_torch().bfloat16)), TypeError, "got torch.bfloat16"),
     ("Sequential string index", lambda: nn.Sequential(nn.Linear(2, 1))["0"], TypeError, "indices must be integers, got str"),
     ("relu of an ndarray", lambda: F.relu(A(3)), TypeError, "got numpy.ndarray"),
     # ---- tensor construction: only float32/float64 arrays

@@ -100,3 +100,16 @@ def test_unsupported_modules_are_refused():
         to_torch(dg.nn.Sequential(dg.nn.Linear(2, 2), Custom()))
     with pytest.raises(TypeError, match="densegrad.nn.Sequential"):
         to_torch(dg.nn.Linear(2, 2))
+
+
+def test_tensor_copies_a_torch_tensor_like_an_ndarray():
+    """dg.tensor(torch_tensor): detached (torch's numpy() refuses a tensor that requires grad),
+    copied, float32/float64 kept as for an ndarray (it became float32 whatever its dtype)."""
+    t = torch.linspace(-1, 1, 6, dtype=torch.float64, requires_grad=True).reshape(2, 3)
+    d = dg.tensor(t)
+    assert d.dtype == np.float64 and not d.requires_grad
+    assert d.tolist() == t.tolist()
+    d.numpy()[0, 0] = 5.0  # a copy
+    assert t[0, 0].item() == -1.0
+    assert dg.tensor(t.T.float()).dtype == np.float32 and dg.tensor(t.T.float()).tolist() == t.T.float().tolist()
+    assert dg.tensor(torch.arange(3), dtype=dg.float32).tolist() == [0.0, 1.0, 2.0]

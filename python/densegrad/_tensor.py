@@ -40,6 +40,12 @@ def _to_array(data, dtype) -> np.ndarray:
     dt = None if dtype is None else _check_dtype(dtype)
     if isinstance(data, Tensor):
         data = data._data
+    elif is_torch_tensor(data):  # copied as an ndarray would be: float32/float64 kept, others refused
+        try:
+            data = data.detach().cpu().resolve_conj().resolve_neg().numpy()
+        except TypeError:  # a dtype NumPy has not (bfloat16, ...)
+            raise TypeError(f"expected float32 or float64, got {data.dtype}; convert it in torch first "
+                            "(t.float() or t.double())") from None
     if isinstance(data, (np.ndarray, np.generic)):
         arr = np.asarray(data)
         if dt is None:
@@ -580,10 +586,11 @@ def _index_key(key):
 
 
 def tensor(data, dtype=None, requires_grad: bool = False) -> Tensor:
-    """A new tensor holding a copy of data (numbers, nested lists, an ndarray or a Tensor).
+    """A new tensor holding a copy of data (numbers, nested lists, an ndarray, a Tensor, or a
+    torch.Tensor, detached).
 
     dtype: float32 or float64. Omitted, Python data becomes float32 and a float32/float64
-    ndarray keeps its dtype (as in PyTorch); other ndarray dtypes need an explicit dtype.
+    ndarray or torch.Tensor keeps its dtype (as in PyTorch); other dtypes need an explicit dtype.
     """
     return Tensor(data, dtype=dtype, requires_grad=requires_grad)
 
