@@ -97,7 +97,7 @@ def test_non_sequential_model_uses_autograd():
     net = Net()
     h = fit(net, x.tolist(), y[:, 0], epochs=20, batch_size=8, optimizer=dg.optim.Adam(net.parameters(), lr=1e-2))
     assert not h.fused and h.loss[-1] < 0.5 * h.loss[0]
-    with pytest.raises(ValueError, match="fused=True needs"):
+    with pytest.raises(ValueError, match="fused=True needs .*; here the model is a .*Net, not an nn.Sequential"):
         fit(net, x, y, fused=True)
 
 
@@ -317,5 +317,25 @@ def test_the_shape_check_of_a_custom_model_leaves_the_random_stream_alone():
 def test_fused_true_with_frozen_parameters_says_so():
     model = dg.nn.Sequential(dg.nn.Linear(2, 1))
     model[0].bias.requires_grad_(False)
-    with pytest.raises(ValueError, match="frozen"):
+    with pytest.raises(ValueError, match="here a parameter is frozen"):
         fit(model, np.ones((4, 2)), np.ones((4, 1)), fused=True, progress=False)
+
+
+@pytest.mark.parametrize(
+    "build,reason",
+    [
+        (lambda m: {"loss": dg.nn.MSELoss(reduction="sum"), "optimizer": dg.optim.SGD(
+            [{"params": [m[0].weight]}, {"params": [m[0].bias]}], lr=0.1)}, "here the optimizer has 2 parameter groups"),
+        (lambda m: {"loss": _SumLoss()}, "here the loss is .*_SumLoss, not nn.MSELoss"),
+        (lambda m: {"optimizer": dg.optim.SGD(list(m.parameters())[:1], lr=0.1)}, "not hold exactly the model's parameters"),
+    ],
+)
+def test_fused_true_says_which_requirement_failed(build, reason):
+    model = dg.nn.Sequential(dg.nn.Linear(2, 1))
+    with pytest.raises(ValueError, match=reason):
+        fit(model, np.ones((4, 2)), np.ones((4, 1)), fused=True, progress=False, **build(model))
+
+
+class _SumLoss(dg.nn.Module):
+    def forward(self, a, b):
+        return ((a - b) ** 2).sum()

@@ -198,31 +198,39 @@ def _check_optimizer(optimizer, model: Module, loss) -> None:
 
 
 def _fused_trainer(model, optimizer, loss):
-    """A Trainer when the fused C++ step can run this combination, else None."""
+    """(a Trainer, None) when the fused C++ step can run this combination, else (None, the
+    reason it cannot)."""
     from .train import Trainer, _layers_of
 
-    if not (isinstance(model, Sequential) and isinstance(loss, MSELoss) and loss.reduction in ("mean", "sum")):
-        return None
-    if not isinstance(optimizer, (SGD, Adam)) or len(optimizer.param_groups) != 1:
-        return None
+    if not isinstance(model, Sequential):
+        return None, f"the model is a {_typename(model)}, not an nn.Sequential"
+    if not isinstance(loss, MSELoss) or loss.reduction not in ("mean", "sum"):
+        what = _typename(loss) if not isinstance(loss, MSELoss) else f"MSELoss(reduction={loss.reduction!r})"
+        return None, f"the loss is {what}, not nn.MSELoss with reduction 'mean' or 'sum'"
+    if not isinstance(optimizer, (SGD, Adam)):
+        return None, f"the optimizer is {_typename(optimizer)}, not optim.SGD or optim.Adam"
+    if len(optimizer.param_groups) != 1:
+        return None, f"the optimizer has {len(optimizer.param_groups)} parameter groups, not one"
     try:
         layers = _layers_of(model)
-    except (TypeError, ValueError):
-        return None
+    except (TypeError, ValueError) as e:
+        return None, str(e)
     params = [p for lin, _, _ in layers for p in (lin.weight, lin.bias) if p is not None]
     if {id(p) for p in params} != {id(p) for p in optimizer.param_groups[0]["params"]}:
-        return None
-    if len({p.dtype for p in params}) != 1 or not all(p.requires_grad for p in params):
-        return None  # (frozen parameters: the fused step would update them)
+        return None, "the optimizer does not hold exactly the model's parameters"
+    if len({p.dtype for p in params}) != 1:
+        return None, "the parameters have different dtypes"
+    if not all(p.requires_grad for p in params):
+        return None, "a parameter is frozen (requires_grad=False), and the fused step would update it"
     # The fused step takes one SGD "first step" flag and one Adam step count for the whole
     # network: state left by earlier training where some parameters had no gradient does not fit.
     states = [optimizer.state.get(p) or {} for p in params]
     if isinstance(optimizer, SGD):
         if len({s.get("momentum_buffer") is not None and not s.get("_fresh") for s in states}) > 1:
-            return None
+            return None, "some parameters have momentum buffers and others not (earlier training left them)"
     elif len({s.get("step", 0) for s in states}) > 1:
-        return None
-    return Trainer(model, optimizer, loss)
+        return None, "the parameters' Adam step counts differ (earlier training left them)"
+    return Trainer(model, optimizer, loss), None
 
 
 def fit(
@@ -306,10 +314,10 @@ def fit(
         if not any(c is es for c in cbs):
             cbs.append(es)
 
-    trainer = _fused_trainer(model, opt, loss_fn) if fused is not False else None
+    trainer, why = _fused_trainer(model, opt, loss_fn) if fused is not False else (None, None)
     if fused and trainer is None:
-        raise ValueError("fused=True needs a Sequential of Linear layers and activations, nn.MSELoss, and optim.SGD or Adam "
-                         "over the model's parameters, none of them frozen (requires_grad=False)")
+        raise ValueError("fused=True needs a Sequential of Linear layers and activations, nn.MSELoss, and optim.SGD or "
+                         f"Adam over the model's parameters, none of them frozen (requires_grad=False); here {why}")
 
     if trainer is not None:
         step = trainer.step
