@@ -581,3 +581,73 @@ def test_comparing_a_tensor_with_numbers_or_arrays_raises_instead_of_answering_f
     assert t in [same, t] and t not in [same] and {t: 1}[t] == 1 and len({t, same}) == 2
     p = dg.nn.Linear(2, 1).weight
     assert p in [same, p] and (p == p) is True
+
+
+# ---- in-place assignment and .to()/.cpu() in PyTorch's forms (a new-user review: the habits
+# `with no_grad(): w[0] = 0`, `w.copy_(...)`, `model.to("cpu")` all raised) ----------------------
+
+
+def test_setitem_copy_fill_match_torch():
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((4, 3)).astype(np.float32)
+    d, t = dg.tensor(a), torch.tensor(a)
+    ops = [
+        lambda x, T: x.__setitem__(0, 1.5),
+        lambda x, T: x.__setitem__((slice(None), 1), T([5.0, 6.0, 7.0, 8.0])),
+        lambda x, T: x.__setitem__((1, slice(0, 2)), T([-1.0, -2.0])),
+        lambda x, T: x.__setitem__([0, 2], T([[9.0, 9.0, 9.0]])),
+        lambda x, T: x.copy_(T([[0.5, 0.25, 0.125]])),  # broadcast over the rows
+        lambda x, T: x.__setitem__(slice(2, 3), 4.0),
+    ]
+    for i, op in enumerate(ops):
+        op(d, lambda v: dg.tensor(v))
+        op(t, lambda v: torch.tensor(v))
+        assert d.tolist() == t.tolist(), i
+    assert d.fill_(dg.tensor(3.0)) is d and d.tolist() == t.fill_(torch.tensor(3.0)).tolist()
+    assert d.copy_(np.arange(12.0).reshape(4, 3)).tolist() == t.copy_(torch.arange(12.0).reshape(4, 3)).tolist()
+    assert d.dtype == np.float32 and d._version == 8  # one per change
+
+
+def test_inplace_assignment_follows_the_autograd_rules():
+    w = dg.nn.Parameter(dg.ones(2, 3))
+    for change in (lambda: w.__setitem__(0, 0.0), lambda: w.copy_(dg.zeros(2, 3)), lambda: w.fill_(0.0)):
+        with pytest.raises(RuntimeError, match="leaf Variable that requires grad"):
+            change()
+    assert w.tolist() == [[1.0] * 3] * 2  # nothing was written
+    x = dg.ones(4, 2, requires_grad=True)
+    y = (x @ w).sum()
+    with dg.no_grad():
+        w[1, 1] = 5.0  # allowed here, and counted:
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        y.backward()  # ... backward needs w's old values
+
+
+@pytest.mark.parametrize(
+    "call,exc,fragment",
+    [
+        (lambda t: t.copy_(np.ones((3, 3))), ValueError, "does not broadcast to (2, 3)"),
+        (lambda t: t.__setitem__(0, "a"), TypeError, "expected real numbers"),
+        (lambda t: t.fill_([1.0, 2.0]), ValueError, "one-element"),
+        (lambda t: t.copy_(torch.ones(2, 3)), TypeError, "convert the torch.Tensor first"),
+        (lambda t: t.to("cuda"), ValueError, "CPU only; got device 'cuda'"),
+        (lambda t: t.to(torch.device("cuda:1")), ValueError, "got device 'cuda:1'"),
+        (lambda t: t.to(torch.int64), TypeError, "expected float32 or float64"),
+        (lambda t: t.to(copy=True), TypeError, "unexpected keyword argument 'copy'"),
+        (lambda t: dg.nn.Linear(2, 1).to("mps"), ValueError, "CPU only"),
+    ],
+)
+def test_inplace_and_to_errors(call, exc, fragment):
+    t = dg.ones(2, 3)
+    with pytest.raises(exc, match=re.escape(fragment)):
+        call(t)
+    assert t.tolist() == [[1.0] * 3] * 2
+
+
+def test_to_and_cpu_take_pytorchs_forms():
+    t = dg.tensor([1.0, 2.0])
+    assert t.cpu() is t and t.to("cpu") is t and t.to(torch.device("cpu")) is t and t.to(device="cpu:0") is t
+    assert t.to("cpu", torch.float64).dtype == np.float64 and t.to(dtype=dg.float64).dtype == np.float64
+    assert t.to(dg.tensor([0.0], dtype=dg.float64)).dtype == np.float64  # another tensor's dtype
+    m = dg.nn.Sequential(dg.nn.Linear(2, 1))
+    assert m.cpu() is m and m.to("cpu") is m and m[0].weight.dtype == np.float32
+    assert m.to(torch.device("cpu"), dtype=torch.float64) is m and m[0].weight.dtype == np.float64

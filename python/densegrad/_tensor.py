@@ -35,6 +35,47 @@ def _check_dtype(dtype) -> np.dtype:
     return dt
 
 
+def _to_dtype(where: str, args: tuple, kwargs: dict) -> np.dtype | None:
+    """The dtype that ``.to(...)`` asks for, in PyTorch's forms: ``to(dtype)``, ``to(device)``,
+    ``to(device, dtype)``, ``to(tensor)`` (its dtype), ``to(dtype=..., device=...)``; None for
+    none. A device must be the CPU ('cpu', 'cpu:0' or a torch.device of one): densegrad has no
+    other, and ValueError says so rather than leaving data where the caller did not ask."""
+    dtype, device = kwargs.pop("dtype", None), kwargs.pop("device", None)
+    kwargs.pop("non_blocking", None)  # (no effect on the CPU)
+    if kwargs:
+        raise TypeError(f"{where}() got an unexpected keyword argument '{next(iter(kwargs))}'")
+    if len(args) > 2:
+        raise TypeError(f"{where}() takes at most a device and a dtype, got {len(args)} arguments")
+    for a in args:
+        if _is_device(a):
+            device = a
+        elif dtype is None:
+            dtype = a.dtype if isinstance(a, Tensor) else a
+        else:
+            raise TypeError(f"{where}(): two dtypes given ({dtype!r} and {a!r})")
+    if device is not None:
+        name = device if isinstance(device, str) else str(device)
+        if name.split(":")[0] != "cpu":
+            raise ValueError(f"densegrad runs on the CPU only; got device {name!r}")
+    if dtype is None:
+        return None
+    if type(dtype).__module__ == "torch":  # torch.float32 / torch.float64
+        dtype = {"torch.float32": float32, "torch.float64": float64}.get(str(dtype), str(dtype))
+    return _check_dtype(dtype)
+
+
+def _is_device(v) -> bool:
+    """A device argument: a string that is no dtype name ('cpu', 'cuda:0') or a torch.device."""
+    if isinstance(v, str):
+        try:
+            np.dtype(v)
+        except TypeError:
+            return True
+        return False
+    t = type(v)
+    return t.__name__ == "device" and t.__module__.split(".")[0] == "torch"
+
+
 def _to_array(data, dtype) -> np.ndarray:
     """A new C-contiguous float array from Python data, an ndarray or a Tensor (see ``tensor``)."""
     dt = None if dtype is None else _check_dtype(dtype)
@@ -406,6 +447,60 @@ class Tensor:
         self._vc[0] += 1
         return self
 
+    def _assigned(self, value, what: str) -> np.ndarray | float:
+        """value (a number, a Tensor, an ndarray or nested lists of numbers) as what an in-place
+        assignment writes; TypeError for anything else, before self is touched."""
+        if isinstance(value, Tensor):
+            return value._data
+        if isinstance(value, (numbers.Real, np.integer, np.floating)) and not isinstance(value, np.timedelta64):
+            return float(value)
+        if is_torch_tensor(value):
+            raise TypeError(f"{what}: convert the torch.Tensor first, e.g. densegrad.tensor(t.detach().numpy())")
+        try:
+            arr = np.asarray(value)
+        except ValueError as e:  # ragged nested lists
+            raise ValueError(f"{what}: {e}") from None
+        if arr.dtype.kind not in "biuf":
+            raise TypeError(f"{what}: expected real numbers, got {_typename(value)} of {arr.dtype}")
+        return arr
+
+    def __setitem__(self, key, value) -> None:
+        """self[key] = value in place, with NumPy's indexing and broadcasting (value: a number,
+        an ndarray, a Tensor or nested lists). Not recorded, like the other in-place operations:
+        a tensor that requires grad can be changed only under ``no_grad`` (as in PyTorch)."""
+        v = self._assigned(value, "tensor[...] = value")
+        self._check_inplace(value)
+        with np.errstate(over="ignore"):  # beyond float32's range becomes Inf, as in PyTorch
+            self._data[_index_key(key)] = v
+        self._vc[0] += 1
+
+    def copy_(self, src) -> Tensor:
+        """Copy src (broadcast to this tensor's shape, converted to its dtype) into this tensor
+        in place; returns self. Not recorded (see ``__setitem__``)."""
+        v = self._assigned(src, "copy_")
+        self._check_inplace(src)
+        try:
+            fits = np.broadcast_shapes(np.shape(v), self.shape) == self.shape
+        except ValueError:
+            fits = False
+        if not fits:
+            raise ValueError(f"copy_: a source of shape {tuple(np.shape(v))} does not broadcast to {tuple(self.shape)}")
+        with np.errstate(over="ignore"):  # beyond float32's range becomes Inf, as in PyTorch
+            np.copyto(self._data, v, casting="unsafe")
+        self._vc[0] += 1
+        return self
+
+    def fill_(self, value) -> Tensor:
+        """Set every element to value (a number or a one-element tensor) in place; returns self."""
+        v = self._assigned(value, "fill_")
+        if np.size(v) != 1:
+            raise ValueError(f"fill_ takes a number or a one-element tensor, got {np.size(v)} elements")
+        self._check_inplace(value)
+        with np.errstate(over="ignore"):
+            self._data[...] = np.reshape(v, ())
+        self._vc[0] += 1
+        return self
+
     # ---- differentiable ops -------------------------------------------------------------------
 
     def __add__(self, other):
@@ -503,10 +598,17 @@ class Tensor:
         """A copy that stays in the graph (gradients flow back to self)."""
         return _ops.Clone.apply(self)
 
-    def to(self, dtype) -> Tensor:
-        """A copy in another dtype (recorded: gradients flow back in the original dtype)."""
-        dt = _check_dtype(dtype)
-        return self if dt == self.dtype else _ops.Cast.apply(self, dt)
+    def to(self, *args, **kwargs) -> Tensor:
+        """A copy in another dtype (recorded: gradients flow back in the original dtype), or self
+        when the dtype is the same or none is given. Takes PyTorch's forms (``to(dtype)``,
+        ``to("cpu")``, ``to(device, dtype)``, ``to(other_tensor)``, keywords ``dtype`` and
+        ``device``); the only device is the CPU."""
+        dt = _to_dtype("Tensor.to", args, dict(kwargs))
+        return self if dt is None or dt == self.dtype else _ops.Cast.apply(self, dt)
+
+    def cpu(self) -> Tensor:
+        """self: densegrad tensors always live in the CPU's memory (for PyTorch code)."""
+        return self
 
     def float(self) -> Tensor:
         """This tensor as float32 (self when it already is)."""

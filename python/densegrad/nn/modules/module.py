@@ -10,7 +10,7 @@ from typing import Iterator, NamedTuple
 import numpy as np
 
 from ..._typename import typename as _typename
-from ..._tensor import Tensor, _check_dtype
+from ..._tensor import Tensor, _to_dtype
 from ..parameter import Parameter
 
 
@@ -248,9 +248,13 @@ class Module:
             p._vc[0] += 1
         return IncompatibleKeys(missing, unexpected)
 
-    def to(self, dtype) -> Module:
-        """Convert every parameter (and gradient) to dtype, keeping the Parameter objects."""
-        dt = _check_dtype(dtype)
+    def to(self, *args, **kwargs) -> Module:
+        """Convert every parameter (and gradient) to a dtype, keeping the Parameter objects;
+        returns self. Takes PyTorch's forms (``to(dtype)``, ``to("cpu")``, ``to(device, dtype)``,
+        keywords ``dtype`` and ``device``); the only device is the CPU."""
+        dt = _to_dtype("Module.to", args, dict(kwargs))
+        if dt is None:
+            return self
         for p in self.parameters():
             if p.dtype != dt:
                 with np.errstate(over="ignore"):  # beyond float32's range becomes Inf, as in PyTorch
@@ -258,6 +262,10 @@ class Module:
                     p._vc = [p._vc[0] + 1]  # new memory: its own counter (see Tensor.data's setter)
                     if p.grad is not None:
                         p._grad = Tensor._wrap(p.grad._data.astype(dt))
+        return self
+
+    def cpu(self) -> Module:
+        """self: parameters always live in the CPU's memory (for PyTorch code)."""
         return self
 
     def double(self) -> Module:
