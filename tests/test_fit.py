@@ -6,6 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+import torch
+
 import densegrad as dg
 from densegrad.train import Callback, EarlyStopping, History, fit
 
@@ -191,12 +193,15 @@ def test_progress_bar_shows_epoch_and_losses(capsys):
         ({"epochs": 1.5}, TypeError, "epochs must be an int"),
         ({"val": (np.ones((2, 3)),)}, TypeError, "val must be a pair"),
         ({"early_stopping": 2}, ValueError, "early_stopping monitors the validation loss"),
-        ({"loss": "mse"}, TypeError, "loss must be a loss module such as nn.MSELoss\\(\\), got str"),
+        ({"loss": "mse"}, TypeError, "loss must be a densegrad loss module such as nn.MSELoss\\(\\), got str"),
         ({"loss": dg.nn.MSELoss}, TypeError, "got the class MSELoss"),
         ({"optimizer": dg.optim.Adam}, TypeError, "optimizer object .* got the class Adam"),
-        ({"optimizer": "adam"}, TypeError, "densegrad optimizer .* got str"),
+        ({"optimizer": "adam"}, TypeError, "must have step\\(\\) and zero_grad\\(\\) .* got str"),
         # an optimizer built over another model's parameters: every step would leave the model as it was
-        ({"optimizer": dg.optim.Adam(_model().parameters(), lr=1e-2)}, ValueError, "none of the model's parameters"),
+        ({"optimizer": dg.optim.Adam(_model().parameters(), lr=1e-2)}, ValueError, "none of the optimizer's parameters got a gradient"),
+        ({"optimizer": dg.optim.SGD([{"params": []}], lr=0.1)}, ValueError, "holds no parameters"),
+        ({"loss": torch.nn.MSELoss()}, TypeError, "densegrad loss module .* got torch.nn.MSELoss"),
+        ({"optimizer": torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)}, TypeError, "use densegrad's"),
     ],
 )
 def test_argument_errors(kwargs, exc, message):
@@ -339,3 +344,40 @@ def test_fused_true_says_which_requirement_failed(build, reason):
 class _SumLoss(dg.nn.Module):
     def forward(self, a, b):
         return ((a - b) ** 2).sum()
+
+
+def test_fit_takes_any_optimizer_with_step_and_zero_grad_and_a_loss_with_its_own_parameters():
+    """The checks above must not refuse what trains: a hand-written optimizer, and a loss
+    function holding a learnable tensor of its own next to the model's parameters."""
+
+    class HandSGD:
+        def __init__(self, params, lr):
+            self.params, self.lr = list(params), lr
+
+        def zero_grad(self):
+            for p in self.params:
+                p.grad = None
+
+        def step(self):
+            with dg.no_grad():
+                for p in self.params:
+                    if p.grad is not None:
+                        p -= self.lr * p.grad
+
+    x, y = _data()
+    m = _model()
+    h = fit(m, x, y, optimizer=HandSGD(m.parameters(), 0.1), epochs=5, seed=0)
+    assert not h.fused and h.loss[-1] < 0.95 * h.loss[0]
+    scale = dg.nn.Parameter(dg.tensor([0.5]))
+    m = _model()
+    h = fit(m, x, y, loss=lambda out, target: dg.nn.functional.mse_loss(out * scale, target), epochs=3, seed=0,
+            optimizer=dg.optim.Adam([scale], lr=0.1))  # trains only the loss's own parameter
+    assert scale.item() != 0.5 and h.epochs == 3
+
+
+def test_fit_takes_torch_tensors_as_data():
+    x, y = _data()
+    a, b = _model(), _model()
+    ha = fit(a, x, y, epochs=2, seed=0)
+    hb = fit(b, torch.from_numpy(x).requires_grad_(), torch.from_numpy(y), epochs=2, seed=0)
+    assert ha.loss == hb.loss

@@ -632,7 +632,23 @@ def test_inplace_assignment_follows_the_autograd_rules():
         (lambda t: t.to("cuda"), ValueError, "CPU only; got device 'cuda'"),
         (lambda t: t.to(torch.device("cuda:1")), ValueError, "got device 'cuda:1'"),
         (lambda t: t.to(torch.int64), TypeError, "expected float32 or float64"),
-        (lambda t: t.to(copy=True), TypeError, "unexpected keyword argument 'copy'"),
+        (lambda t: t.to(dg.float64, blocking=True), TypeError, "unexpected keyword argument 'blocking'"),
+        (lambda t: t.to("flaot32"), TypeError, "expected float32 or float64, got 'flaot32'"),  # a typo is no device
+        (lambda t: t.to(","), TypeError, "got ','"),
+        (lambda t: t.to("cpu:x"), ValueError, "invalid device string 'cpu:x'"),
+        (lambda t: t.to("cpu", dg.float64, False, True, 1), TypeError, "then non_blocking and copy"),
+        (lambda t: dg.nn.Linear(2, 1).to(dg.float64, copy=True), TypeError, "unexpected keyword argument 'copy'"),
+        (lambda t: t.fill_(1e300), RuntimeError, "cannot be converted to float32 without overflow"),  # as torch
+        (lambda t: t.__setitem__(0, -1e39), RuntimeError, "without overflow"),
+        # indexing copies (PyTorch's gives a view): a change to the copy would be lost, so it is refused
+        (lambda t: t[0].fill_(0.0), RuntimeError, "fill_() on the result of indexing"),
+        (lambda t: t[0].__setitem__(1, 9.0), RuntimeError, "tensor[...] = value on the result of indexing"),
+        (lambda t: t[:, 0].zero_(), RuntimeError, "zero_() on the result of indexing"),
+        (lambda t: t[0].detach().copy_(dg.zeros(3)), RuntimeError, "copy_() on the result of indexing"),
+        (lambda t: t[1].data.fill_(0.0), RuntimeError, "on the result of indexing"),
+        (lambda t: t == torch.ones(2, 3), TypeError, "densegrad and torch tensors do not mix"),
+        (lambda t: t < torch.ones(2, 3), TypeError, "densegrad and torch tensors do not mix"),
+        (lambda t: t ** torch.ones(1), TypeError, "densegrad and torch tensors do not mix"),
         (lambda t: dg.nn.Linear(2, 1).to("mps"), ValueError, "CPU only"),
     ],
 )
@@ -648,6 +664,23 @@ def test_to_and_cpu_take_pytorchs_forms():
     assert t.cpu() is t and t.to("cpu") is t and t.to(torch.device("cpu")) is t and t.to(device="cpu:0") is t
     assert t.to("cpu", torch.float64).dtype == np.float64 and t.to(dtype=dg.float64).dtype == np.float64
     assert t.to(dg.tensor([0.0], dtype=dg.float64)).dtype == np.float64  # another tensor's dtype
+    assert t.to(torch.zeros(1, dtype=torch.float64)).dtype == np.float64
+    assert t.to("float64").dtype == np.float64 and t.to("f4") is t and t.to(np.float32) is t
+    assert t.to(torch.float64, True).dtype == np.float64 and t.to("cpu", torch.float64, True).dtype == np.float64
+    c = t.to(dg.float32, copy=True)  # copy=True: a new tensor even in the same dtype, as in torch
+    assert c is not t and c.tolist() == t.tolist() and not np.shares_memory(c.numpy(), t.numpy())
+    assert t.to(memory_format=torch.contiguous_format) is t
     m = dg.nn.Sequential(dg.nn.Linear(2, 1))
     assert m.cpu() is m and m.to("cpu") is m and m[0].weight.dtype == np.float32
     assert m.to(torch.device("cpu"), dtype=torch.float64) is m and m[0].weight.dtype == np.float64
+
+
+def test_indexing_then_assigning_through_the_original_and_clone_still_work():
+    w = dg.nn.Parameter(dg.zeros(2, 3))
+    with dg.no_grad():
+        w[0] += 1.0  # Python's w[0] = w[0] + 1: reaches w, as in PyTorch
+        w[1, 2] = 5.0
+        row = w[0].clone()
+        row[1] = 9.0  # a copy on purpose: changes only the copy
+        row.fill_(2.0)
+    assert w.tolist() == [[1.0, 1.0, 1.0], [0.0, 0.0, 5.0]] and row.tolist() == [2.0, 2.0, 2.0]

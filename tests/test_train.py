@@ -368,8 +368,10 @@ def test_trainer_learns(rng):
         (lambda: (dg.nn.Sequential(dg.nn.Linear(2, 2)), "other_params"), ValueError, "exactly the model's parameters"),
         (lambda: (dg.nn.Sequential(dg.nn.Linear(2, 2)), "two_groups"), ValueError, "one parameter group"),
         (lambda: (dg.nn.Sequential(dg.nn.Linear(2, 2)), "none_loss"), ValueError, "reduction 'mean' or 'sum', got 'none'"),
-        (lambda: (dg.nn.Sequential(dg.nn.Linear(2, 2)), "not_a_loss"), TypeError, "the loss nn.MSELoss, got ReLU"),
+        (lambda: (dg.nn.Sequential(dg.nn.Linear(2, 2)), "not_a_loss"), TypeError, "the loss nn.MSELoss\\(\\), got ReLU"),
         (lambda: (dg.nn.Sequential(dg.nn.Linear(2, 2)), "swapped"), TypeError, "other way round"),
+        (lambda: (dg.nn.Sequential(dg.nn.Linear(2, 2)), "loss_only"), TypeError, "the second argument is the optimizer"),
+        (lambda: (dg.nn.Sequential(dg.nn.Linear(2, 2)), "loss_class"), TypeError, "got the class MSELoss; pass an instance"),
     ],
 )
 def test_trainer_refuses_what_it_cannot_fuse(build, error, fragment):
@@ -385,6 +387,10 @@ def test_trainer_refuses_what_it_cannot_fuse(build, error, fragment):
         loss = {"none_loss": dg.nn.MSELoss(reduction="none"), "not_a_loss": dg.nn.ReLU()}.get(kind)
     if kind == "swapped":  # torch's habit: Trainer(model, loss, optimizer)
         opt, loss = dg.nn.MSELoss(), opt
+    elif kind == "loss_only":
+        opt = dg.nn.MSELoss()
+    elif kind == "loss_class":
+        loss = dg.nn.MSELoss
     with pytest.raises(error, match=fragment):
         dg.train.Trainer(model, opt, loss)
 

@@ -15,9 +15,9 @@ from typing import Any, Callable, Iterable
 
 import numpy as np
 
-from ._typename import typename as _typename
+from ._typename import is_torch_tensor, typename as _typename
 from . import _random
-from ._tensor import Tensor
+from ._tensor import Tensor, _torch_to_numpy
 from .autograd.grad_mode import no_grad
 from .nn.modules.container import Sequential
 from .nn.modules.loss import MSELoss
@@ -113,7 +113,7 @@ class EarlyStopping(Callback):
 
 
 def _array(name: str, v, dtype: np.dtype) -> np.ndarray:
-    arr = v._data if isinstance(v, Tensor) else v
+    arr = v._data if isinstance(v, Tensor) else _torch_to_numpy(v, convert=True) if is_torch_tensor(v) else v
     if not isinstance(arr, np.ndarray):
         arr = np.asarray(arr)
     if arr.dtype.kind not in "biuf":
@@ -179,22 +179,32 @@ def _warn_non_finite(warned: set, kind: str, value: float, epoch: int, data: str
                   "or training diverged: try a lower learning rate)", RuntimeWarning, stacklevel=3)
 
 
-def _check_optimizer(optimizer, model: Module, loss) -> None:
-    """TypeError unless optimizer is an Optimizer instance; ValueError when it holds none of the
-    parameters fit trains (the model's, and a loss module's own): every step would then leave
-    the model as it was."""
+def _check_optimizer(optimizer) -> None:
+    """TypeError for what cannot be an optimizer: a class, a string, a torch.optim optimizer, an
+    object without ``step`` and ``zero_grad`` (hand-written ones with those two are welcome)."""
     if isinstance(optimizer, type):
         raise TypeError(f"optimizer must be an optimizer object such as optim.Adam(model.parameters(), lr=1e-3), "
                         f"got the class {optimizer.__name__}")
+    if type(optimizer).__module__.split(".")[0] == "torch":
+        raise TypeError(f"optimizer is a {_typename(optimizer)}: use densegrad's (optim.SGD, optim.Adam), which "
+                        "take the same arguments")
+    if not (callable(getattr(optimizer, "step", None)) and callable(getattr(optimizer, "zero_grad", None))):
+        raise TypeError(f"optimizer must have step() and zero_grad() (optim.SGD, optim.Adam), got {_typename(optimizer)}")
+
+
+def _check_first_step(optimizer) -> None:
+    """After the first autograd step: ValueError when the optimizer (a densegrad one) holds no
+    parameter, or none of its parameters got a gradient -- e.g. it was built over another
+    model's parameters -- since every step would then leave the model as it was. (The fused path
+    never gets here: it requires the optimizer to hold exactly the model's parameters.)"""
     if not isinstance(optimizer, Optimizer):
-        raise TypeError(f"optimizer must be a densegrad optimizer (optim.SGD, optim.Adam), got {_typename(optimizer)}")
-    trained = {id(p) for p in model.parameters()}
-    if isinstance(loss, Module):
-        trained |= {id(p) for p in loss.parameters()}
+        return
     held = [p for g in optimizer.param_groups for p in g["params"]]
-    if held and not any(id(p) in trained for p in held):
-        raise ValueError("the optimizer holds none of the model's parameters (was it built over another model's "
-                         "parameters?): training would not change the model")
+    if not held:
+        raise ValueError("the optimizer holds no parameters: training would not change the model")
+    if all(p.grad is None for p in held):
+        raise ValueError("none of the optimizer's parameters got a gradient from the loss (was it built over "
+                         "another model's parameters?): training would not change the model")
 
 
 def _fused_trainer(model, optimizer, loss):
@@ -292,11 +302,11 @@ def fit(
         if xv.shape[0] == 0:
             xv = yv = None  # nothing to validate on
     loss_fn = MSELoss() if loss is None else loss
-    if isinstance(loss_fn, type) or not callable(loss_fn):
+    if isinstance(loss_fn, type) or not callable(loss_fn) or type(loss_fn).__module__.split(".")[0] == "torch":
         what = f"the class {loss_fn.__name__}" if isinstance(loss_fn, type) else _typename(loss_fn)
-        raise TypeError(f"loss must be a loss module such as nn.MSELoss(), got {what}")
+        raise TypeError(f"loss must be a densegrad loss module such as nn.MSELoss(), got {what}")
     if optimizer is not None:
-        _check_optimizer(optimizer, model, loss_fn)
+        _check_optimizer(optimizer)
     pairs = [(("X", X, xa), ("y", y, ya))]
     if xv is not None:
         pairs.append((("X_val", val[0], xv), ("y_val", val[1], yv)))
@@ -326,6 +336,8 @@ def fit(
             opt.zero_grad()
             out = loss_fn(model(Tensor._wrap(xb)), Tensor._wrap(yb))
             out.backward()
+            if history.steps == 0:
+                _check_first_step(opt)
             opt.step()
             return out.item()
 

@@ -10,6 +10,7 @@ float64 gives float64, except that a 0-d operand does not promote a dimensioned 
 from __future__ import annotations
 
 import numbers
+import weakref
 from operator import index as _operator_index
 
 import numpy as np
@@ -28,50 +29,84 @@ def _check_dtype(dtype) -> np.dtype:
     """dtype as a NumPy dtype, which must be float32 or float64 (TypeError otherwise)."""
     try:
         dt = np.dtype(dtype)
-    except TypeError:
+    except (TypeError, ValueError, SyntaxError):  # (NumPy parses some strings as code: np.dtype(","))
         raise TypeError(f"expected float32 or float64, got {dtype!r}") from None
     if dt != float32 and dt != float64:
         raise TypeError(f"expected float32 or float64, got {dt}")
     return dt
 
 
-def _to_dtype(where: str, args: tuple, kwargs: dict) -> np.dtype | None:
-    """The dtype that ``.to(...)`` asks for, in PyTorch's forms: ``to(dtype)``, ``to(device)``,
-    ``to(device, dtype)``, ``to(tensor)`` (its dtype), ``to(dtype=..., device=...)``; None for
-    none. A device must be the CPU ('cpu', 'cpu:0' or a torch.device of one): densegrad has no
-    other, and ValueError says so rather than leaving data where the caller did not ask."""
+_DEVICE_TYPES = frozenset(("cpu", "cuda", "mps", "xpu", "meta", "hip", "xla", "ipu", "hpu", "mtia", "maia", "vulkan",
+                           "opengl", "opencl", "mkldnn", "ideep", "fpga", "ve", "lazy", "privateuseone"))
+
+
+def _to_args(where: str, args: tuple, kwargs: dict, allow_copy: bool) -> tuple[np.dtype | None, bool]:
+    """(dtype or None, copy) from ``.to(...)``'s arguments in PyTorch's forms: ``to(dtype)``,
+    ``to(device)``, ``to(device, dtype)``, ``to(other_tensor)`` (its dtype), each followed by
+    ``non_blocking`` (and, for a tensor, ``copy``), or as keywords (``memory_format`` is taken and
+    has nothing to do here). A device must be the CPU ('cpu', 'cpu:N', a torch.device of one):
+    densegrad has no other, and ValueError says so rather than leaving the data where the caller
+    did not ask."""
+    kwargs = dict(kwargs)
     dtype, device = kwargs.pop("dtype", None), kwargs.pop("device", None)
-    kwargs.pop("non_blocking", None)  # (no effect on the CPU)
+    flags = {"non_blocking": kwargs.pop("non_blocking", False)}
+    if allow_copy:
+        flags["copy"] = kwargs.pop("copy", False)
+    kwargs.pop("memory_format", None)
     if kwargs:
         raise TypeError(f"{where}() got an unexpected keyword argument '{next(iter(kwargs))}'")
-    if len(args) > 2:
-        raise TypeError(f"{where}() takes at most a device and a dtype, got {len(args)} arguments")
-    for a in args:
-        if _is_device(a):
-            device = a
-        elif dtype is None:
-            dtype = a.dtype if isinstance(a, Tensor) else a
-        else:
-            raise TypeError(f"{where}(): two dtypes given ({dtype!r} and {a!r})")
+    args = list(args)
+    if args and _is_device(args[0]):
+        device = args.pop(0)
+        if args and not isinstance(args[0], bool):
+            dtype = args.pop(0)
+    elif args and not isinstance(args[0], bool):
+        dtype = args.pop(0)
+        if isinstance(dtype, Tensor) or is_torch_tensor(dtype):  # another tensor: its dtype
+            dtype = dtype.dtype
+    for name in flags:  # then the flags, in PyTorch's order
+        if args:
+            flags[name] = args.pop(0)
+    if args:
+        raise TypeError(f"{where}() takes a device and/or a dtype, then {' and '.join(flags)}; got {len(args)} "
+                        "more arguments")
     if device is not None:
         name = device if isinstance(device, str) else str(device)
-        if name.split(":")[0] != "cpu":
+        kind, sep, index = name.partition(":")
+        if kind != "cpu":
             raise ValueError(f"densegrad runs on the CPU only; got device {name!r}")
-    if dtype is None:
-        return None
-    if type(dtype).__module__ == "torch":  # torch.float32 / torch.float64
-        dtype = {"torch.float32": float32, "torch.float64": float64}.get(str(dtype), str(dtype))
-    return _check_dtype(dtype)
+        if sep and not (index.isdigit() and index.isascii()):
+            raise ValueError(f"invalid device string {name!r}")
+    if dtype is not None:
+        if type(dtype).__module__ == "torch":  # torch.float32 / torch.float64
+            dtype = {"torch.float32": float32, "torch.float64": float64}.get(str(dtype), str(dtype))
+        dtype = _check_dtype(dtype)
+    return dtype, bool(flags.get("copy", False))
+
+
+def _torch_to_numpy(t, convert: bool) -> np.ndarray:
+    """A torch.Tensor's values as an ndarray: detached (torch's numpy() refuses a tensor that
+    requires grad), dense, in the CPU's memory. A dtype NumPy has not (bfloat16, ...) is a
+    TypeError unless convert (then it goes through float64)."""
+    if str(t.layout) != "torch.strided":
+        raise TypeError(f"a {t.layout} torch.Tensor: convert it with t.to_dense() first")
+    try:
+        t = t.detach().cpu().resolve_conj().resolve_neg()
+    except Exception as e:  # e.g. the meta device (no data)
+        raise TypeError(f"could not copy the torch.Tensor: {e}") from None
+    if str(t.dtype) in ("torch.bfloat16", "torch.float8_e4m3fn", "torch.float8_e5m2") and convert:
+        t = t.double()
+    try:
+        return t.numpy()
+    except TypeError:  # a dtype NumPy has not
+        raise TypeError(f"expected float32 or float64, got {t.dtype}; pass dtype= to convert, or convert "
+                        "it in torch first (t.float() or t.double())") from None
 
 
 def _is_device(v) -> bool:
-    """A device argument: a string that is no dtype name ('cpu', 'cuda:0') or a torch.device."""
+    """A device argument: 'cpu', 'cuda:0' and the like, or a torch.device."""
     if isinstance(v, str):
-        try:
-            np.dtype(v)
-        except TypeError:
-            return True
-        return False
+        return v.partition(":")[0] in _DEVICE_TYPES
     t = type(v)
     return t.__name__ == "device" and t.__module__.split(".")[0] == "torch"
 
@@ -82,11 +117,7 @@ def _to_array(data, dtype) -> np.ndarray:
     if isinstance(data, Tensor):
         data = data._data
     elif is_torch_tensor(data):  # copied as an ndarray would be: float32/float64 kept, others refused
-        try:
-            data = data.detach().cpu().resolve_conj().resolve_neg().numpy()
-        except TypeError:  # a dtype NumPy has not (bfloat16, ...)
-            raise TypeError(f"expected float32 or float64, got {data.dtype}; convert it in torch first "
-                            "(t.float() or t.double())") from None
+        data = _torch_to_numpy(data, convert=dt is not None)
     if isinstance(data, (np.ndarray, np.generic)):
         arr = np.asarray(data)
         if dt is None:
@@ -119,7 +150,14 @@ _NO_COMPARE = (
     "Tensor {op} {other}: densegrad has no elementwise comparison (no bool dtype); compare arrays "
     "(t.numpy() {op} other), or a one-element tensor with a number. Between two tensors, == is identity"
 )
+# Tensors made by indexing (and detach()/.data of them). Indexing copies, where PyTorch gives a
+# view, so an in-place change of one (``w[0][1] = 9``, ``w[0].fill_(0)``) would not reach the
+# tensor it came from: __setitem__, copy_, fill_ and zero_ refuse them instead of dropping the
+# write silently. (``w[0] += 1`` is Python's ``w[0] = w[0] + 1`` and reaches w: not refused.)
+_INDEXED: weakref.WeakSet = weakref.WeakSet()
 _NUMBER = (numbers.Number, np.number, np.bool_)
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+_NO_TORCH = "densegrad and torch tensors do not mix in one operation: convert the torch.Tensor first with densegrad.tensor(t)"
 _ARRAY_LIKE = (np.ndarray, list, tuple)  # what PyTorch would compare elementwise
 
 
@@ -226,7 +264,10 @@ class Tensor:
         """The same values as a tensor that is not part of any graph (shares memory). Unlike
         ``detach()`` it has its own version counter (as in PyTorch): in-place changes made
         through it are not seen by backward's check for modified saved tensors."""
-        return Tensor._wrap(self._data)
+        t = Tensor._wrap(self._data)
+        if self in _INDEXED:
+            _INDEXED.add(t)
+        return t
 
     @data.setter
     def data(self, value) -> None:
@@ -305,6 +346,8 @@ class Tensor:
     def _compare(self, other, op: str):
         """True/False for a one-element tensor against a number, None for `other` not compared
         here (a tensor or another object); raises for what would be elementwise."""
+        if is_torch_tensor(other):
+            raise TypeError(_NO_TORCH)
         if isinstance(other, _NUMBER):
             if self._data.size == 1:
                 v = self._data.reshape(-1)[0]
@@ -331,6 +374,15 @@ class Tensor:
             return self is not other
         r = self._compare(other, "!=")
         return NotImplemented if r is None else not r
+
+    def _order(self, other):
+        # No ordering comparisons (no bool dtype); a torch.Tensor gets the mixing message rather
+        # than Python's "'<' not supported between instances of 'Tensor' and 'Tensor'".
+        if is_torch_tensor(other):
+            raise TypeError(_NO_TORCH)
+        return NotImplemented
+
+    __lt__ = __le__ = __gt__ = __ge__ = _order
 
     def __repr__(self) -> str:
         suffixes = []
@@ -385,6 +437,8 @@ class Tensor:
         fail instead of returning a wrong gradient, as in PyTorch."""
         t = Tensor._wrap(self._data)
         t._vc = self._vc
+        if self in _INDEXED:
+            _INDEXED.add(t)
         return t
 
     def retain_grad(self) -> None:
@@ -440,8 +494,17 @@ class Tensor:
     def __itruediv__(self, other):
         return self._inplace(other, np.divide)
 
+    def _check_not_indexed(self, what: str) -> None:
+        if self in _INDEXED:
+            raise RuntimeError(
+                f"{what} on the result of indexing: densegrad's indexing makes a copy (PyTorch's a view), so "
+                "the change would not reach the tensor it came from. Index the assignment instead "
+                "(t[0, 1] = v, t[0] = 0), or .clone() the copy to change it on its own"
+            )
+
     def zero_(self) -> Tensor:
         """Fill with zeros in place (not recorded)."""
+        self._check_not_indexed("zero_()")
         self._check_inplace()
         self._data[...] = 0
         self._vc[0] += 1
@@ -453,9 +516,13 @@ class Tensor:
         if isinstance(value, Tensor):
             return value._data
         if isinstance(value, (numbers.Real, np.integer, np.floating)) and not isinstance(value, np.timedelta64):
-            return float(value)
+            v = float(value)
+            if self._data.dtype == float32 and abs(v) > _FLOAT32_MAX and v != np.inf and v != -np.inf:
+                # as PyTorch: a number is checked (an array or tensor converts to +-inf)
+                raise RuntimeError(f"{what}: value {value!r} cannot be converted to float32 without overflow")
+            return v
         if is_torch_tensor(value):
-            raise TypeError(f"{what}: convert the torch.Tensor first, e.g. densegrad.tensor(t.detach().numpy())")
+            raise TypeError(f"{what}: convert the torch.Tensor first with densegrad.tensor(t)")
         try:
             arr = np.asarray(value)
         except ValueError as e:  # ragged nested lists
@@ -468,15 +535,17 @@ class Tensor:
         """self[key] = value in place, with NumPy's indexing and broadcasting (value: a number,
         an ndarray, a Tensor or nested lists). Not recorded, like the other in-place operations:
         a tensor that requires grad can be changed only under ``no_grad`` (as in PyTorch)."""
+        self._check_not_indexed("tensor[...] = value")
         v = self._assigned(value, "tensor[...] = value")
         self._check_inplace(value)
-        with np.errstate(over="ignore"):  # beyond float32's range becomes Inf, as in PyTorch
+        with np.errstate(over="ignore"):  # an array beyond float32's range gives +-inf, as in PyTorch
             self._data[_index_key(key)] = v
         self._vc[0] += 1
 
     def copy_(self, src) -> Tensor:
         """Copy src (broadcast to this tensor's shape, converted to its dtype) into this tensor
         in place; returns self. Not recorded (see ``__setitem__``)."""
+        self._check_not_indexed("copy_()")
         v = self._assigned(src, "copy_")
         self._check_inplace(src)
         try:
@@ -485,13 +554,14 @@ class Tensor:
             fits = False
         if not fits:
             raise ValueError(f"copy_: a source of shape {tuple(np.shape(v))} does not broadcast to {tuple(self.shape)}")
-        with np.errstate(over="ignore"):  # beyond float32's range becomes Inf, as in PyTorch
+        with np.errstate(over="ignore"):  # an array beyond float32's range gives +-inf, as in PyTorch
             np.copyto(self._data, v, casting="unsafe")
         self._vc[0] += 1
         return self
 
     def fill_(self, value) -> Tensor:
         """Set every element to value (a number or a one-element tensor) in place; returns self."""
+        self._check_not_indexed("fill_()")
         v = self._assigned(value, "fill_")
         if np.size(v) != 1:
             raise ValueError(f"fill_ takes a number or a one-element tensor, got {np.size(v)} elements")
@@ -542,6 +612,8 @@ class Tensor:
         return self
 
     def __pow__(self, exponent):
+        if is_torch_tensor(exponent):
+            raise TypeError(_NO_TORCH)
         if isinstance(exponent, Tensor):
             raise TypeError("densegrad supports tensor ** number only; the exponent must be a Python or NumPy number")
         if not isinstance(exponent, (numbers.Real, np.integer, np.floating)):
@@ -549,6 +621,8 @@ class Tensor:
         return _ops.Pow.apply(self, float(exponent))
 
     def __rpow__(self, base):
+        if is_torch_tensor(base):
+            raise TypeError(_NO_TORCH)
         if not isinstance(base, (numbers.Real, np.integer, np.floating)):
             return NotImplemented
         return _ops.RPow.apply(float(base), self)
@@ -570,7 +644,9 @@ class Tensor:
         return self.__matmul__(other)
 
     def __getitem__(self, key) -> Tensor:
-        return _ops.Index.apply(self, _index_key(key))
+        out = _ops.Index.apply(self, _index_key(key))
+        _INDEXED.add(out)
+        return out
 
     def sum(self, dim=None, keepdim: bool = False) -> Tensor:
         """Sum over dim (an int, a tuple of ints, or None for all)."""
@@ -601,10 +677,12 @@ class Tensor:
     def to(self, *args, **kwargs) -> Tensor:
         """A copy in another dtype (recorded: gradients flow back in the original dtype), or self
         when the dtype is the same or none is given. Takes PyTorch's forms (``to(dtype)``,
-        ``to("cpu")``, ``to(device, dtype)``, ``to(other_tensor)``, keywords ``dtype`` and
-        ``device``); the only device is the CPU."""
-        dt = _to_dtype("Tensor.to", args, dict(kwargs))
-        return self if dt is None or dt == self.dtype else _ops.Cast.apply(self, dt)
+        ``to("cpu")``, ``to(device, dtype)``, ``to(other_tensor)``, then ``non_blocking`` and
+        ``copy``, or as keywords); the only device is the CPU."""
+        dt, copy = _to_args("Tensor.to", args, kwargs, allow_copy=True)
+        if dt is not None and dt != self.dtype:
+            return _ops.Cast.apply(self, dt)
+        return _ops.Clone.apply(self) if copy else self
 
     def cpu(self) -> Tensor:
         """self: densegrad tensors always live in the CPU's memory (for PyTorch code)."""
@@ -641,8 +719,7 @@ def _operand(other):
     if isinstance(other, (numbers.Real, np.integer, np.floating)) and not isinstance(other, np.timedelta64):
         return float(other)
     if is_torch_tensor(other):  # (else Python's message names 'Tensor' and 'Tensor')
-        raise TypeError("densegrad and torch tensors do not mix in one operation: convert the torch.Tensor "
-                        "first, e.g. densegrad.tensor(t.detach().numpy())")
+        raise TypeError(_NO_TORCH)
     return NotImplemented
 
 

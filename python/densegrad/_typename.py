@@ -12,9 +12,11 @@ def typename(value) -> str:
     module, name = t.__module__, t.__qualname__
     if module == "builtins" or module == "densegrad" or module.startswith("densegrad."):
         return name
-    top = sys.modules.get(module.split(".")[0])
-    if top is not None and getattr(top, name, None) is t:
-        return f"{top.__name__}.{name}"
+    parts = module.split(".")
+    for i in range(1, len(parts)):  # the shortest path it is importable from: torch.nn.MSELoss
+        where = sys.modules.get(".".join(parts[:i]))
+        if where is not None and getattr(where, name, None) is t:
+            return f"{where.__name__}.{name}"
     return f"{module}.{name}"
 
 

@@ -110,12 +110,17 @@ class Trainer:
             raise TypeError("Trainer takes (model, optimizer, loss): the optimizer and the loss were passed "
                             f"the other way round ({type(optimizer).__name__} as the optimizer, "
                             f"{type(loss).__name__} as the loss)")
+        if isinstance(optimizer, MSELoss):
+            raise TypeError("Trainer takes (model, optimizer, loss=None): the second argument is the optimizer, got "
+                            "MSELoss")
         if not isinstance(loss, MSELoss):
-            raise TypeError(f"Trainer supports the loss nn.MSELoss, got {_typename(loss)}")
+            what = f"the class {loss.__name__}; pass an instance" if isinstance(loss, type) else _typename(loss)
+            raise TypeError(f"Trainer supports the loss nn.MSELoss(), got {what}")
         if loss.reduction not in _REDUCTIONS:
             raise ValueError(f"Trainer supports nn.MSELoss with reduction 'mean' or 'sum', got {loss.reduction!r}")
         if not isinstance(optimizer, (SGD, Adam)):
-            raise TypeError(f"Trainer supports optim.SGD and optim.Adam, got {_typename(optimizer)}")
+            what = f"the class {optimizer.__name__}; pass an instance" if isinstance(optimizer, type) else _typename(optimizer)
+            raise TypeError(f"Trainer supports optim.SGD and optim.Adam, got {what}")
         if len(optimizer.param_groups) != 1:
             raise ValueError("Trainer supports an optimizer with one parameter group")
         # What _sync compares each step, taken BEFORE the model is read: a change made while it

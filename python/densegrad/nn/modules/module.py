@@ -10,7 +10,7 @@ from typing import Iterator, NamedTuple
 import numpy as np
 
 from ..._typename import typename as _typename
-from ..._tensor import Tensor, _to_dtype
+from ..._tensor import Tensor, _to_args
 from ..parameter import Parameter
 
 
@@ -251,8 +251,8 @@ class Module:
     def to(self, *args, **kwargs) -> Module:
         """Convert every parameter (and gradient) to a dtype, keeping the Parameter objects;
         returns self. Takes PyTorch's forms (``to(dtype)``, ``to("cpu")``, ``to(device, dtype)``,
-        keywords ``dtype`` and ``device``); the only device is the CPU."""
-        dt = _to_dtype("Module.to", args, dict(kwargs))
+        ``to(tensor)``, then ``non_blocking``, or as keywords); the only device is the CPU."""
+        dt, _ = _to_args("Module.to", args, kwargs, allow_copy=False)
         if dt is None:
             return self
         for p in self.parameters():
