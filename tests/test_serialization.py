@@ -426,3 +426,14 @@ def test_save_refuses_a_column_name_no_reader_takes_back(tmp_path):
     cols = {"features": ["é", "😀"], "target": ["y"]}
     dg.save(model, tmp_path / "m.safetensors", columns=cols)
     assert dg.serialization.load_model(tmp_path / "m.safetensors").columns == cols
+
+
+@pytest.mark.parametrize("name", ["model.pt", "model.PTH", "weights.bin"])
+def test_save_under_a_torch_name_warns_and_still_writes_safetensors(tmp_path, name):
+    """dg.save(m, "a.pt") wrote a safetensors file that torch.load then failed on with a long
+    unpickling error (a new-user review); the file is still written, with a warning."""
+    m = dg.nn.Sequential(dg.nn.Linear(2, 1))
+    with pytest.warns(UserWarning, match="torch.load cannot read it .* Name it .safetensors"):
+        dg.save(m, tmp_path / name)
+    again = dg.nn.Sequential.load(tmp_path / name)
+    assert again[0].weight.tolist() == m[0].weight.tolist()

@@ -16,6 +16,7 @@ import json
 import math
 import os
 import struct
+import warnings
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, Mapping, NamedTuple
@@ -281,6 +282,11 @@ def save(
     """
     from . import __version__
 
+    suffix = os.path.splitext(os.fspath(path))[1].lower()
+    if suffix in (".pt", ".pth", ".bin", ".ckpt", ".pkl"):
+        warnings.warn(f"{os.fspath(path)}: densegrad writes a safetensors file whatever the name; torch.load "
+                      "cannot read it (safetensors.torch.load_file can). Name it .safetensors", UserWarning,
+                      stacklevel=2)
     meta = {"format": FORMAT_STATE_DICT, "format_version": FORMAT_VERSION, "densegrad_version": __version__}
     if isinstance(obj, Module):
         arch = architecture(obj)  # type: ignore[arg-type]
