@@ -27,6 +27,7 @@ CASES = [
     ("medium", (784, 256, 256, 10), 128),
     ("large", (1024, 1024, 1024, 1024), 256),
 ]
+CASE_NAMES = list(dict.fromkeys(c[0] for c in CASES))
 LR = 1e-3
 
 
@@ -46,12 +47,14 @@ def _dg_model(sizes, dtype):
 
 def _numpy_step(params, x, y, update=None):
     """Forward, MSE, backward and SGD (or `update(l, w, dw, b, db)`) in NumPy, the same maths as
-    the other implementations."""
+    the other implementations; returns the loss, which every other side computes too."""
     acts = [x]
     for l, (w, b) in enumerate(params):
         z = acts[-1] @ w.T + b
         acts.append(np.maximum(z, 0) if l < len(params) - 1 else z)
-    d = (acts[-1] - y) * (2.0 / y.size)
+    diff = acts[-1] - y
+    loss = np.mean(diff * diff)
+    d = diff * (2.0 / y.size)
     for l in range(len(params) - 1, -1, -1):
         w, b = params[l]
         if l < len(params) - 1:
@@ -65,6 +68,7 @@ def _numpy_step(params, x, y, update=None):
         else:
             w -= LR * dw
             b -= LR * db
+    return loss
 
 
 class _NumpyAdam:
@@ -94,7 +98,12 @@ def run(dtype: str = "float32", repeats: int = 5, quick: bool = False, torch=Non
     peaks = []
     rng = np.random.default_rng(0)
     rows, results = [], []
-    for name, sizes, batch in (CASES[:3] if quick else CASES if only is None else [c for c in CASES if c[0] in only]):
+    unknown = [n for n in only or () if n not in CASE_NAMES]
+    if unknown:
+        raise ValueError(f"unknown training case {', '.join(unknown)}: the cases are {', '.join(CASE_NAMES)}")
+    # --quick runs the three smallest cases unless --cases names others
+    cases = (CASES[:3] if quick else CASES) if only is None else [c for c in CASES if c[0] in only]
+    for name, sizes, batch in cases:
         x = rng.standard_normal((batch, sizes[0])).astype(dtype)
         y = rng.standard_normal((batch, sizes[-1])).astype(dtype)
         dg.manual_seed(0)

@@ -62,12 +62,18 @@ def main(argv=None) -> int:
     env = environment(torch)
     unset = env["openblas_vars_unset"]
     print("densegrad benchmarks:", ", ".join(f"{k}={v}" for k, v in env.items() if k != "openblas_vars_unset"))
-    print("NumPy side: " + (f"unset {', '.join(unset)}; " if unset else "") + "OpenBLAS pinned to 1 thread")
+    # Pinned by the restart above; not when NumPy was imported before main() ran (then it is too late)
+    pinned = os.environ.get("OPENBLAS_NUM_THREADS") == "1"
+    print("NumPy side: " + (f"unset {', '.join(unset)}; " if unset else "")
+          + ("OpenBLAS pinned to 1 thread" if pinned else
+             "OpenBLAS NOT pinned to 1 thread (NumPy was imported before the bench could set OPENBLAS_NUM_THREADS=1)"))
     out = {"environment": env, "train": [], "gemm": [], "small": [], "threads": None, "optim": []}
     dtypes = ["float32", "float64"] if args.dtype == "both" else [args.dtype]
     for dt in dtypes:
         if args.only in (None, "train"):
             only = args.cases.split(",") if args.cases else None
+            if only is not None and (unknown := set(only) - set(bench_train.CASE_NAMES)):
+                ap.error(f"--cases: unknown {', '.join(sorted(unknown))} (the cases are {','.join(bench_train.CASE_NAMES)})")
             r = bench_train.run(dt, repeats, args.quick, torch, only, args.optimizer)
             print("\n" + r.pop("text"))
             out["train"].append(r)

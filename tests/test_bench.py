@@ -36,6 +36,18 @@ def test_bench_quick_runs_and_writes_json(tmp_path):
     optim = data["optim"][0]["cases"]
     assert [(c["optimizer"], c["n"]) for c in optim] == [("sgd", 4096), ("adam", 4096), ("sgd", 65536), ("adam", 65536)]
     assert all(c["us"]["dg 1t"] > 0 and c["us"]["numpy"] > 0 and c["vs_numpy"] > 0 for c in optim)
+    # vs torch compares the two optimizers' step() calls: dg.optim's is timed too
+    assert all(c["us"]["dg.optim 1t"] > 0 for c in optim)
+
+
+def test_bench_cases_are_checked_and_kept_with_quick():
+    """--quick ignored --cases, and an unknown case crashed with UnboundLocalError."""
+    r = subprocess.run([sys.executable, "-m", "densegrad", "bench", "--only", "train", "--cases", "Medium"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2 and "--cases: unknown Medium (the cases are seed,tiny,small,medium,large)" in r.stderr
+    bench_train = _bench_module("bench_train")
+    out = bench_train.run("float32", repeats=1, quick=True, only=["small"])
+    assert [c["case"] for c in out["cases"]] == ["small 64-128-128-1 b32"]
 
 
 def test_bench_help_lists_its_options():
@@ -198,8 +210,10 @@ def test_numpy_steps_do_the_same_maths_as_densegrad():
         trainer = dg.train.Trainer(model, opt_cls(model.parameters(), lr=bench_train.LR))
         update = None if optimizer == "sgd" else bench_train._NumpyAdam(params)
         for _ in range(3):
-            trainer.step(x, y)
-            bench_train._numpy_step(params, x, y, update)
+            loss = trainer.step(x, y)
+            # the loss value too: every other side computes it (it was left out of NumPy's step)
+            np_loss = bench_train._numpy_step(params, x, y, update)
+            np.testing.assert_allclose(np_loss, loss, rtol=1e-12)
         got = [(w.detach().numpy(), b.detach().numpy())
                for w, b in zip(list(model.parameters())[::2], list(model.parameters())[1::2])]
         for (w, b), (nw, nb), w0 in zip(got, params, start):
