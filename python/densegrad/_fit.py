@@ -204,7 +204,7 @@ def _check_first_step(optimizer) -> None:
         raise ValueError("the optimizer holds no parameters: training would not change the model")
     if all(p.grad is None for p in held):
         raise ValueError("none of the optimizer's parameters got a gradient from the loss (was it built over "
-                         "another model's parameters?): training would not change the model")
+                         "another model's parameters, or are they all frozen?): training would not change the model")
 
 
 def _fused_trainer(model, optimizer, loss):
