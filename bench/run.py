@@ -45,6 +45,8 @@ def main(argv=None) -> int:
     ap.add_argument("--json", metavar="PATH", help="also write the results as JSON")
     ap.add_argument("--no-torch", action="store_true", help="skip PyTorch even if it is installed")
     args = ap.parse_args(argv)
+    if args.cases and args.only not in (None, "train"):
+        ap.error(f"--cases picks training cases: it does not apply to --only {args.only}")
     _restart_without_openblas_vars()
 
     import bench_gemm
@@ -71,7 +73,7 @@ def main(argv=None) -> int:
     dtypes = ["float32", "float64"] if args.dtype == "both" else [args.dtype]
     for dt in dtypes:
         if args.only in (None, "train"):
-            only = args.cases.split(",") if args.cases else None
+            only = [c for c in args.cases.split(",") if c] if args.cases else None
             if only is not None and (unknown := set(only) - set(bench_train.CASE_NAMES)):
                 ap.error(f"--cases: unknown {', '.join(sorted(unknown))} (the cases are {','.join(bench_train.CASE_NAMES)})")
             r = bench_train.run(dt, repeats, args.quick, torch, only, args.optimizer)

@@ -331,12 +331,28 @@ def test_a_copy_does_not_share_the_version_counter():
     h = x * 1.0
     y = (h * h).sum()
     with dg.no_grad():  # the last one: a transpose is not contiguous, flattening it copies
-        for copy in (h.clone(), h[0:1], dg.tensor(h.detach()), h.T.reshape(4)):
+        for copy in (h.clone(), h[[0]], dg.tensor(h.detach()), h.T.reshape(4)):  # (h[[0]]: advanced indexing)
             assert not np.shares_memory(copy.detach().numpy(), h.detach().numpy())
             copy += 1.0
     assert h._version == 0
     y.backward()
     assert x.grad.tolist() == [[2.0, 4.0], [6.0, 8.0]]
+
+
+def test_basic_indexing_outside_the_graph_is_a_view_that_backward_checks():
+    """As in PyTorch: under no_grad, h[0:1] and h[1] are views of h (they were copies, so an
+    in-place change of them was lost); changing one bumps h's version counter, and a backward
+    that saved h refuses."""
+    x = leaf([[1.0, 2.0], [3.0, 4.0]])
+    h = x * 1.0
+    y = (h * h).sum()
+    with dg.no_grad():
+        row = h[1]
+        assert np.shares_memory(row.numpy(), h.detach().numpy())
+        row += 1.0
+    assert h.tolist() == [[1.0, 2.0], [4.0, 5.0]] and h._version == 1
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        y.backward()
 
 
 def test_data_is_not_tracked_as_in_pytorch():

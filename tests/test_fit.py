@@ -201,6 +201,7 @@ def test_progress_bar_shows_epoch_and_losses(capsys):
         ({"optimizer": dg.optim.Adam(_model().parameters(), lr=1e-2)}, ValueError, "none of the optimizer's parameters got a gradient"),
         ({"optimizer": dg.optim.SGD([{"params": []}], lr=0.1)}, ValueError, "holds no parameters"),
         ({"loss": torch.nn.MSELoss()}, TypeError, "densegrad loss module .* got torch.nn.MSELoss"),
+        ({"loss": torch.nn.functional.mse_loss}, TypeError, "densegrad loss module"),
         ({"optimizer": torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)}, TypeError, "use densegrad's"),
     ],
 )

@@ -638,14 +638,16 @@ def test_inplace_assignment_follows_the_autograd_rules():
         (lambda t: t.to("cpu:x"), ValueError, "invalid device string 'cpu:x'"),
         (lambda t: t.to("cpu", dg.float64, False, True, 1), TypeError, "then non_blocking and copy"),
         (lambda t: dg.nn.Linear(2, 1).to(dg.float64, copy=True), TypeError, "unexpected keyword argument 'copy'"),
+        # what follows a dtype is checked (a review: to(float64, "cuda") was taken as non_blocking)
+        (lambda t: t.to(dg.float64, "cuda"), TypeError, "a device comes first"),
+        (lambda t: dg.nn.Linear(2, 1).to(dg.float64, "mps"), TypeError, "a device comes first"),
+        (lambda t: t.to(dg.float64, dg.float32), TypeError, "non_blocking must be a bool"),
+        (lambda t: t.to(dg.float32, copy="no"), TypeError, "copy must be a bool"),
+        (lambda t: t.to(dg.float64, dtype=dg.float32), TypeError, "dtype both by position and by keyword"),
+        (lambda t: t.to(True), TypeError, "needs a dtype, a device or a tensor"),
+        (lambda t: t.to(memory_format="x"), TypeError, "memory_format must be a torch.memory_format"),
         (lambda t: t.fill_(1e300), RuntimeError, "cannot be converted to float32 without overflow"),  # as torch
         (lambda t: t.__setitem__(0, -1e39), RuntimeError, "without overflow"),
-        # indexing copies (PyTorch's gives a view): a change to the copy would be lost, so it is refused
-        (lambda t: t[0].fill_(0.0), RuntimeError, "fill_() on the result of indexing"),
-        (lambda t: t[0].__setitem__(1, 9.0), RuntimeError, "tensor[...] = value on the result of indexing"),
-        (lambda t: t[:, 0].zero_(), RuntimeError, "zero_() on the result of indexing"),
-        (lambda t: t[0].detach().copy_(dg.zeros(3)), RuntimeError, "copy_() on the result of indexing"),
-        (lambda t: t[1].data.fill_(0.0), RuntimeError, "on the result of indexing"),
         (lambda t: t == torch.ones(2, 3), TypeError, "densegrad and torch tensors do not mix"),
         (lambda t: t < torch.ones(2, 3), TypeError, "densegrad and torch tensors do not mix"),
         (lambda t: t ** torch.ones(1), TypeError, "densegrad and torch tensors do not mix"),
@@ -673,6 +675,46 @@ def test_to_and_cpu_take_pytorchs_forms():
     m = dg.nn.Sequential(dg.nn.Linear(2, 1))
     assert m.cpu() is m and m.to("cpu") is m and m[0].weight.dtype == np.float32
     assert m.to(torch.device("cpu"), dtype=torch.float64) is m and m[0].weight.dtype == np.float64
+
+
+def test_inplace_changes_through_indexing_reach_the_original_as_in_torch():
+    """Basic indexing outside the graph is a view (it was a copy, and w[0].fill_(0), w[0][1] = 9,
+    `for row in t: row *= 2` or `x = t[0]; x += 1` changed only the copy, silently); advanced
+    indexing (lists, arrays, masks) copies, as in PyTorch."""
+    changes = [
+        lambda t, T: t[0].fill_(5.0),
+        lambda t, T: t[1].__setitem__(2, 9.0),
+        lambda t, T: t[:, 0].zero_(),
+        lambda t, T: t[0:1].T.__setitem__(1, -1.0),
+        lambda t, T: [row.__imul__(2.0) for row in t],
+        lambda t, T: t[1, 1].__iadd__(3.0),
+        lambda t, T: t[..., 2].copy_(T([7.0, 8.0])),
+        lambda t, T: t[None, 1].__isub__(0.5),
+        lambda t, T: t[[0]].fill_(100.0),  # a copy in both: t unchanged
+        lambda t, T: t[np.array([True, False])].zero_(),
+    ]
+    a = np.arange(6, dtype=np.float32).reshape(2, 3)
+    d, t = dg.tensor(a), torch.tensor(a)
+    for i, change in enumerate(changes):
+        change(d, dg.tensor)
+        change(t, torch.tensor)
+        assert d.tolist() == t.tolist(), i
+    assert d._version == 9  # one per change that reached d (the loop over the rows makes two)
+
+
+def test_a_recorded_indexing_copy_refuses_inplace_changes():
+    """Indexing a tensor that requires grad with grad mode on records a copy (PyTorch: a view); a
+    later in-place change of it under no_grad would not reach the original, so it raises."""
+    w = dg.nn.Parameter(dg.zeros(2, 3))
+    row = w[0]
+    for change in (lambda: row.fill_(1.0), lambda: row.__setitem__(0, 1.0), lambda: row.__iadd__(1.0),
+                   lambda: row.detach().zero_(), lambda: row.data.copy_(dg.ones(3))):
+        with dg.no_grad(), pytest.raises(RuntimeError, match="indexed out of one that requires grad"):
+            change()
+    assert w.tolist() == [[0.0] * 3] * 2
+    with dg.no_grad():
+        w[0] += 1.0  # indexed under no_grad: a view, so this reaches w
+    assert w.tolist() == [[1.0] * 3, [0.0] * 3]
 
 
 def test_indexing_then_assigning_through_the_original_and_clone_still_work():

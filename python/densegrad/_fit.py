@@ -179,13 +179,19 @@ def _warn_non_finite(warned: set, kind: str, value: float, epoch: int, data: str
                   "or training diverged: try a lower learning rate)", RuntimeWarning, stacklevel=3)
 
 
+def _from_torch(obj) -> bool:
+    """A torch object (a loss module or function, an optimizer): densegrad tensors go nowhere in it."""
+    names = (type(obj).__module__, getattr(obj, "__module__", None) or "")
+    return any(isinstance(n, str) and n.split(".")[0] == "torch" for n in names)
+
+
 def _check_optimizer(optimizer) -> None:
     """TypeError for what cannot be an optimizer: a class, a string, a torch.optim optimizer, an
     object without ``step`` and ``zero_grad`` (hand-written ones with those two are welcome)."""
     if isinstance(optimizer, type):
         raise TypeError(f"optimizer must be an optimizer object such as optim.Adam(model.parameters(), lr=1e-3), "
                         f"got the class {optimizer.__name__}")
-    if type(optimizer).__module__.split(".")[0] == "torch":
+    if _from_torch(optimizer):
         raise TypeError(f"optimizer is a {_typename(optimizer)}: use densegrad's (optim.SGD, optim.Adam), which "
                         "take the same arguments")
     if not (callable(getattr(optimizer, "step", None)) and callable(getattr(optimizer, "zero_grad", None))):
@@ -302,7 +308,7 @@ def fit(
         if xv.shape[0] == 0:
             xv = yv = None  # nothing to validate on
     loss_fn = MSELoss() if loss is None else loss
-    if isinstance(loss_fn, type) or not callable(loss_fn) or type(loss_fn).__module__.split(".")[0] == "torch":
+    if isinstance(loss_fn, type) or not callable(loss_fn) or _from_torch(loss_fn):
         what = f"the class {loss_fn.__name__}" if isinstance(loss_fn, type) else _typename(loss_fn)
         raise TypeError(f"loss must be a densegrad loss module such as nn.MSELoss(), got {what}")
     if optimizer is not None:

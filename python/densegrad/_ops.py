@@ -304,7 +304,7 @@ class Index(Function):
     @staticmethod
     def forward(ctx, a, key):
         ctx.shape, ctx.dtype, ctx.key = a.shape, a.dtype, key
-        return np.array(a[key])  # a copy: densegrad tensors do not alias each other
+        return np.array(a[key])  # a copy (recorded indexing; outside the graph Tensor.__getitem__ gives a view)
 
     @staticmethod
     def backward(ctx, g):

@@ -52,24 +52,44 @@ def _to_args(where: str, args: tuple, kwargs: dict, allow_copy: bool) -> tuple[n
     flags = {"non_blocking": kwargs.pop("non_blocking", False)}
     if allow_copy:
         flags["copy"] = kwargs.pop("copy", False)
-    kwargs.pop("memory_format", None)
+    fmt = kwargs.pop("memory_format", None)
     if kwargs:
         raise TypeError(f"{where}() got an unexpected keyword argument '{next(iter(kwargs))}'")
+    if fmt is not None and not (type(fmt).__name__ == "memory_format" and type(fmt).__module__.split(".")[0] == "torch"):
+        raise TypeError(f"{where}(): memory_format must be a torch.memory_format, got {_typename(fmt)}")
     args = list(args)
+    given = []  # what the positional arguments set, in PyTorch's order
     if args and _is_device(args[0]):
-        device = args.pop(0)
+        given.append(("device", args.pop(0)))
         if args and not isinstance(args[0], bool):
-            dtype = args.pop(0)
+            given.append(("dtype", args.pop(0)))
     elif args and not isinstance(args[0], bool):
-        dtype = args.pop(0)
-        if isinstance(dtype, Tensor) or is_torch_tensor(dtype):  # another tensor: its dtype
-            dtype = dtype.dtype
-    for name in flags:  # then the flags, in PyTorch's order
+        first = args.pop(0)
+        given.append(("dtype", first.dtype if isinstance(first, Tensor) or is_torch_tensor(first) else first))
+    for name in flags:  # then the flags
         if args:
-            flags[name] = args.pop(0)
+            given.append((name, args.pop(0)))
     if args:
-        raise TypeError(f"{where}() takes a device and/or a dtype, then {' and '.join(flags)}; got {len(args)} "
-                        "more arguments")
+        raise TypeError(f"{where}() takes a device and/or a dtype (or a tensor), then {' and '.join(flags)}; "
+                        f"got {len(args)} argument{'s' if len(args) > 1 else ''} more")
+    for name, value in given:
+        if (name == "dtype" and dtype is not None) or (name == "device" and device is not None):
+            raise TypeError(f"{where}() got {name} both by position and by keyword")
+        if name == "dtype":
+            dtype = value
+        elif name == "device":
+            device = value
+        else:
+            flags[name] = value
+    if dtype is None and device is None and fmt is None:
+        raise TypeError(f"{where}() needs a dtype, a device or a tensor")
+    for name, value in flags.items():
+        if not isinstance(value, (bool, np.bool_)):
+            if _is_device(value):
+                raise TypeError(f"{where}(): a device comes first, as in to(device, dtype); got {value!r} after the dtype")
+            raise TypeError(f"{where}(): {name} must be a bool, got {_typename(value)}")
+    if dtype is not None and (_is_device(dtype) or isinstance(dtype, (bool, np.bool_))):
+        raise TypeError(f"{where}(): a device comes first, as in to(device, dtype); got {dtype!r} as the dtype")
     if device is not None:
         name = device if isinstance(device, str) else str(device)
         kind, sep, index = name.partition(":")
@@ -150,10 +170,12 @@ _NO_COMPARE = (
     "Tensor {op} {other}: densegrad has no elementwise comparison (no bool dtype); compare arrays "
     "(t.numpy() {op} other), or a one-element tensor with a number. Between two tensors, == is identity"
 )
-# Tensors made by indexing (and detach()/.data of them). Indexing copies, where PyTorch gives a
-# view, so an in-place change of one (``w[0][1] = 9``, ``w[0].fill_(0)``) would not reach the
-# tensor it came from: __setitem__, copy_, fill_ and zero_ refuse them instead of dropping the
-# write silently. (``w[0] += 1`` is Python's ``w[0] = w[0] + 1`` and reaches w: not refused.)
+# Basic indexing (ints, slices, None, ...) outside the graph gives a view, as in PyTorch: an
+# in-place change of t[0] changes t. Recorded by autograd (the tensor requires grad and grad
+# mode is on) it gives a copy with a grad_fn; those copies are kept here (with detach()/.data of
+# them), and an in-place change of one -- possible only under no_grad, where PyTorch's view would
+# change the original -- raises instead of being lost. Advanced indexing (lists, arrays, masks)
+# copies in PyTorch too: its results are not kept here.
 _INDEXED: weakref.WeakSet = weakref.WeakSet()
 _NUMBER = (numbers.Number, np.number, np.bool_)
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
@@ -475,6 +497,7 @@ class Tensor:
 
     def _inplace(self, other, ufunc) -> Tensor:
         self._check_inplace(other)
+        self._check_not_indexed("an in-place operator")
         o = other._data if isinstance(other, Tensor) else other
         if not isinstance(o, (numbers.Real, np.ndarray, np.generic)):
             return NotImplemented
@@ -497,9 +520,10 @@ class Tensor:
     def _check_not_indexed(self, what: str) -> None:
         if self in _INDEXED:
             raise RuntimeError(
-                f"{what} on the result of indexing: densegrad's indexing makes a copy (PyTorch's a view), so "
-                "the change would not reach the tensor it came from. Index the assignment instead "
-                "(t[0, 1] = v, t[0] = 0), or .clone() the copy to change it on its own"
+                f"{what} on a tensor indexed out of one that requires grad while grad mode was on: that is a "
+                "copy in densegrad (a view in PyTorch), so the change would not reach the original. Index under "
+                "no_grad (t[0] is then a view), assign through the original (t[0, 1] = v), or .clone() the copy "
+                "to change it on its own"
             )
 
     def zero_(self) -> Tensor:
@@ -644,8 +668,20 @@ class Tensor:
         return self.__matmul__(other)
 
     def __getitem__(self, key) -> Tensor:
-        out = _ops.Index.apply(self, _index_key(key))
-        _INDEXED.add(out)
+        k = _index_key(key)
+        basic = _is_basic_key(k)
+        if basic and not (self._requires_grad and grad_mode.is_grad_enabled()):
+            # a view sharing the version counter; an all-int key gives NumPy a scalar, and with a
+            # trailing ... a 0-d view
+            v = self._data[k]
+            if not isinstance(v, np.ndarray):
+                v = self._data[(k if isinstance(k, tuple) else (k,)) + (Ellipsis,)]
+            t = Tensor._wrap(v)
+            t._vc = self._vc
+            return t
+        out = _ops.Index.apply(self, k)
+        if basic:
+            _INDEXED.add(out)
         return out
 
     def sum(self, dim=None, keepdim: bool = False) -> Tensor:
@@ -738,6 +774,17 @@ def _dims(dim):
         # An empty dim list reduces every dimension in PyTorch (x.sum(dim=()) is x.sum()), not none.
         return tuple(map(_index, dim)) or None
     return (_index(dim),)
+
+
+def _is_basic_key(key) -> bool:
+    """True for NumPy basic indexing (ints, slices, None, Ellipsis; a tuple of them): the
+    result is a view. Lists, arrays and booleans are advanced indexing: a copy."""
+    parts = key if isinstance(key, tuple) else (key,)
+    return all(
+        k is None or k is Ellipsis or isinstance(k, slice)
+        or (isinstance(k, (int, np.integer)) and not isinstance(k, (bool, np.bool_)))
+        for k in parts
+    )
 
 
 def _index_key(key):
