@@ -644,7 +644,6 @@ def test_inplace_assignment_follows_the_autograd_rules():
         (lambda t: t.to(dg.float64, dg.float32), TypeError, "non_blocking must be a bool"),
         (lambda t: t.to(dg.float32, copy="no"), TypeError, "copy must be a bool"),
         (lambda t: t.to(dg.float64, dtype=dg.float32), TypeError, "dtype both by position and by keyword"),
-        (lambda t: t.to(True), TypeError, "needs a dtype, a device or a tensor"),
         (lambda t: t.to(memory_format="x"), TypeError, "memory_format must be a torch.memory_format"),
         (lambda t: t.fill_(1e300), RuntimeError, "cannot be converted to float32 without overflow"),  # as torch
         (lambda t: t.__setitem__(0, -1e39), RuntimeError, "without overflow"),
@@ -672,6 +671,7 @@ def test_to_and_cpu_take_pytorchs_forms():
     c = t.to(dg.float32, copy=True)  # copy=True: a new tensor even in the same dtype, as in torch
     assert c is not t and c.tolist() == t.tolist() and not np.shares_memory(c.numpy(), t.numpy())
     assert t.to(memory_format=torch.contiguous_format) is t
+    assert t.to() is t and t.to(None) is t and t.to(dtype=None, device=None) is t  # generic code passes None
     m = dg.nn.Sequential(dg.nn.Linear(2, 1))
     assert m.cpu() is m and m.to("cpu") is m and m[0].weight.dtype == np.float32
     assert m.to(torch.device("cpu"), dtype=torch.float64) is m and m[0].weight.dtype == np.float64
@@ -713,8 +713,59 @@ def test_a_recorded_indexing_copy_refuses_inplace_changes():
             change()
     assert w.tolist() == [[0.0] * 3] * 2
     with dg.no_grad():
+        for change in (lambda: row[0:2].fill_(1.0), lambda: row.detach()[1].zero_(),
+                       lambda: dg.nn.init.uniform_(row)):  # views of the copy, and the initialisers
+            with pytest.raises(RuntimeError, match="indexed out of one that requires grad"):
+                change()
         w[0] += 1.0  # indexed under no_grad: a view, so this reaches w
     assert w.tolist() == [[1.0] * 3, [0.0] * 3]
+
+
+def test_a_view_of_a_tensor_that_requires_grad_is_not_changed_with_grad_mode_on():
+    """A view made under no_grad (or before requires_grad_()) changed in place with grad mode on
+    changed a leaf that refuses such changes itself; PyTorch raises, and so does densegrad."""
+    w = dg.nn.Parameter(dg.zeros(3))
+    with dg.no_grad():
+        v = w[0:2]
+    with pytest.raises(RuntimeError, match="a view of a tensor that requires grad"):
+        v += 1.0
+    t = dg.zeros(3)
+    u = t[1:]
+    t.requires_grad_()
+    with pytest.raises(RuntimeError, match="a view of a tensor that requires grad"):
+        u.fill_(1.0)
+    assert w.tolist() == [0.0] * 3 and t.tolist() == [0.0] * 3
+    with dg.no_grad():
+        v += 1.0
+    assert w.tolist() == [1.0, 1.0, 0.0]
+
+
+def test_zero_d_integer_indices_give_views_as_in_torch():
+    a = np.arange(6, dtype=np.float32).reshape(2, 3)
+    d, t = dg.tensor(a), torch.tensor(a)
+    d[np.array(1)].fill_(5.0)
+    t[torch.tensor(1)].fill_(5.0)
+    d[dg.tensor(0.0)][2] = -1.0
+    t[torch.tensor(0)][2] = -1.0
+    assert d.tolist() == t.tolist()
+
+
+@pytest.mark.parametrize("how", ["deepcopy", "pickle"])
+def test_a_copied_view_gets_its_own_version_counter(how):
+    """A deep copy or pickle of [t, t[0]] copies the two arrays apart; with one counter between
+    them, a change to the copied view made backward through the copied base fail."""
+    import copy
+    import pickle
+
+    t = dg.tensor([[1.0, 2.0], [3.0, 4.0]])
+    a, b = copy.deepcopy([t, t[0]]) if how == "deepcopy" else pickle.loads(pickle.dumps([t, t[0]]))
+    x = dg.tensor([1.0, 2.0], requires_grad=True)
+    y = (x * a[1]).sum()
+    b.fill_(0.0)
+    y.backward()
+    assert x.grad.tolist() == [3.0, 4.0] and a.tolist() == [[1.0, 2.0], [3.0, 4.0]]
+    c, d = copy.deepcopy([t, t.detach()])  # one array between them: still one counter
+    assert c._vc is d._vc
 
 
 def test_indexing_then_assigning_through_the_original_and_clone_still_work():

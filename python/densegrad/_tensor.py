@@ -81,8 +81,6 @@ def _to_args(where: str, args: tuple, kwargs: dict, allow_copy: bool) -> tuple[n
             device = value
         else:
             flags[name] = value
-    if dtype is None and device is None and fmt is None:
-        raise TypeError(f"{where}() needs a dtype, a device or a tensor")
     for name, value in flags.items():
         if not isinstance(value, (bool, np.bool_)):
             if _is_device(value):
@@ -177,6 +175,10 @@ _NO_COMPARE = (
 # change the original -- raises instead of being lost. Advanced indexing (lists, arrays, masks)
 # copies in PyTorch too: its results are not kept here.
 _INDEXED: weakref.WeakSet = weakref.WeakSet()
+# view (made by basic indexing) -> weak reference to the tensor it shows: an in-place change of
+# the view with grad mode on is refused while that tensor requires grad, as the tensor itself
+# would refuse it (PyTorch: "a view of a leaf Variable that requires grad ...").
+_VIEW_BASE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 _NUMBER = (numbers.Number, np.number, np.bool_)
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
 _NO_TORCH = "densegrad and torch tensors do not mix in one operation: convert the torch.Tensor first with densegrad.tensor(t)"
@@ -423,8 +425,12 @@ class Tensor:
         # (still shared with the tensors pickled alongside), not the graph: as in PyTorch, a
         # non-leaf comes back as a leaf. The (None, slots) form is what pickles made before this
         # method hold, so both unpickle through the default __setstate__.
+        # A view of another array comes back as an array of its own (pickle and deepcopy copy it
+        # alone): it then gets a counter of its own, or a change to it would fail backwards through
+        # the copy of the array it no longer shares.
+        vc = self._vc if self._data.base is None else [self._vc[0]]
         return (None, {"_data": self._data, "_requires_grad": self._requires_grad, "_grad": self._grad,
-                       "_grad_fn": None, "_vc": self._vc})
+                       "_grad_fn": None, "_vc": vc})
 
     def __deepcopy__(self, memo):
         if self._grad_fn is not None:
@@ -484,6 +490,14 @@ class Tensor:
     def _check_inplace(self, other=None) -> None:
         if not grad_mode.is_grad_enabled():
             return
+        base = _VIEW_BASE.get(self)
+        base = base() if base is not None else None
+        if base is not None and base._requires_grad:
+            raise RuntimeError(
+                "a view of a tensor that requires grad is being changed in place with grad mode on (it "
+                "was indexed under no_grad, or before requires_grad_()): wrap the change in "
+                "`with densegrad.no_grad():`"
+            )
         if self._requires_grad or (isinstance(other, Tensor) and other._requires_grad):
             if self._grad_fn is None and self._requires_grad:
                 raise RuntimeError(
@@ -668,8 +682,8 @@ class Tensor:
         return self.__matmul__(other)
 
     def __getitem__(self, key) -> Tensor:
-        k = _index_key(key)
-        basic = _is_basic_key(k)
+        k = _basic_key(_index_key(key))
+        basic = k is not None
         if basic and not (self._requires_grad and grad_mode.is_grad_enabled()):
             # a view sharing the version counter; an all-int key gives NumPy a scalar, and with a
             # trailing ... a 0-d view
@@ -678,7 +692,13 @@ class Tensor:
                 v = self._data[(k if isinstance(k, tuple) else (k,)) + (Ellipsis,)]
             t = Tensor._wrap(v)
             t._vc = self._vc
+            base = _VIEW_BASE.get(self)
+            _VIEW_BASE[t] = base if base is not None and base() is not None else weakref.ref(self)
+            if self in _INDEXED:  # a view of a recorded copy is no view of the original either
+                _INDEXED.add(t)
             return t
+        if not basic:
+            k = _index_key(key)
         out = _ops.Index.apply(self, k)
         if basic:
             _INDEXED.add(out)
@@ -776,15 +796,20 @@ def _dims(dim):
     return (_index(dim),)
 
 
-def _is_basic_key(key) -> bool:
-    """True for NumPy basic indexing (ints, slices, None, Ellipsis; a tuple of them): the
-    result is a view. Lists, arrays and booleans are advanced indexing: a copy."""
+def _basic_key(key):
+    """key as NumPy basic indexing (ints, slices, None, Ellipsis; a tuple of them), whose result
+    is a view -- a 0-d integer array or tensor counts as an int, as in PyTorch -- or None for
+    advanced indexing (lists, arrays, masks), which copies."""
     parts = key if isinstance(key, tuple) else (key,)
-    return all(
-        k is None or k is Ellipsis or isinstance(k, slice)
-        or (isinstance(k, (int, np.integer)) and not isinstance(k, (bool, np.bool_)))
-        for k in parts
-    )
+    out = []
+    for k in parts:
+        if isinstance(k, np.ndarray) and k.ndim == 0 and k.dtype.kind in "iu":
+            k = int(k)
+        if not (k is None or k is Ellipsis or isinstance(k, slice)
+                or (isinstance(k, (int, np.integer)) and not isinstance(k, (bool, np.bool_)))):
+            return None
+        out.append(k)
+    return tuple(out) if isinstance(key, tuple) else out[0]
 
 
 def _index_key(key):

@@ -11,6 +11,7 @@ from ..autograd.grad_mode import no_grad
 
 def uniform_(tensor: Tensor, a: float = 0.0, b: float = 1.0) -> Tensor:
     """Fill tensor in place with samples from U(a, b)."""
+    tensor._check_not_indexed("an initialiser")
     with no_grad():
         samples = _random.default_generator().uniform(a, b, size=tensor.shape)
         tensor._data[...] = samples
