@@ -777,3 +777,39 @@ def test_indexing_then_assigning_through_the_original_and_clone_still_work():
         row[1] = 9.0  # a copy on purpose: changes only the copy
         row.fill_(2.0)
     assert w.tolist() == [[1.0, 1.0, 1.0], [0.0, 0.0, 5.0]] and row.tolist() == [2.0, 2.0, 2.0]
+
+
+def test_index_keys_match_torch_in_values_and_in_being_views():
+    """0-d keys of either sign and kind, next to slices, lists and None: the same values as
+    torch, and a view exactly where torch gives one."""
+    a = np.arange(12, dtype=np.float32).reshape(3, 4)
+    keys = [
+        (lambda T: T(-2), True), (lambda T: np.int64(-1), True), (lambda T: (np.array(1), slice(1, 3)), True),
+        (lambda T: (Ellipsis, np.array(-1)), True), (lambda T: (None, 0), True),
+        (lambda T: (np.array(1), [0, 2]), False), (lambda T: [2, 0], False), (lambda T: np.array([True, False, True]), False),
+    ]
+    for i, (key, view) in enumerate(keys):
+        d, t = dg.tensor(a), torch.tensor(a)
+        kd = key(lambda v: np.array(v))
+        kt = key(lambda v: torch.tensor(v))
+        assert dg.tensor(d[kd]).tolist() == t[kt].tolist(), i
+        d[kd].fill_(100.0) if d[kd].ndim else d[kd].__iadd__(100.0)
+        t[kt].fill_(100.0) if t[kt].ndim else t[kt].add_(100.0)
+        assert d.tolist() == t.tolist(), i
+        assert (d.tolist() != a.tolist()) == view, i
+
+
+def test_a_parameter_made_from_a_row_trains_the_row():
+    base = dg.zeros(2, 3)
+    p = dg.nn.Parameter(base[0])  # shares the row's memory, as torch.nn.Parameter(t[0]) does
+    opt = dg.optim.SGD([p], lr=0.5)
+    for _ in range(2):
+        opt.zero_grad()
+        ((p - 1.0) ** 2).sum().backward()
+        opt.step()
+    assert base.tolist()[0] == p.tolist() and base.tolist()[1] == [0.0] * 3 and p.tolist()[0] == 1.0
+    base.requires_grad_()  # the row's Parameter is its own tensor: it still trains
+    opt.zero_grad()
+    ((p - 2.0) ** 2).sum().backward()
+    opt.step()
+    assert p.tolist() == [2.0] * 3
