@@ -31,6 +31,11 @@ CASE_NAMES = list(dict.fromkeys(c[0] for c in CASES))
 LR = 1e-3
 
 
+def unknown_cases(only) -> list[str]:
+    """The names in only (None: all cases) that are no training case."""
+    return [n for n in only or () if n not in CASE_NAMES]
+
+
 def step_flops(sizes, batch) -> float:
     """Multiply-adds x 2 of a step: forward and dW for every layer, dX for all but the first
     (the input needs no gradient)."""
@@ -98,8 +103,7 @@ def run(dtype: str = "float32", repeats: int = 5, quick: bool = False, torch=Non
     peaks = []
     rng = np.random.default_rng(0)
     rows, results = [], []
-    unknown = [n for n in only or () if n not in CASE_NAMES]
-    if unknown:
+    if unknown := unknown_cases(only):
         raise ValueError(f"unknown training case {', '.join(unknown)}: the cases are {', '.join(CASE_NAMES)}")
     # --quick runs the three smallest cases unless --cases names others
     cases = (CASES[:3] if quick else CASES) if only is None else [c for c in CASES if c[0] in only]

@@ -54,6 +54,10 @@ def main(argv=None) -> int:
     import bench_train
     from common import environment
 
+    only = [c for c in args.cases.split(",") if c] if args.cases else None
+    if unknown := bench_train.unknown_cases(only):  # before any work is done
+        ap.error(f"--cases: unknown {', '.join(sorted(unknown))} (the cases are {','.join(bench_train.CASE_NAMES)})")
+
     torch = None
     if not args.no_torch:
         try:
@@ -73,9 +77,6 @@ def main(argv=None) -> int:
     dtypes = ["float32", "float64"] if args.dtype == "both" else [args.dtype]
     for dt in dtypes:
         if args.only in (None, "train"):
-            only = [c for c in args.cases.split(",") if c] if args.cases else None
-            if only is not None and (unknown := set(only) - set(bench_train.CASE_NAMES)):
-                ap.error(f"--cases: unknown {', '.join(sorted(unknown))} (the cases are {','.join(bench_train.CASE_NAMES)})")
             r = bench_train.run(dt, repeats, args.quick, torch, only, args.optimizer)
             print("\n" + r.pop("text"))
             out["train"].append(r)

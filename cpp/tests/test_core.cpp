@@ -91,6 +91,19 @@ void test_gemm(double rtol) {
 // C does not depend on how many rows were computed with it), for every alpha/beta combination.
 // Operands have padded leading dimensions filled with NaN, and C is NaN where beta == 0 (it must
 // not be read); the whole buffers, padding included, are compared byte for byte.
+// How `got` (m x n, row stride ldc) compares with `want`: the same bits in the whole buffer
+// (padding included), and no NaN read into the m x n elements from padding or a C with beta 0.
+struct BitwiseCheck {
+  bool same, finite;
+};
+template <typename T>
+BitwiseCheck bitwise_check(const std::vector<T>& want, const std::vector<T>& got, Index m, Index n, Index ldc) {
+  bool finite = true;
+  for (Index i = 0; i < m; ++i)
+    for (Index j = 0; j < n; ++j) finite &= std::isfinite(got[std::size_t(i * ldc + j)]);
+  return {std::memcmp(want.data(), got.data(), want.size() * sizeof(T)) == 0, finite};
+}
+
 template <typename T>
 void test_small_path_is_bitwise_packed(const char* kernel) {
   if (!set_gemm_kernel(kernel)) {  // no unpacked path without AVX2: nothing to compare
@@ -136,10 +149,7 @@ void test_small_path_is_bitwise_packed(const char* kernel) {
           gemm<T>(TA, TB, m, n, k, alpha, a.data(), lda, b.data(), ldb, beta, packed.data(), ldc);
           detail::set_small_max_work(Index(1) << 62);
           gemm<T>(TA, TB, m, n, k, alpha, a.data(), lda, b.data(), ldb, beta, small.data(), ldc);
-          bool finite = true;  // no NaN read from the padding or from C with beta == 0
-          for (Index r = 0; r < m; ++r)
-            for (Index q = 0; q < n; ++q) finite &= std::isfinite(small[std::size_t(r * ldc + q)]);
-          const bool same = std::memcmp(packed.data(), small.data(), packed.size() * sizeof(T)) == 0;
+          const auto [same, finite] = bitwise_check(packed, small, m, n, ldc);
           if ((!same || !finite) && ok) {
             ok = false;
             first_bad = "ta=" + std::to_string(ta) + " tb=" + std::to_string(tb) + " m=" + std::to_string(m) +
@@ -246,10 +256,7 @@ void test_few_rows_path_is_bitwise_packed() {
             gemm<T>(Trans::No, Trans::Yes, m, n, k, T(1), a.data(), lda, b.data(), ldb, beta, rows.data(), ldc);
             detail::set_small_max_work(0);
             gemm<T>(Trans::No, Trans::Yes, m, n, k, T(1), a.data(), lda, b.data(), ldb, beta, packed.data(), ldc);
-            bool finite = true;
-            for (Index i = 0; i < m; ++i)
-              for (Index j = 0; j < n; ++j) finite &= std::isfinite(rows[std::size_t(i * ldc + j)]);
-            const bool same = std::memcmp(packed.data(), rows.data(), packed.size() * sizeof(T)) == 0;
+            const auto [same, finite] = bitwise_check(packed, rows, m, n, ldc);
             if ((!same || !finite) && ok) {
               ok = false;
               first_bad = "threads=" + std::to_string(threads) + " m=" + std::to_string(m) + " n=" + std::to_string(n) +

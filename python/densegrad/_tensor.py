@@ -682,7 +682,8 @@ class Tensor:
         return self.__matmul__(other)
 
     def __getitem__(self, key) -> Tensor:
-        k = _basic_key(_index_key(key))
+        raw = _index_key(key)
+        k = _basic_key(raw)
         basic = k is not None
         if basic and not (self._requires_grad and grad_mode.is_grad_enabled()):
             # a view sharing the version counter; an all-int key gives NumPy a scalar, and with a
@@ -697,9 +698,7 @@ class Tensor:
             if self in _INDEXED:  # a view of a recorded copy is no view of the original either
                 _INDEXED.add(t)
             return t
-        if not basic:
-            k = _index_key(key)
-        out = _ops.Index.apply(self, k)
+        out = _ops.Index.apply(self, k if basic else raw)
         if basic:
             _INDEXED.add(out)
         return out
