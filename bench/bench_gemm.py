@@ -169,6 +169,8 @@ SMALL_PRODUCTS = [
     ("10->1024 dw b256", 1024, 10, 256, True, False),
     ("1024->12 dx b1024 (k 12)", 1024, 1024, 12, False, False),
     ("1024->1024 forward b1", 1, 1024, 1024, False, True),
+    ("1000->1000 forward b1", 1, 1000, 1000, False, True),
+    ("784->256 forward b1", 1, 256, 784, False, True),
     ("784->256 forward b4", 4, 256, 784, False, True),
     ("1024->1024 forward b8 (packed)", 8, 1024, 1024, False, True),
 ]

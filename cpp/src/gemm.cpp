@@ -90,10 +90,10 @@ constexpr KernelInfo<double> kAvx2D{dgemm_ukr_avx2_6x8, 6, 8, 256, 96, 2048, "av
 // where they round as this tile does (see small_any_scale).
 constexpr KernelInfo<float> kAvx512F{sgemm_ukr_avx512, kAvx512MR, 32, 256, 128, 3072, "avx512",
                                      pack_a_rows_avx512, pack_b_trans32_avx512, sgemm_small_avx2,
-                                     transpose_avx2, false, sgemm_rows_tb_avx2};
+                                     transpose_avx2, false, sgemm_rows_tb_avx512};
 constexpr KernelInfo<double> kAvx512D{dgemm_ukr_avx512, kAvx512MR, 16, 256, 128, 2048, "avx512",
                                       pack_a_rowsd_avx512, pack_b_trans16d_avx512, dgemm_small_avx2,
-                                      transpose_avx2, false, dgemm_rows_tb_avx2};
+                                      transpose_avx2, false, dgemm_rows_tb_avx512};
 #endif
 // rows_tb gets one k block of at most kc elements, and its buffer holds kRowsTbMaxK (runs_rows_tb
 // checks it too, for any kernel).
@@ -453,16 +453,22 @@ void small_product(const KernelInfo<T>& K, bool ta, bool tb, Index m, Index n, I
 }
 
 // The dense forward of a few rows (m <= kRowsTbMaxM, a transposed B, n > 16, alpha 1, beta 0 or
-// 1) on the AVX2 and AVX-512 kernels: rows_tb reads B in place, transposing 4 panels of its rows
-// at a time into a buffer on the stack (32 KB at kc 256, in L1 or L2), where the packed path would
-// pack all of B (its transposes and a B-sized buffer) for a few rows, and the small path copies
-// all of B, transposed. Same k blocks, same summation order and stores, so the same bits.
+// 1) on the AVX2 and AVX-512 kernels: rows_tb reads B in place, where the packed path would pack
+// all of B (its transposes and a B-sized buffer) for a few rows, and the small path copies all of
+// B, transposed. The AVX2 kernel transposes 4 panels of B's rows at a time into a buffer on the
+// stack (32 KB at kc 256, in L1 or L2); the AVX-512 kernel transposes 16 rows (8 doubles' rows)
+// at a time in registers, a cache line of each at once, and keeps C in registers across the k
+// blocks (float rows a multiple of 4 KB apart take the AVX2 kernel's way: gemm_avx512.cpp). Same
+// k blocks, same summation order and stores, so the same bits.
 // Measured (the paths alternating, one thread; bench/README.md, "A few rows"): against the packed
 // path, 1 row of a 1024 -> 1024 layer 3.4-4.8x (float32; float64 2.4-2.7x), 2-4 rows 2.5-4.1x
 // (float64 1.4-2.5x), 1-4 rows of 784 -> 256 and 256 -> 256 layers 1.2-2.2x; 8 rows 1.06-1.55x
 // on 1024 -> 1024 but 0.57-0.84x on 784 -> 256, hence 4. Against the small path (products up to
 // 2^17): 0.96-3.3x for n >= 32 (1.0-1.2x on the tiny networks' layers), but 0.60x for n = 1 in
-// float32, so n <= 16 keeps the narrow rule.
+// float32, so n <= 16 keeps the narrow rule. The AVX-512 row groups against the AVX2 buffer, one
+// row (a C++ loop over the kernels alone, medians of 15, Zen 4): float 1.34-1.59x (784 -> 256,
+// 256 -> 256, 512 -> 512, 1000 -> 1024; 1.0x at rows of 1024 floats, which take the AVX2 way),
+// double 1.56-2.5x (256 -> 256 up to 4096 -> 1024).
 constexpr Index kRowsTbMaxM = 4;
 
 template <typename T>
@@ -476,12 +482,8 @@ bool runs_rows_tb(const KernelInfo<T>& K, Trans trans_a, Trans trans_b, Index m,
 // split_rows unused).
 template <typename T>
 void rows_tb_range(const GemmTask<T>& t, Index j_lo, Index j_hi) {
-  const Index kc_max = k_block(t.k, t.K->kc);
-  for (Index pc = 0; pc < t.k; pc += kc_max) {
-    const Index kc = std::min(kc_max, t.k - pc);
-    t.K->rows_tb(t.m, j_hi - j_lo, kc, t.a + pc, t.lda, t.b + j_lo * t.ldb + pc, t.ldb, pc == 0 ? t.beta : T(1),
-                 t.c + j_lo, t.ldc);
-  }
+  t.K->rows_tb(t.m, j_hi - j_lo, t.k, k_block(t.k, t.K->kc), t.a, t.lda, t.b + j_lo * t.ldb, t.ldb, t.beta,
+               t.c + j_lo, t.ldc);
 }
 
 // Threads split the columns in groups of 32 (every element is computed by one thread alone).

@@ -465,14 +465,27 @@ void rows_tb(Index m, Index n, Index k, const T* a, Index lda, const T* b, Index
 
 }  // namespace
 
-void sgemm_rows_tb_avx2(Index m, Index n, Index k, const float* a, Index lda, const float* b, Index ldb,
-                        float beta, float* c, Index ldc) {
-  rows_tb<float>(m, n, k, a, lda, b, ldb, beta, c, ldc);
+namespace {
+
+// k in blocks of kc (<= kRowsTbMaxK, the buffer's size): one rows_tb per block, the first with
+// beta, later ones adding to C.
+template <typename T>
+void rows_tb_blocks(Index m, Index n, Index k, Index kc, const T* a, Index lda, const T* b, Index ldb, T beta, T* c,
+                    Index ldc) {
+  for (Index pc = 0; pc < k; pc += kc)
+    rows_tb<T>(m, n, kc < k - pc ? kc : k - pc, a + pc, lda, b + pc, ldb, pc == 0 ? beta : T(1), c, ldc);
 }
 
-void dgemm_rows_tb_avx2(Index m, Index n, Index k, const double* a, Index lda, const double* b, Index ldb,
-                        double beta, double* c, Index ldc) {
-  rows_tb<double>(m, n, k, a, lda, b, ldb, beta, c, ldc);
+}  // namespace
+
+void sgemm_rows_tb_avx2(Index m, Index n, Index k, Index kc, const float* a, Index lda, const float* b, Index ldb,
+                        float beta, float* c, Index ldc) {
+  rows_tb_blocks<float>(m, n, k, kc, a, lda, b, ldb, beta, c, ldc);
+}
+
+void dgemm_rows_tb_avx2(Index m, Index n, Index k, Index kc, const double* a, Index lda, const double* b,
+                        Index ldb, double beta, double* c, Index ldc) {
+  rows_tb_blocks<double>(m, n, k, kc, a, lda, b, ldb, beta, c, ldc);
 }
 
 #undef DENSEGRAD_TRANSPOSE4D

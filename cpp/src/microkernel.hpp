@@ -32,11 +32,12 @@ using SmallGemm = void (*)(bool trans_a, Index m, Index n, Index k, T alpha, con
                            Index ldb, T beta, T* c, Index ldc);
 
 // C (m x n) = A (m x k, not transposed) * B^T + beta * C for a B of n x k read in place, alpha 1,
-// beta 0 or 1, one k block (k <= kRowsTbMaxK): the dense forward of a few rows (rows_tb in
-// gemm_avx2.cpp). Bitwise the packed path's.
+// beta 0 or 1, k cut into blocks of kc (<= kRowsTbMaxK; the last may be shorter) as the packed
+// path cuts it: the dense forward of a few rows (rows_tb in gemm_avx2.cpp and gemm_avx512.cpp).
+// Bitwise the packed path's.
 template <typename T>
-using RowsTb = void (*)(Index m, Index n, Index k, const T* a, Index lda, const T* b, Index ldb, T beta, T* c,
-                        Index ldc);
+using RowsTb = void (*)(Index m, Index n, Index k, Index kc, const T* a, Index lda, const T* b, Index ldb, T beta,
+                        T* c, Index ldc);
 constexpr Index kRowsTbMaxK = 256;
 
 // dst[c * ldd + r] = src[r * lds + c] for r < rows, c < cols (a transposed copy).
@@ -76,10 +77,10 @@ void sgemm_small_avx2(bool trans_a, Index m, Index n, Index k, float alpha, cons
 void dgemm_small_avx2(bool trans_a, Index m, Index n, Index k, double alpha, const double* a, Index lda,
                       const double* b, Index ldb, double beta, double* c, Index ldc);
 
-void sgemm_rows_tb_avx2(Index m, Index n, Index k, const float* a, Index lda, const float* b, Index ldb,
-                        float beta, float* c, Index ldc);
-void dgemm_rows_tb_avx2(Index m, Index n, Index k, const double* a, Index lda, const double* b, Index ldb,
-                        double beta, double* c, Index ldc);
+void sgemm_rows_tb_avx2(Index m, Index n, Index k, Index kc, const float* a, Index lda, const float* b,
+                        Index ldb, float beta, float* c, Index ldc);
+void dgemm_rows_tb_avx2(Index m, Index n, Index k, Index kc, const double* a, Index lda, const double* b,
+                        Index ldb, double beta, double* c, Index ldc);
 
 void transpose_avx2(float* dst, Index ldd, const float* src, Index lds, Index rows, Index cols);
 void transpose_avx2(double* dst, Index ldd, const double* src, Index lds, Index rows, Index cols);
@@ -96,6 +97,10 @@ void pack_b_trans32_avx512(float* dst, const float* src, Index ld, Index kc);
 void pack_a_rows_avx512(float* dst, const float* src, Index ld, Index kc);
 void pack_b_trans16d_avx512(double* dst, const double* src, Index ld, Index kc);
 void pack_a_rowsd_avx512(double* dst, const double* src, Index ld, Index kc);
+void sgemm_rows_tb_avx512(Index m, Index n, Index k, Index kc, const float* a, Index lda, const float* b,
+                        Index ldb, float beta, float* c, Index ldc);
+void dgemm_rows_tb_avx512(Index m, Index n, Index k, Index kc, const double* a, Index lda, const double* b,
+                        Index ldb, double beta, double* c, Index ldc);
 float fma_loop_avx512_f32(Index iters);
 double fma_loop_avx512_f64(Index iters);
 

@@ -226,16 +226,20 @@ void test_few_rows_path_is_bitwise_packed() {
   const Index saved_small = detail::small_max_work();
   const int saved_threads = get_num_threads();
   const T nan = std::numeric_limits<T>::quiet_NaN();
-  struct Shape { Index n, k; };
-  // n: every remainder of the 8-float and 4-double panels, and of the 32-column groups
-  const Shape shapes[] = {{32, 8},   {40, 33},   {35, 300},  {46, 300},    {18, 300},   {19, 300},
-                          {33, 4001}, {513, 300}, {1000, 257}, {17, 8000}, {300, 1000}, {3000, 1000}};
+  struct Shape { Index n, k, ldb; };  // ldb 0: k + 5
+  // n: every remainder of the 8-float and 4-double panels, of the AVX-512 kernel's 16-float and
+  // 8-double row groups, and of the 32-column groups; k: every remainder of those groups' 16 and 8
+  // columns in a k block. Rows 4 KB apart (ldb 1024 floats) take the AVX-512 kernel's other path.
+  const Shape shapes[] = {{32, 8, 0},    {40, 33, 0},    {35, 300, 0},  {46, 300, 0},   {18, 300, 0},
+                          {19, 300, 0},  {33, 4001, 0},  {513, 300, 0}, {1000, 257, 0}, {17, 8000, 0},
+                          {300, 1000, 0}, {3000, 1000, 0}, {47, 1000, 1024}, {33, 1024, 1024}, {25, 15, 0},
+                          {31, 1, 0},    {23, 529, 0}};
   for (const char* kernel : {"avx2-fma", "avx512"}) {
     if (!set_gemm_kernel(kernel)) continue;
     bool ok = true, used = true;
     std::string first_bad;
     for (const Shape& sh : shapes) {
-      const Index n = sh.n, k = sh.k, lda = k + 3, ldb = k + 5, ldc = n + 2;
+      const Index n = sh.n, k = sh.k, lda = k + 3, ldb = sh.ldb != 0 ? sh.ldb : k + 5, ldc = n + 2;
       std::vector<T> a(std::size_t(4 * lda), nan), b(std::size_t(n * ldb), nan), c0(std::size_t(4 * ldc), nan);
       for (Index i = 0; i < 4; ++i)
         for (Index p = 0; p < k; ++p) a[std::size_t(i * lda + p)] = T(nd(gen));
