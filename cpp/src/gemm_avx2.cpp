@@ -261,19 +261,31 @@ void transpose_blocks(T* dst, Index ldd, const T* src, Index lds, Index rows, In
 
 }  // namespace
 
-// dst[p * 16 + j] = src[j * ld + p] for j < 16, p < kc: a full B panel of a transposed B.
+// dst[p * 16 + j] = src[j * ld + p] for j < 16, p < kc: a full B panel of a transposed B, 8 rows
+// at a time over the whole panel, a cache line (16 floats) of each row at once (as the AVX-512
+// packer, pack_b_trans32_avx512, and for the same reason: rows a multiple of 4 KB apart share an
+// L1 set). 8 rows of a 1024 -> 1024 forward on this kernel, whole-process pairs: 0.76x the time.
 void pack_b_trans16_avx2(float* dst, const float* src, Index ld, Index kc) {
-  Index p = 0;
-  for (; p + 8 <= kc; p += 8) {
-    for (int h = 0; h < 2; ++h) {
-      __m256 r[8];
-      for (int j = 0; j < 8; ++j) r[j] = _mm256_loadu_ps(src + (8 * h + j) * ld + p);
+  for (int h = 0; h < 2; ++h) {
+    const float* rows = src + 8 * h * ld;
+    float* d = dst + 8 * h;
+    Index p = 0;
+    for (; p + 16 <= kc; p += 16) {
+      __m256 r[8], s[8];
+      for (int j = 0; j < 8; ++j) {
+        r[j] = _mm256_loadu_ps(rows + j * ld + p);
+        s[j] = _mm256_loadu_ps(rows + j * ld + p + 8);
+      }
       DENSEGRAD_TRANSPOSE8(r);
-      for (int k = 0; k < 8; ++k) _mm256_storeu_ps(dst + (p + k) * 16 + 8 * h, r[k]);
+      DENSEGRAD_TRANSPOSE8(s);
+      for (int k = 0; k < 8; ++k) {
+        _mm256_storeu_ps(d + (p + k) * 16, r[k]);
+        _mm256_storeu_ps(d + (p + 8 + k) * 16, s[k]);
+      }
     }
+    for (; p < kc; ++p)
+      for (int j = 0; j < 8; ++j) d[p * 16 + j] = rows[j * ld + p];
   }
-  for (; p < kc; ++p)
-    for (int j = 0; j < 16; ++j) dst[p * 16 + j] = src[j * ld + p];
 }
 
 // dst[p * 6 + i] = src[i * ld + p] for i < 6, p < kc: a full A panel of a non-transposed A.
