@@ -406,7 +406,7 @@ void rows_tb(Index m, Index n, Index k, Index kc, const T* a, Index lda, const T
 
 // The 16 rows of B a float group reads at once all fall in one L1 set when a row is a multiple
 // of 4 KB long (64 sets of 64-byte lines: 4 KB apart maps to the same set), more than its 8 ways
-// hold: the lines then come from L2 again and again (a 1024 x 1024 B took 1.45x as long as the
+// hold: the lines then come from L2 again and again (a 1024 x 1024 B took 1.4x as long as the
 // AVX2 kernel's 8-row panels). Those strides take the AVX2 path; the sums are the same.
 void sgemm_rows_tb_avx512(Index m, Index n, Index k, Index kc, const float* a, Index lda, const float* b,
                           Index ldb, float beta, float* c, Index ldc) {
