@@ -95,12 +95,12 @@ constexpr KernelInfo<double> kAvx512D{dgemm_ukr_avx512, kAvx512MR, 16, 256, 128,
                                       pack_a_rowsd_avx512, pack_b_trans16d_avx512, dgemm_small_avx2,
                                       transpose_avx2, false, dgemm_rows_tb_avx512};
 #endif
-// rows_tb gets one k block of at most kc elements, and its buffer holds kRowsTbMaxK (runs_rows_tb
-// checks it too, for any kernel).
+// rows_tb cuts k into blocks of the kernel's kc; the AVX2 one holds a block in a buffer of
+// kRowsTbMaxK (runs_rows_tb checks it too, for any kernel; the AVX-512 one falls back to it).
 #if defined(DENSEGRAD_X86)
 static_assert(kAvx2F.kc <= kRowsTbMaxK && kAvx2D.kc <= kRowsTbMaxK && kAvx512F.kc <= kRowsTbMaxK &&
                   kAvx512D.kc <= kRowsTbMaxK,
-              "rows_tb takes one k block of at most kRowsTbMaxK");
+              "rows_tb's k blocks are at most kRowsTbMaxK");
 #endif
 
 bool cpu_has_avx2_fma() {

@@ -98,9 +98,9 @@ void pack_a_rows_avx512(float* dst, const float* src, Index ld, Index kc);
 void pack_b_trans16d_avx512(double* dst, const double* src, Index ld, Index kc);
 void pack_a_rowsd_avx512(double* dst, const double* src, Index ld, Index kc);
 void sgemm_rows_tb_avx512(Index m, Index n, Index k, Index kc, const float* a, Index lda, const float* b,
-                        Index ldb, float beta, float* c, Index ldc);
+                          Index ldb, float beta, float* c, Index ldc);
 void dgemm_rows_tb_avx512(Index m, Index n, Index k, Index kc, const double* a, Index lda, const double* b,
-                        Index ldb, double beta, double* c, Index ldc);
+                          Index ldb, double beta, double* c, Index ldc);
 float fma_loop_avx512_f32(Index iters);
 double fma_loop_avx512_f64(Index iters);
 

@@ -227,13 +227,15 @@ void test_few_rows_path_is_bitwise_packed() {
   const int saved_threads = get_num_threads();
   const T nan = std::numeric_limits<T>::quiet_NaN();
   struct Shape { Index n, k, ldb; };  // ldb 0: k + 5
-  // n: every remainder of the 8-float and 4-double panels, of the AVX-512 kernel's 16-float and
-  // 8-double row groups, and of the 32-column groups; k: every remainder of those groups' 16 and 8
-  // columns in a k block. Rows 4 KB apart (ldb 1024 floats) take the AVX-512 kernel's other path.
+  // n: every remainder of the AVX2 kernel's 8-float and 4-double panels and of the AVX-512
+  // kernel's 16-float and 8-double row groups, several of the 32-column groups; every remainder
+  // of 16 and of 8 columns in a k block (the row groups' steps). Float rows 4 KB apart (ldb 1024)
+  // take the AVX2 kernel on the AVX-512 one.
   const Shape shapes[] = {{32, 8, 0},    {40, 33, 0},    {35, 300, 0},  {46, 300, 0},   {18, 300, 0},
                           {19, 300, 0},  {33, 4001, 0},  {513, 300, 0}, {1000, 257, 0}, {17, 8000, 0},
                           {300, 1000, 0}, {3000, 1000, 0}, {47, 1000, 1024}, {33, 1024, 1024}, {25, 15, 0},
-                          {31, 1, 0},    {23, 529, 0}};
+                          {31, 1, 0},    {23, 529, 0},   {20, 18, 0},   {21, 19, 0},    {22, 20, 0},
+                          {26, 21, 0},   {27, 23, 0},    {29, 25, 0},   {36, 29, 0},    {37, 30, 0}};
   for (const char* kernel : {"avx2-fma", "avx512"}) {
     if (!set_gemm_kernel(kernel)) continue;
     bool ok = true, used = true;
