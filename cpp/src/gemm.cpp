@@ -89,7 +89,7 @@ constexpr KernelInfo<double> kAvx2D{dgemm_ukr_avx2_6x8, 6, 8, 256, 96, 2048, "av
 // products no faster. Small products use the AVX2 small kernels (every AVX-512 CPU has AVX2),
 // where they round as this tile does (see small_any_scale).
 constexpr KernelInfo<float> kAvx512F{sgemm_ukr_avx512, kAvx512MR, 32, 256, 128, 3072, "avx512",
-                                     pack_a_rows_avx512, pack_b_trans32_avx512, sgemm_small_avx2,
+                                     pack_a_rows_avx512, pack_b_trans32_avx2, sgemm_small_avx2,
                                      transpose_avx2, false, sgemm_rows_tb_avx512};
 constexpr KernelInfo<double> kAvx512D{dgemm_ukr_avx512, kAvx512MR, 16, 256, 128, 2048, "avx512",
                                       pack_a_rowsd_avx512, pack_b_trans16d_avx512, dgemm_small_avx2,

@@ -174,35 +174,6 @@ __attribute__((always_inline)) inline void transpose4d(__m256d r[4]) {
 
 }  // namespace
 
-// dst[p * 32 + j] = src[j * ld + p] for j < 32, p < kc: a full B panel of a transposed B, 8 rows
-// at a time over the whole panel, a cache line (16 floats) of each row at once. Rows a multiple
-// of 4 KB apart share an L1 set (8 ways): reading all 32 rows at each column, half a line each,
-// lost the lines before their second halves were read. The forward product of a 1024 -> 1024
-// layer (`_core.gemm(x, w, trans_b=True)`, one thread, medians of 9): 8 rows 684 -> 296 us,
-// 64 rows 1758 -> 1370 us, 256 rows 5387 -> 5166 us.
-void pack_b_trans32_avx512(float* dst, const float* src, Index ld, Index kc) {
-  for (int h = 0; h < 4; ++h) {
-    const float* rows = src + 8 * h * ld;
-    float* d = dst + 8 * h;
-    Index p = 0;
-    for (; p + 16 <= kc; p += 16) {
-      __m256 r[8], s[8];
-      for (int j = 0; j < 8; ++j) {
-        r[j] = _mm256_loadu_ps(rows + j * ld + p);
-        s[j] = _mm256_loadu_ps(rows + j * ld + p + 8);
-      }
-      transpose8(r);
-      transpose8(s);
-      for (int k = 0; k < 8; ++k) {
-        _mm256_storeu_ps(d + (p + k) * 32, r[k]);
-        _mm256_storeu_ps(d + (p + 8 + k) * 32, s[k]);
-      }
-    }
-    for (; p < kc; ++p)
-      for (int j = 0; j < 8; ++j) d[p * 32 + j] = rows[j * ld + p];
-  }
-}
-
 // dst[p * MR + i] = src[i * ld + p] for i < MR, p < kc: a full A panel of a non-transposed A,
 // in groups of 8 rows (a last group of fewer rows is padded with zero rows; its 8-wide stores
 // run past the panel's row and are overwritten by the next store, or land in the caller's

@@ -86,6 +86,7 @@ void transpose_avx2(float* dst, Index ldd, const float* src, Index lds, Index ro
 void transpose_avx2(double* dst, Index ldd, const double* src, Index lds, Index rows, Index cols);
 
 void pack_b_trans16_avx2(float* dst, const float* src, Index ld, Index kc);
+void pack_b_trans32_avx2(float* dst, const float* src, Index ld, Index kc);  // the AVX-512 kernel's panels
 void pack_a_rows6_avx2(float* dst, const float* src, Index ld, Index kc);
 void pack_b_trans8d_avx2(double* dst, const double* src, Index ld, Index kc);
 void pack_a_rows6d_avx2(double* dst, const double* src, Index ld, Index kc);
@@ -93,7 +94,6 @@ void pack_a_rows6d_avx2(double* dst, const double* src, Index ld, Index kc);
 // Defined in gemm_avx512.cpp (only on x86-64 builds).
 void sgemm_ukr_avx512(Index kc, const float* a, const float* b, float* c, Index ldc, float alpha, float beta);
 void dgemm_ukr_avx512(Index kc, const double* a, const double* b, double* c, Index ldc, double alpha, double beta);
-void pack_b_trans32_avx512(float* dst, const float* src, Index ld, Index kc);
 void pack_a_rows_avx512(float* dst, const float* src, Index ld, Index kc);
 void pack_b_trans16d_avx512(double* dst, const double* src, Index ld, Index kc);
 void pack_a_rowsd_avx512(double* dst, const double* src, Index ld, Index kc);
