@@ -95,8 +95,9 @@ constexpr KernelInfo<double> kAvx512D{dgemm_ukr_avx512, kAvx512MR, 16, 256, 128,
                                       pack_a_rowsd_avx512, pack_b_trans16d_avx512, dgemm_small_avx2,
                                       transpose_avx2, false, dgemm_rows_tb_avx512};
 #endif
-// rows_tb cuts k into blocks of the kernel's kc; the AVX2 one holds a block in a buffer of
-// kRowsTbMaxK (runs_rows_tb checks it too, for any kernel; the AVX-512 one falls back to it).
+// rows_tb cuts k as the packed path does (k_block: equal blocks of at most the kernel's kc); the
+// AVX2 one holds a block in a buffer of kRowsTbMaxK (runs_rows_tb checks it too, for any kernel;
+// the AVX-512 one falls back to it).
 #if defined(DENSEGRAD_X86)
 static_assert(kAvx2F.kc <= kRowsTbMaxK && kAvx2D.kc <= kRowsTbMaxK && kAvx512F.kc <= kRowsTbMaxK &&
                   kAvx512D.kc <= kRowsTbMaxK,
@@ -464,7 +465,8 @@ void small_product(const KernelInfo<T>& K, bool ta, bool tb, Index m, Index n, I
 // blocks (float rows a multiple of 4 KB apart take the AVX2 kernel's way: gemm_avx512.cpp). Same
 // k blocks, same summation order and stores, so the same bits.
 // Measured (the paths alternating, one thread; bench/README.md, "A few rows"): against the packed
-// path, 1 row of a 1024 -> 1024 layer 3.4-4.8x (float32; float64 2.4-2.7x), 2-4 rows 2.5-4.1x
+// path, 1 row of a 1024 -> 1024 layer 3.4-4.8x (float32, before the packers' cache-set fix made
+// the packed path faster: 2.2x in the latest run; float64 2.4-2.7x), 2-4 rows 2.5-4.1x
 // (float64 1.4-2.5x), 1-4 rows of 784 -> 256 and 256 -> 256 layers 1.2-2.2x; 8 rows 1.06-1.55x
 // on 1024 -> 1024 but 0.57-0.84x on 784 -> 256, hence 4. Against the small path (products up to
 // 2^17): 0.96-3.3x for n >= 32 (1.0-1.2x on the tiny networks' layers), but 0.60x for n = 1 in
