@@ -10,13 +10,10 @@ namespace densegrad {
 namespace detail {
 
 void sgemm_ukr_avx2_6x16(Index kc, const float* a, const float* b, float* c, Index ldc, float alpha, float beta) {
-  // Fetch the C tile 32 k steps before the end, so the loads/stores at the end do not stall on
-  // misses: C is often far bigger than L2, its rows far apart (16 floats may straddle two cache
-  // lines). Fetched at the start, as before, it could be evicted by the panels streaming through
-  // L1 by then (as on the AVX-512 kernel). Whole-process pairs of the large layer's products on
-  // this kernel (on the Zen 4 of bench/README.md; no AVX2-only CPU was at hand): forward 0.985x
-  // the time, dx 0.978x, dw 1.00x, the medium forward 0.986x.
-  const Index c_at = kc > 32 ? kc - 32 : 0;
+  // Fetch the C tile kCAhead k steps before the end, so the loads/stores at the end do not stall
+  // on misses: C is often far bigger than L2, its rows far apart (16 floats may straddle two
+  // cache lines). See kCAhead.
+  const Index c_at = kc > kCAhead ? kc - kCAhead : 0;
   __m256 c00 = _mm256_setzero_ps(), c01 = _mm256_setzero_ps();
   __m256 c10 = _mm256_setzero_ps(), c11 = _mm256_setzero_ps();
   __m256 c20 = _mm256_setzero_ps(), c21 = _mm256_setzero_ps();
@@ -58,7 +55,7 @@ void sgemm_ukr_avx2_6x16(Index kc, const float* a, const float* b, float* c, Ind
 }
 
 void dgemm_ukr_avx2_6x8(Index kc, const double* a, const double* b, double* c, Index ldc, double alpha, double beta) {
-  const Index c_at = kc > 32 ? kc - 32 : 0;  // as in the float kernel
+  const Index c_at = kc > kCAhead ? kc - kCAhead : 0;  // as in the float kernel
   __m256d c00 = _mm256_setzero_pd(), c01 = _mm256_setzero_pd();
   __m256d c10 = _mm256_setzero_pd(), c11 = _mm256_setzero_pd();
   __m256d c20 = _mm256_setzero_pd(), c21 = _mm256_setzero_pd();

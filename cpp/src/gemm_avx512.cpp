@@ -46,11 +46,6 @@ template <> struct V512<double> {
 };
 
 constexpr int kBAhead = 8;  // k steps of B prefetched ahead (two cache lines each)
-// k steps before the end at which the C tile is prefetched. At the start (as before), its 16 lines
-// -- 8 rows in 2 sets when C's rows are a multiple of 4 KB apart -- were evicted again by the
-// panels streaming through L1 for the next ~kc steps. Whole-process pairs, one thread, the large
-// layer's products: forward 0.985x the time, dx 0.989x, dw 0.987x; 16 or 64 steps the same as 32.
-constexpr Index kCAhead = 32;
 
 // C (MR x 2W) = alpha * A_panel * B_panel + beta * C (see MicroKernel in microkernel.hpp).
 template <typename T, int MR>
