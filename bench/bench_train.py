@@ -17,7 +17,7 @@ import numpy as np
 
 import densegrad as dg
 
-from common import peak_probe, table, time_interleaved
+from common import paired_ratios, peak_probe, table, time_interleaved
 
 CASES = [
     ("seed", (1, 2, 2, 1), 1),
@@ -102,7 +102,7 @@ def run(dtype: str = "float32", repeats: int = 5, quick: bool = False, torch=Non
     probe, probe_flops = peak_probe(dtype)
     peaks = []
     rng = np.random.default_rng(0)
-    rows, results = [], []
+    rows, results, spreads = [], [], []
     if unknown := unknown_cases(only):
         raise ValueError(f"unknown training case {', '.join(unknown)}: the cases are {', '.join(CASE_NAMES)}")
     # --quick runs the three smallest cases unless --cases names others
@@ -154,7 +154,8 @@ def run(dtype: str = "float32", repeats: int = 5, quick: bool = False, torch=Non
         np_update = None if optimizer == "sgd" else _NumpyAdam(params)
         fns["numpy"] = lambda: _numpy_step(params, x, y, np_update)
         fns["peak"] = probe  # the FMA loop, timed in the same rounds
-        t = time_interleaved(fns, repeats, min_time=0.01 if quick else 0.1)
+        per_round = {}
+        t = time_interleaved(fns, repeats, min_time=0.01 if quick else 0.1, rounds=per_round)
         del fns["peak"]
         peak = probe_flops / t.pop("peak")[0] / 1e9
         peaks.append(peak)
@@ -173,8 +174,12 @@ def run(dtype: str = "float32", repeats: int = 5, quick: bool = False, torch=Non
                 f"{us['numpy'] / us['dg fused']:.2f}x", f"{us['numpy'] / us['dg autograd']:.2f}x", f"{gf:.1f}",
                 f"{100 * gf / peak:.0f}%"]
         rows.append(row)
+        paired = paired_ratios(per_round, "torch", "dg fused") if ref else None
+        if paired:
+            spreads.append(f"{label}: {vs(paired[1])}-{vs(paired[2])} (median {vs(paired[0])})")
         results.append({"case": label, "sizes": sizes, "batch": batch, "flops": flops, "us_per_step": us,
                         "min_us": {k: v[1] * 1e6 for k, v in t.items()}, "max_us": {k: v[2] * 1e6 for k, v in t.items()},
+                        "fused_vs_torch_rounds": None if paired is None else dict(zip(("median", "min", "max"), paired)),
                         "steps_per_s": {k: 1e6 / v for k, v in us.items()}, "fused_gflops": gf, "fused_pct_peak": gf / peak, "peak_gflops": peak})
     headers = ["case"] + [f"{k} us" for k in fns] + ["fused vs torch", "autograd vs torch", "fused vs numpy",
                                                      "autograd vs numpy", "fused GF/s", "% peak"]
@@ -182,6 +187,10 @@ def run(dtype: str = "float32", repeats: int = 5, quick: bool = False, torch=Non
                                       f"medians of {repeats} rounds; 'vs' = speed-up (higher is better); "
                                       f"% peak: of an FMA loop timed in the same rounds as each case "
                                       f"(median over cases {statistics.median(peaks):.1f} GFLOP/s per core)")
+    if spreads:
+        # The table's ratios divide two medians; these pair the two timings of each round.
+        text += ("\nfused vs torch round by round (lowest-highest of the rounds' own ratios; each round "
+                 "times both):\n" + "\n".join("  " + line for line in spreads))
     return {"dtype": dtype, "optimizer": optimizer, "peak_gflops": statistics.median(peaks), "cases": results,
             "text": text}
 

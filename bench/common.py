@@ -23,12 +23,15 @@ def median_spread(samples: list[float]) -> tuple[float, float, float]:
     return statistics.median(s), s[0], s[-1]
 
 
-def time_interleaved(fns: dict, repeats: int, min_time: float = 0.02, warmup: int = 2) -> dict:
+def time_interleaved(fns: dict, repeats: int, min_time: float = 0.02, warmup: int = 2,
+                     rounds: dict | None = None) -> dict:
     """Seconds per call of each implementation: (median, min, max) over `repeats` rounds.
 
     fns maps a name to a callable, or to (setup, callable) where setup runs before each timed
     block (e.g. to set a thread count). Each round times every implementation in turn, each over
-    enough calls to last about `min_time` (calibrated once after warm-up).
+    enough calls to last about `min_time` (calibrated once after warm-up). A dict passed as
+    `rounds` receives each implementation's seconds per call round by round, for ratios paired
+    within a round (see paired_ratios).
     """
     plan = {}
     for name, f in fns.items():
@@ -55,7 +58,15 @@ def time_interleaved(fns: dict, repeats: int, min_time: float = 0.02, warmup: in
             for _ in range(n):
                 fn()
             samples[name].append((time.perf_counter() - t0) / n)
+    if rounds is not None:
+        rounds.update(samples)
     return {name: median_spread(s) for name, s in samples.items()}
+
+
+def paired_ratios(rounds: dict, slow: str, fast: str) -> tuple[float, float, float]:
+    """(median, min, max) over the rounds of rounds[slow][i] / rounds[fast][i]: a speed-up taken
+    within each round, so a change of the machine's speed between rounds moves both timings."""
+    return median_spread([a / b for a, b in zip(rounds[slow], rounds[fast])])
 
 
 def peak_probe(dtype: str = "float32", seconds: float = 0.002):

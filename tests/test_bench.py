@@ -255,3 +255,33 @@ def test_numpy_adam_baselines_stay_in_float32():
     adam(0, w, arrays(4, 5), b, arrays(4))
     adam(0, w, arrays(4, 5), b, arrays(4))
     assert seen == {np.dtype(np.float32)}
+
+
+def test_train_table_pairs_the_torch_ratio_round_by_round(monkeypatch):
+    """Besides the ratio of the two medians, the training table reports fused vs torch taken
+    within each round (both timed in it): checked with a fake timer whose rounds make the two
+    differ, so the pairing, the spread and the printed line are exact."""
+    import torch
+
+    bench_train = _bench_module("bench_train")
+    slow = [2e-3, 4e-3, 3e-3]  # torch's rounds
+    fused = [1e-3, 4e-3, 1.5e-3]  # rounds 2x, 1x, 2x
+    fused_alt = [1e-3, 1.5e-3, 4e-3]  # rounds 2x, 2.67x, 0.75x: the same medians (3 / 1.5), other pairs
+
+    calls = iter([fused, fused_alt, fused])
+
+    def fake_timer(fns, repeats, rounds=None, **kw):
+        f = next(calls)
+        per = {name: ([1e-3] * 3 if name not in ("torch", "dg fused") else None) for name in fns}
+        per["torch"], per["dg fused"] = slow, f
+        if rounds is not None:
+            rounds.update(per)
+        return {name: (sorted(v)[1], min(v), max(v)) for name, v in per.items()}
+
+    monkeypatch.setattr(bench_train, "time_interleaved", fake_timer)
+    out = bench_train.run("float32", repeats=3, quick=True, torch=torch)
+    got = [c["fused_vs_torch_rounds"] for c in out["cases"]]
+    assert got[0] == {"median": 2.0, "min": 1.0, "max": 2.0}
+    assert got[1] == {"median": 2.0, "min": 0.75, "max": 4 / 1.5}
+    assert "fused vs torch round by round" in out["text"]
+    assert "seed 1-2-2-1 b1: 1.00x-2.00x (median 2.00x)" in out["text"]
