@@ -78,9 +78,9 @@ def test_adam_steps_match_reference(rng, dtype, opts):
     assert_close(p, ref.adam(p0, grads, betas=betas, **kw), dtype, rtol=rtol)
 
 
-# Above the sizes from which an update is split over threads (2^21 for SGD, 2^18 for Adam: see
+# Above the sizes from which an update is split over threads (2^21 for SGD, 2^19 for Adam: see
 # optim.cpp), and not a multiple of the 64-byte pieces, so the split has a ragged end.
-LARGE = {"sgd": (1 << 21) + 1001, "adam": (1 << 18) + 1001}
+LARGE = {"sgd": (1 << 21) + 1001, "adam": (1 << 19) + 1001}
 
 
 @pytest.fixture

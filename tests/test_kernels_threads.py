@@ -252,3 +252,34 @@ def test_fma_loop_reports_its_flops():
     value, flops = _core.fma_loop(True, 1000)
     assert np.isfinite(value) and flops > 0
     assert _core.fma_loop(True, 2000)[1] == 2 * flops
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("amsgrad,maximize,weight_decay,beta1",
+                         [(False, False, 0.0, 0.9), (True, False, 0.0, 0.9), (False, True, 0.05, 0.9),
+                          (True, True, 0.05, 0.3), (False, False, 0.0, 0.3)])
+def test_adam_update_has_the_same_bits_under_every_kernel(dtype, amsgrad, maximize, weight_decay, beta1):
+    """Under the avx2-fma and avx512 kernels Adam runs an AVX2 loop (8 floats at a time, a masked
+    tail); it must give the portable loop's bits, special values (NaN, infinities, -0) included
+    (a NaN's sign aside)."""
+    rng = np.random.default_rng(5)
+    n = 1003  # not a multiple of the vector width
+    start = [rng.standard_normal(n).astype(dtype) for _ in range(2)]  # param, grad
+    start += [np.abs(rng.standard_normal(n)).astype(dtype) * s for s in (0.1, 0.01, 0.02)]  # moments
+    start[1][[3, 10, 500]] = [np.nan, np.inf, -0.0]
+    start[4][7] = np.nan
+    out = {}
+    try:
+        for kernel in KERNELS:
+            assert _core.set_gemm_kernel(kernel)
+            p, g, m, v, vmax = (a.copy() for a in start)
+            for step in (1, 2, 3):
+                _core.adam_step(p, g, m, v, vmax if amsgrad else None, step, lr=0.01, beta1=beta1,
+                                weight_decay=weight_decay, amsgrad=amsgrad, maximize=maximize)
+            # NaNs as one value: the compiler may turn the portable loop's -grad + x into x - grad,
+            # equal for every number but keeping a NaN's sign
+            out[kernel] = [np.where(np.isnan(a), np.nan, a).tobytes() for a in (p, m, v, vmax)]
+    finally:
+        _core.set_gemm_kernel("auto")
+    assert np.isnan(np.frombuffer(out["generic"][0], dtype)).any()  # the NaN did reach the parameters
+    assert all(out[k] == out["generic"] for k in KERNELS), [k for k in KERNELS if out[k] != out["generic"]]

@@ -36,6 +36,7 @@
 
 #include "densegrad/threads.hpp"
 #include "microkernel.hpp"
+#include "optim_kernels.hpp"
 
 namespace densegrad {
 
@@ -394,6 +395,9 @@ void gemm_thread(void* ctx, int i, int n) {
 }
 
 }  // namespace
+
+// For the optimizers, which pick their loops with the kernel (optim_kernels.hpp).
+int active_kernel() { return g_kernel.load(std::memory_order_relaxed); }
 
 // Work (m * n * k multiply-adds) below which a GEMM runs on one thread, set where 2 threads
 // stopped losing on every machine this was measured on (`bench/run.py --only threads`, and the

@@ -5,8 +5,10 @@
 
 #include <algorithm>
 #include <cmath>
+#include <type_traits>
 
 #include "densegrad/threads.hpp"
+#include "optim_kernels.hpp"
 
 namespace densegrad {
 
@@ -20,9 +22,11 @@ std::string num(double v) { return std::to_string(v); }
 // element while its arrays are in L2) gained from 2^18 and lost up to 2^17 (0.73-0.78x); Adam
 // (a square root and a division per element) gained 1.02-1.24x at 2^17. A 2-vCPU AMD EPYC (Zen 4,
 // waking the worker ~50-60 us): SGD lost 0.41-0.88x from 2^18 to 2^20 and gained 1.56-1.65x at
-// 2^21; Adam lost at 2^17 (0.82x) and gained 1.19-1.31x at 2^18.
+// 2^21; Adam lost at 2^17 (0.82x) and gained 1.19-1.31x at 2^18. Adam's AVX2 loop (below) halved
+// the work per element, so on the Zen 4 its threads pay later: 2^17 0.67-0.75x, 2^18 0.92-1.04x,
+// 2^19 1.22-1.36x, 2^20 1.52-1.67x (float32, two runs, 1 and 2 threads alternating).
 constexpr Index kSgdParallelMin = Index(1) << 21;
-constexpr Index kAdamParallelMin = Index(1) << 18;
+constexpr Index kAdamParallelMin = Index(1) << 19;
 
 // Runs f(lo, hi) over [0, n) in one piece per thread, pieces on 64-byte boundaries.
 template <typename T, typename F>
@@ -178,7 +182,7 @@ void adam_step(T* param, T* exp_avg, T* exp_avg_sq, T* max_exp_avg_sq, const T* 
   const T bc2_sqrt = T(std::sqrt(bias_correction2));
   const T wd = T(o.weight_decay), w1 = T(1.0 - o.beta1), beta2 = T(o.beta2), w2 = T(1.0 - o.beta2);
   const T eps = T(o.eps);
-  using Fn = void (*)(T*, T*, T*, T*, const T*, Index, Index, T, T, T, T, T, T, T);
+  using Fn = detail::AdamRange<T>;
   // [maximize][decay][amsgrad][w1 < 0.5]
   static constexpr Fn kernels[2][2][2][2] = {
       {{{adam_range<T, false, false, false, false>, adam_range<T, false, false, false, true>},
@@ -189,7 +193,19 @@ void adam_step(T* param, T* exp_avg, T* exp_avg_sq, T* max_exp_avg_sq, const T* 
         {adam_range<T, true, false, true, false>, adam_range<T, true, false, true, true>}},
        {{adam_range<T, true, true, false, false>, adam_range<T, true, true, false, true>},
         {adam_range<T, true, true, true, false>, adam_range<T, true, true, true, true>}}}};
-  const Fn fn = kernels[o.maximize][o.weight_decay != 0.0][o.amsgrad][w1 < T(0.5)];
+  Fn fn = kernels[o.maximize][o.weight_decay != 0.0][o.amsgrad][w1 < T(0.5)];
+#if defined(DENSEGRAD_X86)
+  // With the AVX2 or AVX-512 GEMM kernel (so the CPU has AVX2), the AVX2 loop: the same bits,
+  // 1.6-2.0x the speed of the SSE loop above from 4K to 1M floats and 1.4-1.5x at 3M (there
+  // memory-bound), one thread, on the Zen 4 measured (bench/README.md).
+  if (detail::active_kernel() >= 1) {
+    const bool maximize = o.maximize, decay = o.weight_decay != 0.0, amsgrad = o.amsgrad, low = w1 < T(0.5);
+    if constexpr (std::is_same_v<T, float>)
+      fn = detail::adam_range_avx2_f32(maximize, decay, amsgrad, low);
+    else
+      fn = detail::adam_range_avx2_f64(maximize, decay, amsgrad, low);
+  }
+#endif
   for_ranges<T>(n, kAdamParallelMin, [&](Index lo, Index hi) {
     fn(param, exp_avg, exp_avg_sq, max_exp_avg_sq, grad, lo, hi, step_size, bc2_sqrt, wd, w1, beta2, w2, eps);
   });

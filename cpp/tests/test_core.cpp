@@ -326,6 +326,59 @@ void test_optimizers() {
   check(close(q[0], 0.99, 1e-6) && close(q[1], -1.99, 1e-6) && close(q[2], 0.49, 1e-4), "adam first step = lr * sign");
 }
 
+// Adam's AVX2 loop (run under the avx2-fma and avx512 kernels) gives the portable loop's bits
+// (NaN's sign aside):
+// every option, float and double, lengths around the vector width (its masked tail), a range
+// that starts off the vector grid, and the special values (NaN, infinities, -0, a huge and a
+// tiny gradient) that amsgrad's NaN-propagating maximum and the sign flips must carry through.
+template <typename T>
+void test_adam_loops_agree(const char* kernel) {
+  if (!set_gemm_kernel(kernel)) return;  // the CPU has no such kernel
+  const T inf = std::numeric_limits<T>::infinity(), nan = std::numeric_limits<T>::quiet_NaN();
+  const T special[] = {nan, inf, -inf, T(-0.0), T(0), T(1e30), T(-1e-30), T(3)};
+  std::mt19937 rng(11);
+  std::normal_distribution<double> nd;
+  for (Index n : {1, 3, 4, 7, 8, 9, 15, 16, 17, 67}) {
+    for (int opts = 0; opts < 16; ++opts) {
+      AdamOptions o;
+      o.lr = 0.01;
+      o.maximize = opts & 1;
+      o.weight_decay = (opts & 2) ? 0.05 : 0.0;
+      o.amsgrad = opts & 4;
+      o.beta1 = (opts & 8) ? 0.3 : 0.9;  // 1 - beta1 on both sides of torch.lerp's 0.5
+      // param, exp_avg, exp_avg_sq, max_exp_avg_sq, grad; [0]: portable, [1]: this kernel
+      std::vector<T> a[2][5];
+      for (int k = 0; k < 5; ++k) {
+        a[0][k].resize(std::size_t(n));
+        for (Index i = 0; i < n; ++i) a[0][k][std::size_t(i)] = k == 2 || k == 3 ? T(std::abs(nd(rng))) : T(nd(rng));
+      }
+      if (n > 8)
+        for (int k = 0; k < 4; ++k) a[0][k][std::size_t((k * 3) % n)] = special[(opts + k) % 8];
+      if (n > 16)
+        for (int i = 0; i < 8; ++i) a[0][4][std::size_t(8 + i)] = special[i];  // every special gradient
+      for (int k = 0; k < 5; ++k) a[1][k] = a[0][k];
+      const Index lo = n > 3 ? 1 : 0;  // a range that starts off the vector grid
+      for (int run = 0; run < 2; ++run) {
+        set_gemm_kernel(run == 0 ? "generic" : kernel);
+        for (Index step = 1; step <= 3; ++step)
+          adam_step<T>(a[run][0].data() + lo, a[run][1].data() + lo, a[run][2].data() + lo,
+                       o.amsgrad ? a[run][3].data() + lo : nullptr, a[run][4].data() + lo, n - lo, step, o);
+      }
+      // Bitwise, except that a NaN's sign may differ: the compiler may turn the portable loop's
+      // -grad + x into x - grad, equal for every number but keeping the NaN's sign.
+      bool same = true;
+      for (int k = 0; k < 4; ++k)
+        for (Index i = 0; i < n; ++i) {
+          const T x = a[0][k][std::size_t(i)], y = a[1][k][std::size_t(i)];
+          same = same && ((x != x && y != y) || std::memcmp(&x, &y, sizeof(T)) == 0);
+        }
+      check(same, std::string("adam on ") + kernel + " bitwise the portable loop (" + (sizeof(T) == 4 ? "float" : "double") +
+                      ", n " + std::to_string(n) + ", options " + std::to_string(opts) + ")");
+    }
+  }
+  set_gemm_kernel("auto");
+}
+
 void test_invalid_arguments() {
   float buf[4] = {};
   expect_invalid([&] { gemm<float>(Trans::No, Trans::No, -1, 1, 1, 1.f, buf, 1, buf, 1, 0.f, buf, 1); }, "negative m");
@@ -624,6 +677,10 @@ int main(int argc, char** argv) {
   test_few_rows_path_is_bitwise_packed<double>();
   test_seed_network();
   test_optimizers();
+  for (const char* kernel : {"avx2-fma", "avx512"}) {
+    test_adam_loops_agree<float>(kernel);
+    test_adam_loops_agree<double>(kernel);
+  }
   test_invalid_arguments();
   test_mlp_train_step<float>(OptimizerSpec::Kind::Sgd);
   test_mlp_train_step<double>(OptimizerSpec::Kind::Adam);
