@@ -65,10 +65,13 @@ for target in $TARGETS; do
         clang++ $CXXFLAGS_FUZZ $SAN -ffp-contract=off -fsanitize=fuzzer-no-link -c "$src" -o "$obj"
         objs+=("$obj")
       done
-      # the AVX2 micro-kernels alone get -mavx2 -mfma, as in CMakeLists.txt
+      # the AVX2 and AVX-512 files alone get their instruction sets, as in CMakeLists.txt
       clang++ $CXXFLAGS_FUZZ $SAN -ffp-contract=off -fsanitize=fuzzer-no-link -mavx2 -mfma -c cpp/src/gemm_avx2.cpp -o "$OUT/obj/gemm_avx2.o"
-      clang++ $CXXFLAGS_FUZZ $SAN -fsanitize=fuzzer "$harness" "${objs[@]}" "$OUT/obj/gemm_avx2.o" -lpthread \
-        -o "$OUT/fuzz_$target"
+      clang++ $CXXFLAGS_FUZZ $SAN -ffp-contract=off -fsanitize=fuzzer-no-link -mavx512f -mavx2 -mfma -c cpp/src/gemm_avx512.cpp \
+        -o "$OUT/obj/gemm_avx512.o"
+      clang++ $CXXFLAGS_FUZZ $SAN -ffp-contract=off -fsanitize=fuzzer-no-link -mavx2 -c cpp/src/optim_avx2.cpp -o "$OUT/obj/optim_avx2.o"
+      clang++ $CXXFLAGS_FUZZ $SAN -fsanitize=fuzzer "$harness" "${objs[@]}" "$OUT/obj/gemm_avx2.o" "$OUT/obj/gemm_avx512.o" \
+        "$OUT/obj/optim_avx2.o" -lpthread -o "$OUT/fuzz_$target"
       extra=(-max_len=4096)
       if [ "$target" = cpploader ]; then
         mkdir -p "$OUT/corpus-cpploader"

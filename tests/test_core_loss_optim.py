@@ -78,8 +78,8 @@ def test_adam_steps_match_reference(rng, dtype, opts):
     assert_close(p, ref.adam(p0, grads, betas=betas, **kw), dtype, rtol=rtol)
 
 
-# Above the sizes from which an update is split over threads (2^21 for SGD, 2^19 for Adam: see
-# optim.cpp), and not a multiple of the 64-byte pieces, so the split has a ragged end.
+# Above the sizes from which an update is split over threads (2^21 for SGD; for Adam 2^19 float32
+# at most: see optim.cpp), and not a multiple of the 64-byte pieces, so the split has a ragged end.
 LARGE = {"sgd": (1 << 21) + 1001, "adam": (1 << 19) + 1001}
 
 

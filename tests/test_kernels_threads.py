@@ -256,8 +256,7 @@ def test_fma_loop_reports_its_flops():
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("amsgrad,maximize,weight_decay,beta1",
-                         [(False, False, 0.0, 0.9), (True, False, 0.0, 0.9), (False, True, 0.05, 0.9),
-                          (True, True, 0.05, 0.3), (False, False, 0.0, 0.3)])
+                         list(itertools.product([False, True], [False, True], [0.0, 0.05], [0.9, 0.3])))
 def test_adam_update_has_the_same_bits_under_every_kernel(dtype, amsgrad, maximize, weight_decay, beta1):
     """Under the avx2-fma and avx512 kernels Adam runs an AVX2 loop (8 floats at a time, a masked
     tail); it must give the portable loop's bits, special values (NaN, infinities, -0) included

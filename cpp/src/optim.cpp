@@ -22,11 +22,15 @@ std::string num(double v) { return std::to_string(v); }
 // element while its arrays are in L2) gained from 2^18 and lost up to 2^17 (0.73-0.78x); Adam
 // (a square root and a division per element) gained 1.02-1.24x at 2^17. A 2-vCPU AMD EPYC (Zen 4,
 // waking the worker ~50-60 us): SGD lost 0.41-0.88x from 2^18 to 2^20 and gained 1.56-1.65x at
-// 2^21; Adam lost at 2^17 (0.82x) and gained 1.19-1.31x at 2^18. Adam's AVX2 loop (below) halved
-// the work per element, so on the Zen 4 its threads pay later: 2^17 0.67-0.75x, 2^18 0.92-1.04x,
-// 2^19 1.22-1.36x, 2^20 1.52-1.67x (float32, two runs, 1 and 2 threads alternating).
+// 2^21; Adam lost at 2^17 (0.82x) and gained 1.19-1.31x at 2^18.
 constexpr Index kSgdParallelMin = Index(1) << 21;
-constexpr Index kAdamParallelMin = Index(1) << 19;
+// Adam's AVX2 loop (adam_step) does an element in about half the time, so its threads pay later.
+// Measured again on the Zen 4, 1 and 2 threads alternating (python, _core.adam_step): AVX2 loop,
+// float32 2^17 0.67-0.75x, 2^18 0.92-1.04x, 2^19 1.22-1.36x, 2^20 1.52-1.67x (two runs); float64
+// 2^17 1.16x, 2^18 1.41x; the portable loop (DENSEGRAD_KERNEL=generic), float32 2^17 0.90x, 2^18
+// 1.25x; float64 2^17 1.37x. Two threads pay from about 150 us of one thread's work: 2 MB per
+// array with the AVX2 loop, 1 MB with the portable one.
+constexpr std::size_t kAdamParallelBytes = std::size_t(1) << 20;  // x2 with the AVX2 loop
 
 // Runs f(lo, hi) over [0, n) in one piece per thread, pieces on 64-byte boundaries.
 template <typename T, typename F>
@@ -194,6 +198,7 @@ void adam_step(T* param, T* exp_avg, T* exp_avg_sq, T* max_exp_avg_sq, const T* 
        {{adam_range<T, true, true, false, false>, adam_range<T, true, true, false, true>},
         {adam_range<T, true, true, true, false>, adam_range<T, true, true, true, true>}}}};
   Fn fn = kernels[o.maximize][o.weight_decay != 0.0][o.amsgrad][w1 < T(0.5)];
+  Index parallel_min = Index(kAdamParallelBytes / sizeof(T));
 #if defined(DENSEGRAD_X86)
   // With the AVX2 or AVX-512 GEMM kernel (so the CPU has AVX2), the AVX2 loop: the same bits,
   // 1.6-2.0x the speed of the SSE loop above from 4K to 1M floats and 1.4-1.5x at 3M (there
@@ -204,9 +209,10 @@ void adam_step(T* param, T* exp_avg, T* exp_avg_sq, T* max_exp_avg_sq, const T* 
       fn = detail::adam_range_avx2_f32(maximize, decay, amsgrad, low);
     else
       fn = detail::adam_range_avx2_f64(maximize, decay, amsgrad, low);
+    parallel_min *= 2;
   }
 #endif
-  for_ranges<T>(n, kAdamParallelMin, [&](Index lo, Index hi) {
+  for_ranges<T>(n, parallel_min, [&](Index lo, Index hi) {
     fn(param, exp_avg, exp_avg_sq, max_exp_avg_sq, grad, lo, hi, step_size, bc2_sqrt, wd, w1, beta2, w2, eps);
   });
 }

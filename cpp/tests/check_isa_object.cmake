@@ -1,6 +1,6 @@
-# The wheel must import and run on CPUs without AVX2 or AVX-512: gemm_avx2.cpp (-mavx2 -mfma) and
-# gemm_avx512.cpp (-mavx512f) are the only files built for more than the baseline instruction
-# set, and their functions run only after the run-time CPU check. That holds only if such an
+# The wheel must import and run on CPUs without AVX2 or AVX-512: gemm_avx2.cpp (-mavx2 -mfma),
+# gemm_avx512.cpp (-mavx512f) and optim_avx2.cpp (-mavx2) are the only files built for more than
+# the baseline instruction set, and their functions run only after the run-time CPU check. That holds only if such an
 # object gives the linker nothing it could use elsewhere (this script checks the one named by
 # -DOBJECT; the example below speaks of the AVX2 one). An inline function or template
 # instance compiled in that file (std::vector<float>'s members, std::min, a shared helper) is a
@@ -18,9 +18,9 @@
 # (*avx2*, *avx512*). (Weak data, such as the
 # exception-handling personality reference, is no instruction-set hazard.)
 #
-# Run by ctest:  cmake -DNM=<nm> -DISA=avx2 -DOBJECT=<gemm_avx2 object> -P check_isa_object.cmake
+# Run by ctest:  cmake -DNM=<nm> -DISA=avx2 -DOBJECT=<gemm_avx2 or optim_avx2 object> -P check_isa_object.cmake
 if(NOT NM OR NOT OBJECT OR NOT ISA)
-  message(FATAL_ERROR "usage: cmake -DNM=<nm> -DISA=<avx2|avx512> -DOBJECT=<gemm_<ISA> object file> -P ${CMAKE_CURRENT_LIST_FILE}")
+  message(FATAL_ERROR "usage: cmake -DNM=<nm> -DISA=<avx2|avx512> -DOBJECT=<an <ISA> object file> -P ${CMAKE_CURRENT_LIST_FILE}")
 endif()
 execute_process(COMMAND "${NM}" --defined-only "${OBJECT}"
                 OUTPUT_VARIABLE symbols ERROR_VARIABLE err RESULT_VARIABLE rc)
@@ -57,6 +57,6 @@ endif()
 if(bad)
   string(REPLACE ";" "\n" bad "${bad}")
   message(FATAL_ERROR "${OBJECT} exports code the rest of the library could link to:\n${bad}\n"
-                      "Keep gemm_${ISA}.cpp free of inline library code (std containers, shared helpers).")
+                      "Keep the ${ISA} files free of inline library code (std containers, shared helpers).")
 endif()
 message(STATUS "${OBJECT}: ${kernels} ${ISA} functions; no weak functions, no initialiser")

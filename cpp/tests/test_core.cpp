@@ -352,10 +352,12 @@ void test_adam_loops_agree(const char* kernel) {
         a[0][k].resize(std::size_t(n));
         for (Index i = 0; i < n; ++i) a[0][k][std::size_t(i)] = k == 2 || k == 3 ? T(std::abs(nd(rng))) : T(nd(rng));
       }
+      // Inside the updated range [lo, n): one special value in the parameter and in each moment
+      // (different places), and every special gradient.
       if (n > 8)
-        for (int k = 0; k < 4; ++k) a[0][k][std::size_t((k * 3) % n)] = special[(opts + k) % 8];
+        for (int k = 0; k < 4; ++k) a[0][k][std::size_t(1 + k)] = special[(opts + k) % 8];
       if (n > 16)
-        for (int i = 0; i < 8; ++i) a[0][4][std::size_t(8 + i)] = special[i];  // every special gradient
+        for (int i = 0; i < 8; ++i) a[0][4][std::size_t(8 + i)] = special[i];
       for (int k = 0; k < 5; ++k) a[1][k] = a[0][k];
       const Index lo = n > 3 ? 1 : 0;  // a range that starts off the vector grid
       for (int run = 0; run < 2; ++run) {
