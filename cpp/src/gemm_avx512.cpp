@@ -31,6 +31,9 @@ template <> struct V512<float> {
   static V fma(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
   static V mul(V a, V b) { return _mm512_mul_ps(a, b); }
   static V add(V a, V b) { return _mm512_add_ps(a, b); }
+  // activation_forward's relu (z < 0 ? 0 : z: NaN and -0 kept) and leaky relu (z > 0 ? z : z * s)
+  static V relu(V z) { return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(z, zero(), _CMP_LT_OQ), z, zero()); }
+  static V leaky(V z, V s) { return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(z, zero(), _CMP_GT_OQ), _mm512_mul_ps(z, s), z); }
 };
 
 template <> struct V512<double> {
@@ -43,13 +46,17 @@ template <> struct V512<double> {
   static V fma(V a, V b, V c) { return _mm512_fmadd_pd(a, b, c); }
   static V mul(V a, V b) { return _mm512_mul_pd(a, b); }
   static V add(V a, V b) { return _mm512_add_pd(a, b); }
+  static V relu(V z) { return _mm512_mask_blend_pd(_mm512_cmp_pd_mask(z, zero(), _CMP_LT_OQ), z, zero()); }
+  static V leaky(V z, V s) { return _mm512_mask_blend_pd(_mm512_cmp_pd_mask(z, zero(), _CMP_GT_OQ), _mm512_mul_pd(z, s), z); }
 };
 
 constexpr int kBAhead = 8;  // k steps of B prefetched ahead (two cache lines each)
 
 // C (MR x 2W) = alpha * A_panel * B_panel + beta * C (see MicroKernel in microkernel.hpp).
-template <typename T, int MR>
-void ukr(Index kc, const T* a, const T* b, T* c, Index ldc, T alpha, T beta) {
+// Act: 0 none; with a bias (may be null) added, then 1 identity, 2 relu, 3 leaky relu.
+template <typename T, int MR, int Act = 0>
+void ukr(Index kc, const T* a, const T* b, T* c, Index ldc, T alpha, T beta, const T* bias = nullptr,
+         T slope = T(0)) {
   using X = V512<T>;
   using V = typename X::V;
   constexpr int W = X::W;
@@ -89,17 +96,44 @@ void ukr(Index kc, const T* a, const T* b, T* c, Index ldc, T alpha, T beta) {
   if (beta == T(0)) {  // C is not read: NaN in an uninitialised output cannot leak in
 #pragma GCC unroll 16
     for (int i = 0; i < MR; ++i) {
-      X::store(c + i * ldc, X::mul(va, acc0[i]));
-      X::store(c + i * ldc + W, X::mul(va, acc1[i]));
+      acc0[i] = X::mul(va, acc0[i]);
+      acc1[i] = X::mul(va, acc1[i]);
     }
   } else {
     const V vb = X::set1(beta);
 #pragma GCC unroll 16
     for (int i = 0; i < MR; ++i) {
       T* ci = c + i * ldc;
-      X::store(ci, X::fma(va, acc0[i], X::mul(vb, X::load(ci))));
-      X::store(ci + W, X::fma(va, acc1[i], X::mul(vb, X::load(ci + W))));
+      acc0[i] = X::fma(va, acc0[i], X::mul(vb, X::load(ci)));
+      acc1[i] = X::fma(va, acc1[i], X::mul(vb, X::load(ci + W)));
     }
+  }
+  if (Act != 0) {
+    V bias0 = X::zero(), bias1 = X::zero();
+    if (bias != nullptr) {
+      bias0 = X::load(bias);
+      bias1 = X::load(bias + W);
+    }
+    const V vs = X::set1(slope);
+#pragma GCC unroll 16
+    for (int i = 0; i < MR; ++i) {
+      if (bias != nullptr) {
+        acc0[i] = X::add(acc0[i], bias0);
+        acc1[i] = X::add(acc1[i], bias1);
+      }
+      if (Act == 2) {
+        acc0[i] = X::relu(acc0[i]);
+        acc1[i] = X::relu(acc1[i]);
+      } else if (Act == 3) {
+        acc0[i] = X::leaky(acc0[i], vs);
+        acc1[i] = X::leaky(acc1[i], vs);
+      }
+    }
+  }
+#pragma GCC unroll 16
+  for (int i = 0; i < MR; ++i) {
+    X::store(c + i * ldc, acc0[i]);
+    X::store(c + i * ldc + W, acc1[i]);
   }
 }
 
@@ -128,6 +162,24 @@ void sgemm_ukr_avx512(Index kc, const float* a, const float* b, float* c, Index 
 void dgemm_ukr_avx512(Index kc, const double* a, const double* b, double* c, Index ldc, double alpha,
                       double beta) {
   ukr<double, kAvx512MR>(kc, a, b, c, ldc, alpha, beta);
+}
+
+void sgemm_ukr_ep_avx512(Index kc, const float* a, const float* b, float* c, Index ldc, float alpha, float beta,
+                         const float* bias, int act, float slope) {
+  switch (act) {
+    case 1: return ukr<float, kAvx512MR, 1>(kc, a, b, c, ldc, alpha, beta, bias, slope);
+    case 2: return ukr<float, kAvx512MR, 2>(kc, a, b, c, ldc, alpha, beta, bias, slope);
+    case 3: return ukr<float, kAvx512MR, 3>(kc, a, b, c, ldc, alpha, beta, bias, slope);
+  }
+}
+
+void dgemm_ukr_ep_avx512(Index kc, const double* a, const double* b, double* c, Index ldc, double alpha,
+                         double beta, const double* bias, int act, double slope) {
+  switch (act) {
+    case 1: return ukr<double, kAvx512MR, 1>(kc, a, b, c, ldc, alpha, beta, bias, slope);
+    case 2: return ukr<double, kAvx512MR, 2>(kc, a, b, c, ldc, alpha, beta, bias, slope);
+    case 3: return ukr<double, kAvx512MR, 3>(kc, a, b, c, ldc, alpha, beta, bias, slope);
+  }
 }
 
 float fma_loop_avx512_f32(Index iters) { return fma_loop<float>(iters); }

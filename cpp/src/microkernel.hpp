@@ -16,6 +16,14 @@ namespace detail {
 template <typename T>
 using MicroKernel = void (*)(Index kc, const T* a, const T* b, T* c, Index ldc, T alpha, T beta);
 
+// The micro-kernel with the dense forward's epilogue applied in registers before C is stored:
+// c = act(alpha * acc (+ beta * c) + bias[j]) with act 1 identity, 2 relu, 3 leaky relu (slope),
+// bias (nr values at the tile's first column) may be null. The same operations as the separate
+// epilogue pass, so the same bits.
+template <typename T>
+using MicroKernelEp = void (*)(Index kc, const T* a, const T* b, T* c, Index ldc, T alpha, T beta, const T* bias,
+                               int act, T slope);
+
 // Fast packers for full panels (may be null: the portable packing is used).
 //   pack_a_rows(dst, src, ld, kc): dst[p * mr + i] = src[i * ld + p]  (non-transposed A; may
 //                                  write up to 8 elements past dst + mr * kc)
@@ -60,6 +68,7 @@ struct KernelInfo {
   // path is then used only there.
   bool small_any_scale = true;
   RowsTb<T> rows_tb = nullptr;  // null: no few-rows path for a transposed B
+  MicroKernelEp<T> ukr_ep = nullptr;  // null: the epilogue runs as a separate pass over the tile
 };
 
 // k steps before the end of a micro-kernel's k loop at which it prefetches its C tile (every
@@ -102,6 +111,10 @@ void pack_a_rows6d_avx2(double* dst, const double* src, Index ld, Index kc);
 // Defined in gemm_avx512.cpp (only on x86-64 builds).
 void sgemm_ukr_avx512(Index kc, const float* a, const float* b, float* c, Index ldc, float alpha, float beta);
 void dgemm_ukr_avx512(Index kc, const double* a, const double* b, double* c, Index ldc, double alpha, double beta);
+void sgemm_ukr_ep_avx512(Index kc, const float* a, const float* b, float* c, Index ldc, float alpha, float beta,
+                         const float* bias, int act, float slope);
+void dgemm_ukr_ep_avx512(Index kc, const double* a, const double* b, double* c, Index ldc, double alpha,
+                         double beta, const double* bias, int act, double slope);
 void pack_a_rows_avx512(float* dst, const float* src, Index ld, Index kc);
 void pack_b_trans16d_avx512(double* dst, const double* src, Index ld, Index kc);
 void pack_a_rowsd_avx512(double* dst, const double* src, Index ld, Index kc);

@@ -381,6 +381,57 @@ void test_adam_loops_agree(const char* kernel) {
   set_gemm_kernel("auto");
 }
 
+// The forward epilogue applied in the AVX-512 micro-kernel's registers (identity, relu, leaky
+// relu with y == C) gives the bits of the plain product followed by the epilogue's own
+// operations (c + bias[j], then activation_forward): full and edge tiles, one and several k
+// blocks, with and without a bias, leaky slopes below 0, between 0 and 1 and above 1, and NaN,
+// infinities and -0 among the inputs. On the AVX2 kernel the same test covers the separate pass.
+template <typename T>
+void test_epilogue_in_registers(const char* kernel) {
+  if (!set_gemm_kernel(kernel)) return;
+  const Index small_default = detail::small_max_work();
+  detail::set_small_max_work(0);  // every product packed: the path under test
+  std::mt19937 rng(3);
+  std::normal_distribution<double> nd;
+  const T specials[] = {std::numeric_limits<T>::quiet_NaN(), std::numeric_limits<T>::infinity(),
+                        -std::numeric_limits<T>::infinity(), T(-0.0)};
+  struct Case { Index m, n, k; };
+  for (const Case cs : {Case{8, 32, 5}, Case{16, 64, 300}, Case{17, 33, 257}, Case{24, 96, 600}, Case{9, 47, 1}}) {
+    std::vector<T> x(std::size_t(cs.m * cs.k)), w(std::size_t(cs.n * cs.k)), b(std::size_t(cs.n));
+    for (auto& v : x) v = T(nd(rng));
+    for (auto& v : w) v = T(nd(rng));
+    for (auto& v : b) v = T(nd(rng));
+    for (int s = 0; s < 4; ++s) x[std::size_t((s * 7) % (cs.m * cs.k))] = specials[s];
+    std::vector<T> plain(std::size_t(cs.m * cs.n));
+    gemm<T>(Trans::No, Trans::Yes, cs.m, cs.n, cs.k, T(1), x.data(), cs.k, w.data(), cs.k, T(0), plain.data(), cs.n);
+    const std::pair<Activation, double> acts[] = {{Activation::Identity, 0.0}, {Activation::Relu, 0.0},
+                                                  {Activation::LeakyRelu, 0.01}, {Activation::LeakyRelu, -0.5},
+                                                  {Activation::LeakyRelu, 2.0}};
+    for (const auto& [act, slope_d] : acts)
+      for (bool with_bias : {false, true}) {
+        const T slope = T(slope_d);
+        std::vector<T> c(std::size_t(cs.m * cs.n), T(7));  // beta 0: never read
+        const detail::Epilogue<T> ep{with_bias ? b.data() : nullptr, act, slope, c.data(), cs.n};
+        detail::gemm_ex<T>(Trans::No, Trans::Yes, cs.m, cs.n, cs.k, T(1), x.data(), cs.k, w.data(), cs.k, T(0), c.data(),
+                           cs.n, &ep);
+        bool same = true;
+        for (Index i = 0; i < cs.m; ++i)
+          for (Index j = 0; j < cs.n; ++j) {
+            T want = plain[std::size_t(i * cs.n + j)];
+            if (with_bias) want = want + b[std::size_t(j)];
+            want = activation_forward(act, want, slope);
+            same = same && std::memcmp(&want, &c[std::size_t(i * cs.n + j)], sizeof(T)) == 0;
+          }
+        check(same, std::string("epilogue on ") + kernel + " bitwise the product then the epilogue (" +
+                        (sizeof(T) == 4 ? "float" : "double") + ", " + std::to_string(cs.m) + "x" + std::to_string(cs.n) +
+                        "x" + std::to_string(cs.k) + ", activation " + std::to_string(int(act)) + ", slope " +
+                        std::to_string(slope_d) + (with_bias ? ", bias)" : ")"));
+      }
+  }
+  detail::set_small_max_work(small_default);
+  set_gemm_kernel("auto");
+}
+
 void test_invalid_arguments() {
   float buf[4] = {};
   expect_invalid([&] { gemm<float>(Trans::No, Trans::No, -1, 1, 1, 1.f, buf, 1, buf, 1, 0.f, buf, 1); }, "negative m");
@@ -682,6 +733,10 @@ int main(int argc, char** argv) {
   for (const char* kernel : {"avx2-fma", "avx512"}) {
     test_adam_loops_agree<float>(kernel);
     test_adam_loops_agree<double>(kernel);
+  }
+  for (const char* kernel : {"avx2-fma", "avx512"}) {
+    test_epilogue_in_registers<float>(kernel);
+    test_epilogue_in_registers<double>(kernel);
   }
   test_invalid_arguments();
   test_mlp_train_step<float>(OptimizerSpec::Kind::Sgd);
