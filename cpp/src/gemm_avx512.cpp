@@ -164,6 +164,7 @@ void dgemm_ukr_avx512(Index kc, const double* a, const double* b, double* c, Ind
   ukr<double, kAvx512MR>(kc, a, b, c, ldc, alpha, beta);
 }
 
+// act is 1, 2 or 3 (gemm_block's ep_act): identity, relu, leaky relu.
 void sgemm_ukr_ep_avx512(Index kc, const float* a, const float* b, float* c, Index ldc, float alpha, float beta,
                          const float* bias, int act, float slope) {
   switch (act) {

@@ -401,7 +401,9 @@ void test_epilogue_in_registers(const char* kernel) {
     for (auto& v : x) v = T(nd(rng));
     for (auto& v : w) v = T(nd(rng));
     for (auto& v : b) v = T(nd(rng));
-    for (int s = 0; s < 4; ++s) x[std::size_t((s * 7) % (cs.m * cs.k))] = specials[s];
+    // one special value in each of rows 0-3 (a row's products become NaN, or +-inf, or stay finite
+    // for -0), so that every k-block count feeds infinities as well as NaN to the epilogue
+    for (int s = 0; s < 4; ++s) x[std::size_t((s * (cs.k + 1)) % (cs.m * cs.k))] = specials[s];
     std::vector<T> plain(std::size_t(cs.m * cs.n));
     gemm<T>(Trans::No, Trans::Yes, cs.m, cs.n, cs.k, T(1), x.data(), cs.k, w.data(), cs.k, T(0), plain.data(), cs.n);
     const std::pair<Activation, double> acts[] = {{Activation::Identity, 0.0}, {Activation::Relu, 0.0},
