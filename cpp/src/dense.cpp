@@ -1,6 +1,6 @@
 // Dense layer forward and backward on top of gemm(). Forward runs one GEMM into the output with
 // its epilogue (bias, keep z if asked, activation) applied to each finished tile -- in the
-// AVX-512 micro-kernel's registers where it can (see Epilogue in gemm.hpp). Backward applies
+// AVX-512 or AVX2 micro-kernel's registers where it can (see Epilogue in gemm.hpp). Backward applies
 // act' once into dz, then two GEMMs (dx, dw) and a column sum (db).
 #include "densegrad/dense.hpp"
 

@@ -79,10 +79,10 @@ constexpr KernelInfo<double> kGenericD{ukr_generic<double, 4, 4>, 4, 4, 256, 128
 #if defined(DENSEGRAD_X86)
 constexpr KernelInfo<float> kAvx2F{sgemm_ukr_avx2_6x16, 6, 16, 256, 120, 3072, "avx2-fma",
                                    pack_a_rows6_avx2, pack_b_trans16_avx2, sgemm_small_avx2,
-                                   transpose_avx2, true, sgemm_rows_tb_avx2};
+                                   transpose_avx2, true, sgemm_rows_tb_avx2, sgemm_ukr_ep_avx2};
 constexpr KernelInfo<double> kAvx2D{dgemm_ukr_avx2_6x8, 6, 8, 256, 96, 2048, "avx2-fma",
                                     pack_a_rows6d_avx2, pack_b_trans8d_avx2, dgemm_small_avx2,
-                                    transpose_avx2, true, dgemm_rows_tb_avx2};
+                                    transpose_avx2, true, dgemm_rows_tb_avx2, dgemm_ukr_ep_avx2};
 // AVX-512: kAvx512MR x 32 floats (16 doubles), and the AVX2 kernel's k blocks (kc 256): every
 // element is then summed and rounded as on the AVX2 kernel wherever alpha == 1 (all the library's
 // own products), so results do not change between AVX2 and AVX-512 CPUs (tested). kc 128, which
@@ -344,11 +344,12 @@ void gemm_block(const GemmTask<T>& t, Index i_lo, Index i_hi, Index j_lo, Index 
   T* const bpack = align64(bbuf.data());
   alignas(64) T tile[kMaxTile];  // for edge tiles
   // The epilogue in the micro-kernel's registers, for the full tiles of the last k block, where
-  // the kernel has that entry (AVX-512) and the epilogue works on C in place with an activation
-  // it has (1 identity, 2 relu, 3 leaky relu; sigmoid and tanh call the C library's exp and
-  // tanh, so they keep the separate pass). Whole-process pairs of the medium SGD step (C++ loop,
-  // one thread, Zen 4): 0.983x and 0.991x the time with the separate pass (21 pairs each); the
-  // large step 1.02x (7 pairs, within the noise).
+  // the kernel has that entry (AVX-512, AVX2) and the epilogue works on C in place with an
+  // activation it has (1 identity, 2 relu, 3 leaky relu; sigmoid and tanh call the C library's
+  // exp and tanh, so they keep the separate pass). Whole-process pairs of the medium SGD step (C++
+  // loop, one thread, Zen 4) against the separate pass: AVX-512 0.983x and 0.991x the time (21
+  // pairs each), the large step 1.02x (7 pairs, within the noise); AVX2 (DENSEGRAD_KERNEL=
+  // avx2-fma on the same machine) medium 0.992x and 0.995x, large 0.988x.
   int ep_act = 0;
   if (t.ep != nullptr && K.ukr_ep != nullptr && t.ep->y == t.c && t.ep->ldy == t.ldc)
     ep_act = t.ep->act == Activation::Identity ? 1 : t.ep->act == Activation::Relu ? 2

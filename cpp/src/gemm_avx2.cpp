@@ -9,7 +9,33 @@
 namespace densegrad {
 namespace detail {
 
-void sgemm_ukr_avx2_6x16(Index kc, const float* a, const float* b, float* c, Index ldc, float alpha, float beta) {
+namespace {
+
+// The forward epilogue on a register pair holding one row of a tile (see MicroKernelEp): + bias,
+// then relu (z < 0 ? 0 : z) or leaky relu (z > 0 ? z : z * slope), as activation_forward does.
+template <int Act>
+inline __m256 epilogue8(__m256 z, __m256 bias, __m256 slope, bool with_bias) {
+  if (with_bias) z = _mm256_add_ps(z, bias);
+  const __m256 zero = _mm256_setzero_ps();
+  if (Act == 2) z = _mm256_blendv_ps(z, zero, _mm256_cmp_ps(z, zero, _CMP_LT_OQ));
+  if (Act == 3) z = _mm256_blendv_ps(_mm256_mul_ps(z, slope), z, _mm256_cmp_ps(z, zero, _CMP_GT_OQ));
+  return z;
+}
+
+template <int Act>
+inline __m256d epilogue4(__m256d z, __m256d bias, __m256d slope, bool with_bias) {
+  if (with_bias) z = _mm256_add_pd(z, bias);
+  const __m256d zero = _mm256_setzero_pd();
+  if (Act == 2) z = _mm256_blendv_pd(z, zero, _mm256_cmp_pd(z, zero, _CMP_LT_OQ));
+  if (Act == 3) z = _mm256_blendv_pd(_mm256_mul_pd(z, slope), z, _mm256_cmp_pd(z, zero, _CMP_GT_OQ));
+  return z;
+}
+
+// Act 0: the plain micro-kernel; 1-3: with the forward epilogue in registers (identity, relu,
+// leaky relu; bias may be null).
+template <int Act>
+void sgemm_6x16(Index kc, const float* a, const float* b, float* c, Index ldc, float alpha, float beta,
+                const float* bias, float slope) {
   // Fetch the C tile kCAhead k steps before the end, so the loads/stores at the end do not stall
   // on misses: C is often far bigger than L2, its rows far apart (16 floats may straddle two
   // cache lines). See kCAhead.
@@ -40,21 +66,34 @@ void sgemm_ukr_avx2_6x16(Index kc, const float* a, const float* b, float* c, Ind
   const __m256 va = _mm256_set1_ps(alpha);
   __m256 acc[12] = {c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51};
   if (beta == 0.0f) {  // C is not read: NaN in an uninitialised output cannot leak in
-    for (int i = 0; i < 6; ++i) {
-      _mm256_storeu_ps(c + i * ldc, _mm256_mul_ps(va, acc[2 * i]));
-      _mm256_storeu_ps(c + i * ldc + 8, _mm256_mul_ps(va, acc[2 * i + 1]));
-    }
+    for (int i = 0; i < 12; ++i) acc[i] = _mm256_mul_ps(va, acc[i]);
   } else {
     const __m256 vb = _mm256_set1_ps(beta);
     for (int i = 0; i < 6; ++i) {
-      float* ci = c + i * ldc;
-      _mm256_storeu_ps(ci, _mm256_fmadd_ps(va, acc[2 * i], _mm256_mul_ps(vb, _mm256_loadu_ps(ci))));
-      _mm256_storeu_ps(ci + 8, _mm256_fmadd_ps(va, acc[2 * i + 1], _mm256_mul_ps(vb, _mm256_loadu_ps(ci + 8))));
+      const float* ci = c + i * ldc;
+      acc[2 * i] = _mm256_fmadd_ps(va, acc[2 * i], _mm256_mul_ps(vb, _mm256_loadu_ps(ci)));
+      acc[2 * i + 1] = _mm256_fmadd_ps(va, acc[2 * i + 1], _mm256_mul_ps(vb, _mm256_loadu_ps(ci + 8)));
     }
+  }
+  if (Act != 0) {
+    const bool with_bias = bias != nullptr;
+    const __m256 b0 = with_bias ? _mm256_loadu_ps(bias) : _mm256_setzero_ps();
+    const __m256 b1 = with_bias ? _mm256_loadu_ps(bias + 8) : _mm256_setzero_ps();
+    const __m256 vs = _mm256_set1_ps(slope);
+    for (int i = 0; i < 6; ++i) {
+      acc[2 * i] = epilogue8<Act>(acc[2 * i], b0, vs, with_bias);
+      acc[2 * i + 1] = epilogue8<Act>(acc[2 * i + 1], b1, vs, with_bias);
+    }
+  }
+  for (int i = 0; i < 6; ++i) {
+    _mm256_storeu_ps(c + i * ldc, acc[2 * i]);
+    _mm256_storeu_ps(c + i * ldc + 8, acc[2 * i + 1]);
   }
 }
 
-void dgemm_ukr_avx2_6x8(Index kc, const double* a, const double* b, double* c, Index ldc, double alpha, double beta) {
+template <int Act>
+void dgemm_6x8(Index kc, const double* a, const double* b, double* c, Index ldc, double alpha, double beta,
+               const double* bias, double slope) {
   const Index c_at = kc > kCAhead ? kc - kCAhead : 0;  // as in the float kernel
   __m256d c00 = _mm256_setzero_pd(), c01 = _mm256_setzero_pd();
   __m256d c10 = _mm256_setzero_pd(), c11 = _mm256_setzero_pd();
@@ -82,17 +121,57 @@ void dgemm_ukr_avx2_6x8(Index kc, const double* a, const double* b, double* c, I
   const __m256d va = _mm256_set1_pd(alpha);
   __m256d acc[12] = {c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51};
   if (beta == 0.0) {
-    for (int i = 0; i < 6; ++i) {
-      _mm256_storeu_pd(c + i * ldc, _mm256_mul_pd(va, acc[2 * i]));
-      _mm256_storeu_pd(c + i * ldc + 4, _mm256_mul_pd(va, acc[2 * i + 1]));
-    }
+    for (int i = 0; i < 12; ++i) acc[i] = _mm256_mul_pd(va, acc[i]);
   } else {
     const __m256d vb = _mm256_set1_pd(beta);
     for (int i = 0; i < 6; ++i) {
-      double* ci = c + i * ldc;
-      _mm256_storeu_pd(ci, _mm256_fmadd_pd(va, acc[2 * i], _mm256_mul_pd(vb, _mm256_loadu_pd(ci))));
-      _mm256_storeu_pd(ci + 4, _mm256_fmadd_pd(va, acc[2 * i + 1], _mm256_mul_pd(vb, _mm256_loadu_pd(ci + 4))));
+      const double* ci = c + i * ldc;
+      acc[2 * i] = _mm256_fmadd_pd(va, acc[2 * i], _mm256_mul_pd(vb, _mm256_loadu_pd(ci)));
+      acc[2 * i + 1] = _mm256_fmadd_pd(va, acc[2 * i + 1], _mm256_mul_pd(vb, _mm256_loadu_pd(ci + 4)));
     }
+  }
+  if (Act != 0) {
+    const bool with_bias = bias != nullptr;
+    const __m256d b0 = with_bias ? _mm256_loadu_pd(bias) : _mm256_setzero_pd();
+    const __m256d b1 = with_bias ? _mm256_loadu_pd(bias + 4) : _mm256_setzero_pd();
+    const __m256d vs = _mm256_set1_pd(slope);
+    for (int i = 0; i < 6; ++i) {
+      acc[2 * i] = epilogue4<Act>(acc[2 * i], b0, vs, with_bias);
+      acc[2 * i + 1] = epilogue4<Act>(acc[2 * i + 1], b1, vs, with_bias);
+    }
+  }
+  for (int i = 0; i < 6; ++i) {
+    _mm256_storeu_pd(c + i * ldc, acc[2 * i]);
+    _mm256_storeu_pd(c + i * ldc + 4, acc[2 * i + 1]);
+  }
+}
+
+}  // namespace
+
+void sgemm_ukr_avx2_6x16(Index kc, const float* a, const float* b, float* c, Index ldc, float alpha, float beta) {
+  sgemm_6x16<0>(kc, a, b, c, ldc, alpha, beta, nullptr, 0.0f);
+}
+
+void dgemm_ukr_avx2_6x8(Index kc, const double* a, const double* b, double* c, Index ldc, double alpha, double beta) {
+  dgemm_6x8<0>(kc, a, b, c, ldc, alpha, beta, nullptr, 0.0);
+}
+
+// act is 1, 2 or 3 (gemm_block's ep_act): identity, relu, leaky relu.
+void sgemm_ukr_ep_avx2(Index kc, const float* a, const float* b, float* c, Index ldc, float alpha, float beta,
+                       const float* bias, int act, float slope) {
+  switch (act) {
+    case 1: return sgemm_6x16<1>(kc, a, b, c, ldc, alpha, beta, bias, slope);
+    case 2: return sgemm_6x16<2>(kc, a, b, c, ldc, alpha, beta, bias, slope);
+    case 3: return sgemm_6x16<3>(kc, a, b, c, ldc, alpha, beta, bias, slope);
+  }
+}
+
+void dgemm_ukr_ep_avx2(Index kc, const double* a, const double* b, double* c, Index ldc, double alpha, double beta,
+                       const double* bias, int act, double slope) {
+  switch (act) {
+    case 1: return dgemm_6x8<1>(kc, a, b, c, ldc, alpha, beta, bias, slope);
+    case 2: return dgemm_6x8<2>(kc, a, b, c, ldc, alpha, beta, bias, slope);
+    case 3: return dgemm_6x8<3>(kc, a, b, c, ldc, alpha, beta, bias, slope);
   }
 }
 

@@ -89,6 +89,11 @@ static_assert(kMaxTile >= 6 * 16 && kMaxTile >= kAvx512MR * 16, "edge-tile buffe
 void sgemm_ukr_avx2_6x16(Index kc, const float* a, const float* b, float* c, Index ldc, float alpha, float beta);
 void dgemm_ukr_avx2_6x8(Index kc, const double* a, const double* b, double* c, Index ldc, double alpha, double beta);
 
+void sgemm_ukr_ep_avx2(Index kc, const float* a, const float* b, float* c, Index ldc, float alpha, float beta,
+                       const float* bias, int act, float slope);
+void dgemm_ukr_ep_avx2(Index kc, const double* a, const double* b, double* c, Index ldc, double alpha, double beta,
+                       const double* bias, int act, double slope);
+
 void sgemm_small_avx2(bool trans_a, Index m, Index n, Index k, float alpha, const float* a, Index lda,
                       const float* b, Index ldb, float beta, float* c, Index ldc);
 void dgemm_small_avx2(bool trans_a, Index m, Index n, Index k, double alpha, const double* a, Index lda,

@@ -385,7 +385,7 @@ void test_adam_loops_agree(const char* kernel) {
 // relu with y == C) gives the bits of the plain product followed by the epilogue's own
 // operations (c + bias[j], then activation_forward): full and edge tiles, one and several k
 // blocks, with and without a bias, leaky slopes below 0, between 0 and 1 and above 1, and NaN,
-// infinities and -0 among the inputs. On the AVX2 kernel the same test covers the separate pass.
+// infinities and -0 among the inputs, and a row of zeros. Both the AVX-512 and the AVX2 kernel.
 template <typename T>
 void test_epilogue_in_registers(const char* kernel) {
   if (!set_gemm_kernel(kernel)) return;
@@ -401,9 +401,11 @@ void test_epilogue_in_registers(const char* kernel) {
     for (auto& v : x) v = T(nd(rng));
     for (auto& v : w) v = T(nd(rng));
     for (auto& v : b) v = T(nd(rng));
-    // one special value in each of rows 0-3 (a row's products become NaN, or +-inf, or stay finite
-    // for -0), so that every k-block count feeds infinities as well as NaN to the epilogue
-    for (int s = 0; s < 4; ++s) x[std::size_t((s * (cs.k + 1)) % (cs.m * cs.k))] = specials[s];
+    // Rows 0-3 (inside the first full tile on both kernels) start with a special value: their
+    // products become NaN or +-inf (or +-0 where k is 1), so every k-block count feeds them to
+    // the epilogue; row 4 is all zeros, so exact zeros meet relu's and leaky relu's comparisons.
+    for (int s = 0; s < 4; ++s) x[std::size_t(s * cs.k)] = specials[s];
+    for (Index p = 0; p < cs.k; ++p) x[std::size_t(4 * cs.k + p)] = T(0);
     std::vector<T> plain(std::size_t(cs.m * cs.n));
     gemm<T>(Trans::No, Trans::Yes, cs.m, cs.n, cs.k, T(1), x.data(), cs.k, w.data(), cs.k, T(0), plain.data(), cs.n);
     const std::pair<Activation, double> acts[] = {{Activation::Identity, 0.0}, {Activation::Relu, 0.0},

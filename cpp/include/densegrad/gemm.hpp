@@ -46,9 +46,10 @@ double fma_loop(bool f32, Index iters, double* flops);
 namespace detail {
 
 // Applied to each finished tile of C: c = c + bias[j] (bias may be null), y = act(c).
-// y (row stride ldy) may be C itself. On the AVX-512 kernel, with y == C and the identity, relu or
-// leaky relu, full tiles get it in the micro-kernel's registers before they are stored; other
-// tiles as a pass over the finished tile. The same operations either way, so the same bits.
+// y (row stride ldy) may be C itself. On the AVX-512 and AVX2 kernels, with y == C and the
+// identity, relu or leaky relu, full tiles of packed products get it in the micro-kernel's
+// registers before they are stored; other tiles as a pass over the finished tile. The same
+// operations either way, so the same bits.
 template <typename T>
 struct Epilogue {
   const T* bias;
