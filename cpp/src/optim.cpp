@@ -188,15 +188,7 @@ void adam_step(T* param, T* exp_avg, T* exp_avg_sq, T* max_exp_avg_sq, const T* 
   const T eps = T(o.eps);
   using Fn = detail::AdamRange<T>;
   // [maximize][decay][amsgrad][w1 < 0.5]
-  static constexpr Fn kernels[2][2][2][2] = {
-      {{{adam_range<T, false, false, false, false>, adam_range<T, false, false, false, true>},
-        {adam_range<T, false, false, true, false>, adam_range<T, false, false, true, true>}},
-       {{adam_range<T, false, true, false, false>, adam_range<T, false, true, false, true>},
-        {adam_range<T, false, true, true, false>, adam_range<T, false, true, true, true>}}},
-      {{{adam_range<T, true, false, false, false>, adam_range<T, true, false, false, true>},
-        {adam_range<T, true, false, true, false>, adam_range<T, true, false, true, true>}},
-       {{adam_range<T, true, true, false, false>, adam_range<T, true, true, false, true>},
-        {adam_range<T, true, true, true, false>, adam_range<T, true, true, true, true>}}}};
+  static constexpr Fn kernels[2][2][2][2] = DENSEGRAD_ADAM_TABLE(adam_range, T);
   Fn fn = kernels[o.maximize][o.weight_decay != 0.0][o.amsgrad][w1 < T(0.5)];
   Index parallel_min = Index(kAdamParallelBytes / sizeof(T));
 #if defined(DENSEGRAD_X86)

@@ -121,15 +121,7 @@ void adam_range(T* param, T* exp_avg, T* exp_avg_sq, T* max_exp_avg_sq, const T*
 template <typename T>
 AdamRange<T> pick(bool maximize, bool decay, bool amsgrad, bool lerp_low) {
   // [maximize][decay][amsgrad][lerp_low]
-  static constexpr AdamRange<T> kernels[2][2][2][2] = {
-      {{{adam_range<T, false, false, false, false>, adam_range<T, false, false, false, true>},
-        {adam_range<T, false, false, true, false>, adam_range<T, false, false, true, true>}},
-       {{adam_range<T, false, true, false, false>, adam_range<T, false, true, false, true>},
-        {adam_range<T, false, true, true, false>, adam_range<T, false, true, true, true>}}},
-      {{{adam_range<T, true, false, false, false>, adam_range<T, true, false, false, true>},
-        {adam_range<T, true, false, true, false>, adam_range<T, true, false, true, true>}},
-       {{adam_range<T, true, true, false, false>, adam_range<T, true, true, false, true>},
-        {adam_range<T, true, true, true, false>, adam_range<T, true, true, true, true>}}}};
+  static constexpr AdamRange<T> kernels[2][2][2][2] = DENSEGRAD_ADAM_TABLE(adam_range, T);
   return kernels[maximize][decay][amsgrad][lerp_low];
 }
 

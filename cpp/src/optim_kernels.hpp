@@ -14,6 +14,19 @@ template <typename T>
 using AdamRange = void (*)(T* param, T* exp_avg, T* exp_avg_sq, T* max_exp_avg_sq, const T* grad, Index lo,
                            Index hi, T step_size, T bc2_sqrt, T wd, T w1, T beta2, T w2, T eps);
 
+// The 16 instances of an Adam loop template F<T, Maximize, Decay, Amsgrad, LerpLow> as an
+// initialiser for a [maximize][decay][amsgrad][lerp_low] table; each file names its own F (text
+// only, so no code is shared between the files).
+#define DENSEGRAD_ADAM_TABLE(F, T)                                                       \
+  {{{{F<T, false, false, false, false>, F<T, false, false, false, true>},                \
+     {F<T, false, false, true, false>, F<T, false, false, true, true>}},                 \
+    {{F<T, false, true, false, false>, F<T, false, true, false, true>},                  \
+     {F<T, false, true, true, false>, F<T, false, true, true, true>}}},                  \
+   {{{F<T, true, false, false, false>, F<T, true, false, false, true>},                  \
+     {F<T, true, false, true, false>, F<T, true, false, true, true>}},                   \
+    {{F<T, true, true, false, false>, F<T, true, true, false, true>},                    \
+     {F<T, true, true, true, false>, F<T, true, true, true, true>}}}}
+
 // Defined in optim_avx2.cpp (only on x86-64 builds): the AVX2 loop for these options.
 AdamRange<float> adam_range_avx2_f32(bool maximize, bool decay, bool amsgrad, bool lerp_low);
 AdamRange<double> adam_range_avx2_f64(bool maximize, bool decay, bool amsgrad, bool lerp_low);
