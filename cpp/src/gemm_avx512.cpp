@@ -279,9 +279,12 @@ void pack_a_rowsd_avx512(double* dst, const double* src, Index ld, Index kc) {
 // ---- the forward of a few rows, B read in place ------------------------------------------------
 
 // GCC 12's 512-bit shuffle intrinsics pass _mm512_undefined_ps() (a self-initialised variable) as
-// the unused merge operand, which -Wmaybe-uninitialized reports once inlined here.
+// the unused merge operand, which -Wmaybe-uninitialized reports once inlined here (clang has no
+// such warning group, and would warn about the pragma).
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 
 namespace {
 
@@ -421,7 +424,9 @@ void rows_tb(Index m, Index n, Index k, Index kc, const T* a, Index lda, const T
 
 }  // namespace
 
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic pop
+#endif
 
 // The 16 rows of B a float group reads at once all fall in one L1 set when a row is a multiple
 // of 4 KB long (64 sets of 64-byte lines: 4 KB apart maps to the same set), more than its 8 ways
