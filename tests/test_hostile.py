@@ -410,3 +410,78 @@ def test_arbitrary_arguments_never_crash(name, args, layers, where):
         for a, b in zip(arrays, before):
             if not a.flags.writeable:
                 assert np.array_equal(a, b, equal_nan=True), f"{name} wrote into a read-only argument"
+
+
+# ---- Python code run by a conversion while the binding holds raw pointers ----------------------
+# Each ran in a subprocess: before the fix these read freed memory (32 MB arrays come from mmap
+# and are unmapped when freed, so the read was a segfault, not a silent stale value).
+
+
+def _run_isolated(code):
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    return out.stdout
+
+
+def test_sgd_step_many_keeps_a_buffer_that_a_conversion_drops():
+    """A first_steps entry's __bool__ drops the list's only reference to a momentum buffer."""
+    out = _run_isolated("""
+import numpy as np
+from densegrad import _core
+N = 1 << 22
+params, grads, bufs = [np.zeros(N)], [np.ones(N)], [np.zeros(N)]
+class Evil:
+    def __bool__(self):
+        bufs[0] = None
+        return False
+_core.sgd_step_many(params, grads, bufs, [Evil()], 0.1, 0.9, 0.0, 0.0, False, False)
+print(params[0].min(), params[0].max())
+""")
+    assert out.split() == ["-0.1", "-0.1"]
+
+
+@pytest.mark.parametrize("call", ["forward", "backward"])
+def test_mlp_stack_keeps_weights_that_a_conversion_drops(call):
+    """Layer 1's negative_slope.__float__ drops layer 0 (its tuple and weight) from the list."""
+    out = _run_isolated(f"""
+import numpy as np
+from densegrad import _core
+A = _core.Activation
+layers = []
+class Slope:
+    def __float__(self):
+        layers[0] = None
+        return 0.5
+w0 = np.ones((2048, 2048)); x = np.ones((4, 2048))
+layers += [(w0, None, A.identity, 0.0), (np.ones((3, 2048)), None, A.identity, Slope())]
+del w0
+if "{call}" == "forward":
+    acts, _ = _core.mlp_forward(x, layers)
+    print(acts[-1].min(), acts[-1].max())
+else:
+    acts = [np.full((4, 2048), 2048.0), np.full((4, 3), 2048.0 ** 2)]
+    grads = _core.mlp_backward(np.ones((4, 3)), x, layers, acts, [None, None], True)
+    print(grads[0].min(), grads[0].max())  # dx = dy @ w1 @ w0: 3 * 2048
+""")
+    expected = ["4194304.0", "4194304.0"] if call == "forward" else ["6144.0", "6144.0"]
+    assert out.split() == expected
+
+
+def test_fused_step_refuses_x_or_target_inside_a_network_buffer():
+    """The step writes a later layer's dw before the first layer's backward reads x again: x held
+    in layer 1's dw once gave layer 0 a wrong gradient without an error."""
+    rng = np.random.default_rng(0)
+    net = [layer(4, 4, A.tanh, dtype=np.float64), layer(4, 4, A.identity, dtype=np.float64)]
+    m = fused(*net)
+    dw1, w0 = net[1][6], net[0][4]
+    y = rng.standard_normal((4, 4))
+    with pytest.raises(ValueError, match="x and a network buffer"):
+        m.step(dw1, y, 1, False)
+    with pytest.raises(ValueError, match="target and a network buffer"):
+        m.step(rng.standard_normal((4, 4)), w0, 1, False)
+    with pytest.raises(ValueError, match="x and a network buffer"):
+        m.step(dw1[1:3], y[:2], 1, False)  # a part of one overlaps too
+    assert np.isfinite(m.step(rng.standard_normal((4, 4)), y, 1, False))

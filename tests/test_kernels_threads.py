@@ -240,12 +240,37 @@ def test_environment_selects_threads_and_kernel():
 
 
 @pytest.mark.parametrize("var,value", [("DENSEGRAD_KERNEL", "avx2"), ("DENSEGRAD_KERNEL", "AVX512"),
-                                       ("DENSEGRAD_NUM_THREADS", "two"), ("DENSEGRAD_NUM_THREADS", "0")])
+                                       ("DENSEGRAD_NUM_THREADS", "two"), ("DENSEGRAD_NUM_THREADS", "0"),
+                                       # atoi() read these as 1 and 1,215,752,191 threads, silently
+                                       ("DENSEGRAD_NUM_THREADS", "4294967297"),
+                                       ("DENSEGRAD_NUM_THREADS", "99999999999"),
+                                       ("DENSEGRAD_NUM_THREADS", "1025"), ("DENSEGRAD_NUM_THREADS", "3x")])
 def test_an_ignored_environment_value_warns(var, value):
     out = _start(**{var: value})
     assert f"RuntimeWarning: {var}={value!r}" in out.stderr
     threads, kernel = out.stdout.split()
     assert kernel == KERNELS[-1] and int(threads) == (os.cpu_count() or 1)
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="counts the process's threads in /proc")
+def test_a_region_runs_on_at_most_64_threads():
+    """set_num_threads(2000) once made one SGD update of 2^21 parameters start 2000 threads."""
+    saved = dg.get_num_threads()
+    before = len(os.listdir("/proc/self/task"))
+    p = np.zeros(1 << 21, np.float32)
+    g = np.ones_like(p)
+    try:
+        dg.set_num_threads(300)
+        _core.sgd_step(p, g, None, 0.5, 0.0, 0.0, 0.0, False, False, False)
+    finally:
+        dg.set_num_threads(saved)
+    assert (p == -0.5).all()
+    assert len(os.listdir("/proc/self/task")) <= before + 63
+
+
+def test_environment_thread_count_may_have_spaces_and_a_sign():
+    assert _start(DENSEGRAD_NUM_THREADS=" +3 ").stdout.split()[0] == "3"
+    assert _start(DENSEGRAD_NUM_THREADS="1024").stdout.split()[0] == "1024"
 
 
 def test_fma_loop_reports_its_flops():

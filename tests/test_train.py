@@ -22,6 +22,9 @@ ARCHS = {
         dg.nn.Linear(4, 2, dtype=dt), dg.nn.Identity(),
     ],
     "linear_linear": lambda dt: [dg.nn.Linear(5, 4, dtype=dt), dg.nn.Linear(4, 1, dtype=dt)],
+    # a slope that is positive but 0 in float32: that path needs the pre-activation (it once
+    # refused to train: kept no z, then asked for it)
+    "tiny_slope": lambda dt: [dg.nn.Linear(5, 7, dtype=dt), dg.nn.LeakyReLU(1e-50), dg.nn.Linear(7, 3, dtype=dt)],
 }
 OPTIMIZERS = {
     "sgd": lambda p: dg.optim.SGD(p, lr=0.05),

@@ -260,7 +260,7 @@ py::tuple dense_backward(const py::object& dy_obj, const py::object& x_obj, cons
       check_same_shape(dy, "dy", *z, "z");
     } else if (densegrad::activation_needs_preactivation(act, slope)) {
       throw py::value_error(densegrad::activation_name(act) +
-                            " with a non-positive slope needs the pre-activation z");
+                            " with a slope <= 0 (in float32) needs the pre-activation z");
     }
     py::object dx = py::none(), dw = py::none(), db = py::none();
     T *dxp = nullptr, *dwp = nullptr, *dbp = nullptr, *dzp = nullptr;
@@ -313,7 +313,7 @@ py::array activation_backward(const py::object& dy_obj, const py::object& y_obj,
       check_same_shape(dy, "dy", *z, "z");
     } else if (densegrad::activation_needs_preactivation(act, slope)) {
       throw py::value_error(densegrad::activation_name(act) +
-                            " with a non-positive slope needs the pre-activation z");
+                            " with a slope <= 0 (in float32) needs the pre-activation z");
     }
     py::array_t<T> dz = new_array_like<T>(dy);
     const T *dyp = cptr<T>(dy), *yp = cptr<T>(y), *zp = z ? cptr<T>(*z) : nullptr;
@@ -418,12 +418,17 @@ OptimOperands<T> optim_operands(const py::handle& p_obj, const py::handle& g_obj
   return r;
 }
 
-// A list argument of n entries, or n Nones when the argument is None.
-std::vector<py::handle> list_or_nones(const py::object& obj, std::size_t n, const char* what) {
-  if (obj.is_none()) return std::vector<py::handle>(n, py::none());
+// A list argument of n entries, or n Nones when the argument is None. The entries are owned
+// references: converting another argument (a first_steps entry's __bool__) can run Python code
+// that drops the list's own reference to a buffer.
+std::vector<py::object> list_or_nones(const py::object& obj, std::size_t n, const char* what) {
+  if (obj.is_none()) return std::vector<py::object>(n, py::none());
   py::list l = obj.cast<py::list>();
   if (l.size() != n) throw py::value_error(std::string(what) + " needs one entry per param");
-  return std::vector<py::handle>(l.begin(), l.end());
+  std::vector<py::object> items;
+  items.reserve(n);
+  for (const py::handle item : l) items.push_back(py::reinterpret_borrow<py::object>(item));
+  return items;
 }
 
 void sgd_step(const py::object& p_obj, const py::object& g_obj, const py::object& buf_obj,
@@ -540,8 +545,11 @@ void adam_step_many(const py::list& params, const py::list& grads, const py::lis
 // ---- a stack of dense layers as one autograd op ------------------------------------------------
 
 // layers: list of (w, b or None, activation, negative_slope); checked to chain from x's width.
+// Every w and b is kept in `held` until the kernel is done: the refs' raw pointers must not
+// outlive the arrays when a later field's conversion (a slope's __float__) or another thread
+// while the GIL is released drops the list's references.
 template <typename T>
-std::vector<densegrad::DenseLayerRef<T>> stack_refs(const py::list& layers, Index in0) {
+std::vector<densegrad::DenseLayerRef<T>> stack_refs(const py::list& layers, Index in0, std::vector<py::array>& held) {
   if (layers.size() == 0) throw py::value_error("a dense stack needs at least one layer");
   std::vector<densegrad::DenseLayerRef<T>> refs(layers.size());
   Index in = in0;
@@ -560,12 +568,14 @@ std::vector<densegrad::DenseLayerRef<T>> stack_refs(const py::list& layers, Inde
     r.spec.slope = field<double>(t[3], l, "negative_slope");
     r.spec.bias = !t[1].is_none();
     r.w = const_cast<T*>(cptr<T>(w));  // read only: forward and backward never write w
+    held.push_back(w);
     if (r.spec.bias) {
       py::array b = as_array(t[1], "b");
       check_operand<T>(b, "b", 1);
       if (b.shape(0) != r.spec.out)
         throw py::value_error("layer " + std::to_string(l) + ": b " + shape_of(b) + " does not match w " + shape_of(w));
       r.b = const_cast<T*>(cptr<T>(b));
+      held.push_back(b);
     }
     in = r.spec.out;
   }
@@ -579,7 +589,8 @@ py::tuple mlp_forward(const py::object& x_obj, const py::list& layers) {
     using T = decltype(tag);
     check_operand<T>(x, "x", 2);
     const Index batch = x.shape(0);
-    auto refs = stack_refs<T>(layers, x.shape(1));
+    std::vector<py::array> held;
+    auto refs = stack_refs<T>(layers, x.shape(1), held);
     const std::size_t L = refs.size();
     py::list acts(L), pres(L);  // every item set below (py::list(n) starts with NULL items)
     std::vector<T*> act_p(L), pre_p(L, nullptr);
@@ -617,7 +628,8 @@ py::tuple mlp_backward(const py::object& dy_obj, const py::object& x_obj, const 
     check_operand<T>(x, "x", 2);
     check_operand<T>(dy, "dy", 2);
     const Index batch = x.shape(0);
-    auto refs = stack_refs<T>(layers, x.shape(1));
+    std::vector<py::array> held;  // the layers' arrays, then acts and pres
+    auto refs = stack_refs<T>(layers, x.shape(1), held);
     if (acts.size() != refs.size() || pres.size() != refs.size())
       throw py::value_error("acts and pres need one entry per layer");
     const std::size_t L = refs.size();
@@ -634,6 +646,7 @@ py::tuple mlp_backward(const py::object& dy_obj, const py::object& x_obj, const 
       if (a.shape(0) != batch || a.shape(1) != r.spec.out)
         throw py::value_error("act " + std::to_string(l) + " has shape " + shape_of(a));
       act_p[l] = cptr<T>(a);
+      held.push_back(a);
       if (pres[l].is_none()) {
         if (densegrad::activation_needs_preactivation(r.spec.act, r.spec.slope))
           throw py::value_error("layer " + std::to_string(l) + " needs its pre-activation");
@@ -642,6 +655,7 @@ py::tuple mlp_backward(const py::object& dy_obj, const py::object& x_obj, const 
         check_operand<T>(z, "pre", 2);
         check_same_shape(a, "act", z, "pre");
         pre_p[l] = cptr<T>(z);
+        held.push_back(z);
       }
       py::array_t<T> dw = new_array<T>(r.spec.out, r.spec.in);
       r.dw = dw.mutable_data();
@@ -696,7 +710,9 @@ class FusedMlp {
     else
       throw py::value_error("optimizer must be 'sgd' or 'adam', got '" + optimizer + "'");
     if (reduction == Reduction::None) throw py::value_error("the fused step needs reduction 'mean' or 'sum'");
-    py::array first = as_array(py::tuple(layers[0])[4], "w");
+    const py::tuple t0 = layers[0].cast<py::tuple>();
+    if (t0.size() != 10) throw py::value_error("each layer is a 10-tuple");
+    py::array first = as_array(t0[4], "w");
     is_f32_ = dtype_of(first, "w") == DType::F32;
     for (std::size_t l = 0; l < layers.size(); ++l) {
       py::tuple t = layers[l].cast<py::tuple>();
@@ -782,6 +798,13 @@ class FusedMlp {
     if (check_io(y, "target", specs_.back().out) != batch)
       throw py::value_error("x has " + std::to_string(batch) + " rows but target has " + std::to_string(y.shape(0)));
     if (step < 1) throw py::value_error("step counts from 1, got " + std::to_string(step));
+    // The step writes every network buffer while it still reads x and the target (a later
+    // layer's dw is written before the first layer's backward reads x).
+    for (const auto& buf : arrays_)
+      if (buf) {
+        check_no_overlap(x, "x", *buf, "a network buffer (parameter, gradient or optimizer state)");
+        check_no_overlap(y, "target", *buf, "a network buffer (parameter, gradient or optimizer state)");
+      }
     double loss;
     if (is_f32_) {
       const float *xp = cptr<float>(x), *yp = cptr<float>(y);

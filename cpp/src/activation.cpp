@@ -60,7 +60,7 @@ void activation_backward(T* dz, const T* dy, const T* y, const T* z, Index n, Ac
   const bool need_z = activation_needs_preactivation(act, double(slope));
   DENSEGRAD_CHECK(!need_z || z != nullptr || n == 0,
                   "activation_backward: " + activation_name(act) +
-                      " with a non-positive slope needs the pre-activation z");
+                      " with a slope <= 0 (in float32) needs the pre-activation z");
   const T* zz = need_z ? z : nullptr;
   switch (act) {
     case Activation::Identity: return backward_n<T, Activation::Identity>(dz, dy, y, zz, n, slope);

@@ -552,9 +552,12 @@ int packed_threads(const KernelInfo<T>& K, Index m, Index n, Index k) {
 // outputs, dx and dw of a layer with 10 or 16 inputs), both dtypes, both kernels; narrow in m or
 // k instead, it can lose (0.5-0.8x at n 1024). small_max_work 0 turns both off (every product
 // packed, as the tests need).
+// K is read once per product by the caller: set_gemm_kernel() from another thread may switch the
+// kernel at any time, and a path chosen for one kernel's table must run with that table (the
+// generic one has no unpacked entries).
 template <typename T>
-GemmPath gemm_path(Trans trans_a, Trans trans_b, Index m, Index n, Index k, T alpha, T beta) {
-  const KernelInfo<T>& K = kernel<T>();
+GemmPath gemm_path_for(const KernelInfo<T>& K, Trans trans_a, Trans trans_b, Index m, Index n, Index k, T alpha,
+                       T beta) {
   if (K.small == nullptr || (trans_a == Trans::Yes && trans_b == Trans::Yes)) return GemmPath::Packed;
   if (!(K.small_any_scale || alpha == T(1) || (beta == T(0) && k <= K.kc))) return GemmPath::Packed;
   const Index limit = small_max_work();
@@ -563,6 +566,11 @@ GemmPath gemm_path(Trans trans_a, Trans trans_b, Index m, Index n, Index k, T al
   if (double(m) * double(n) * double(k) <= double(limit) || (n <= 16 && packed_threads(K, m, n, k) == 1))
     return GemmPath::Small;
   return GemmPath::Packed;
+}
+
+template <typename T>
+GemmPath gemm_path(Trans trans_a, Trans trans_b, Index m, Index n, Index k, T alpha, T beta) {
+  return gemm_path_for(kernel<T>(), trans_a, trans_b, m, n, k, alpha, beta);
 }
 
 template GemmPath gemm_path<float>(Trans, Trans, Index, Index, Index, float, float);
@@ -588,7 +596,7 @@ void gemm_ex(Trans trans_a, Trans trans_b, Index m, Index n, Index k, T alpha, c
     return;
   }
   const KernelInfo<T>& K = kernel<T>();
-  const GemmPath path = gemm_path(trans_a, trans_b, m, n, k, alpha, beta);
+  const GemmPath path = gemm_path_for(K, trans_a, trans_b, m, n, k, alpha, beta);
   if (path != GemmPath::Packed) {
     if (path == GemmPath::FewRows)
       rows_tb_product(K, m, n, k, a, lda, b, ldb, beta, c, ldc);

@@ -1,6 +1,8 @@
 // The JSON parser and writer declared in json.hpp.
 #include "json.hpp"
 
+#include <algorithm>
+#include <charconv>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -102,29 +104,51 @@ class Parser {
     fail(std::string("unexpected character '") + c + "'");
   }
 
+  // std::from_chars, not strtod: strtod follows the C locale, and a program that calls
+  // setlocale(LC_ALL, "") under a decimal-comma locale read 0.25 as 0 (tested). Out of double's
+  // range gives what Python's json gives: +-inf above it, +-0 below it.
   double number(bool* integer) {
     const char* start = p_;
     *integer = true;
-    if (p_ < end_ && *p_ == '-') ++p_;
+    const bool negative = p_ < end_ && *p_ == '-';
+    if (negative) ++p_;
     if (p_ == end_) fail("incomplete number");
+    const char* digits = p_;
     if (*p_ == '0') ++p_;
     else if (*p_ >= '1' && *p_ <= '9') while (p_ < end_ && *p_ >= '0' && *p_ <= '9') ++p_;
     else fail("invalid number");
+    // The power of ten of the first nonzero digit (before the exponent), to tell overflow from
+    // underflow. The integer part is "0" or starts with a nonzero digit.
+    bool nonzero = *digits != '0';
+    long first = nonzero ? long(p_ - digits) - 1 : 0;
     if (p_ < end_ && *p_ == '.') {
       *integer = false;
       ++p_;
       if (p_ == end_ || !(*p_ >= '0' && *p_ <= '9')) fail("invalid fraction");
-      while (p_ < end_ && *p_ >= '0' && *p_ <= '9') ++p_;
+      for (long i = 1; p_ < end_ && *p_ >= '0' && *p_ <= '9'; ++p_, ++i)
+        if (!nonzero && *p_ != '0') {
+          nonzero = true;
+          first = -i;
+        }
     }
+    long exponent = 0;
     if (p_ < end_ && (*p_ == 'e' || *p_ == 'E')) {
       *integer = false;
       ++p_;
+      const bool minus = p_ < end_ && *p_ == '-';
       if (p_ < end_ && (*p_ == '+' || *p_ == '-')) ++p_;
       if (p_ == end_ || !(*p_ >= '0' && *p_ <= '9')) fail("invalid exponent");
-      while (p_ < end_ && *p_ >= '0' && *p_ <= '9') ++p_;
+      for (; p_ < end_ && *p_ >= '0' && *p_ <= '9'; ++p_) exponent = std::min(exponent * 10 + (*p_ - '0'), 100000L);
+      if (minus) exponent = -exponent;
     }
-    const std::string text(start, p_);  // strtod needs a terminated copy
-    return std::strtod(text.c_str(), nullptr);
+    double v = 0.0;
+    const std::from_chars_result r = std::from_chars(start, p_, v);
+    if (r.ec == std::errc::result_out_of_range) {  // v is left unchanged then
+      v = first + exponent > 0 ? HUGE_VAL : 0.0;
+      if (negative) v = -v;
+    } else if (r.ec != std::errc() || r.ptr != p_)
+      fail("invalid number");
+    return v;
   }
 
   unsigned hex4() {
@@ -225,13 +249,17 @@ void dump_to(std::string& out, const Value& v) {
       // Whole numbers (sizes, offsets) as integers; others with 17 significant digits (exact).
       // -0.0 stays a float: written "-0", Python's json reads the integer 0 and loses the sign
       // (a LeakyReLU slope of -0.0 gives -0.0, not 0.0, for a negative input).
+      // std::to_chars, not snprintf: it ignores the C locale (see number()); it writes what
+      // "%.0f" and "%.17g" write in the C locale.
+      std::to_chars_result r{buf, std::errc()};
       if (v.number == 0.0 && std::signbit(v.number))
-        std::snprintf(buf, sizeof buf, "-0.0");
+        r.ptr = std::strcpy(buf, "-0.0") + 4;
       else if (v.number == std::floor(v.number) && std::fabs(v.number) < 9.007199254740992e15)
-        std::snprintf(buf, sizeof buf, "%.0f", v.number);
+        r = std::to_chars(buf, buf + sizeof buf, v.number, std::chars_format::fixed, 0);
       else
-        std::snprintf(buf, sizeof buf, "%.17g", v.number);
-      out += buf;
+        r = std::to_chars(buf, buf + sizeof buf, v.number, std::chars_format::general, 17);
+      if (r.ec != std::errc()) throw std::logic_error("densegrad: JSON number does not fit its buffer");
+      out.append(buf, r.ptr);
       break;
     }
     case Value::Kind::String: out += quote(v.string); break;

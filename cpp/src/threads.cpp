@@ -6,6 +6,8 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cctype>
+#include <cerrno>
 #include <condition_variable>
 #include <cstdlib>
 #include <mutex>
@@ -18,10 +20,17 @@ namespace densegrad {
 
 namespace {
 
+// DENSEGRAD_NUM_THREADS: a whole number from 1 to 1024, spaces around it allowed; anything else
+// is ignored (the Python package warns). atoi() once read "4294967297" as 1 and "99999999999" as
+// 1,215,752,191, without a word.
 int default_threads() {
   if (const char* env = std::getenv("DENSEGRAD_NUM_THREADS")) {
-    const int n = std::atoi(env);
-    if (n >= 1) return n;
+    char* end = nullptr;
+    errno = 0;
+    const long n = std::strtol(env, &end, 10);
+    const bool digits = end != env;
+    while (digits && std::isspace(static_cast<unsigned char>(*end))) ++end;
+    if (digits && *end == '\0' && errno == 0 && n >= 1 && n <= 1024) return static_cast<int>(n);
   }
   const unsigned hc = std::thread::hardware_concurrency();
   return hc == 0 ? 1 : static_cast<int>(hc);
@@ -120,7 +129,7 @@ int get_num_threads() { return g_num_threads.load(); }
 namespace detail {
 
 void parallel_run(int nthreads, void (*fn)(void*, int, int), void* ctx) {
-  const int n = std::max(1, std::min(nthreads, get_num_threads()));
+  const int n = std::max(1, std::min({nthreads, get_num_threads(), kMaxRegionThreads}));
   if (n == 1) {
     fn(ctx, 0, 1);
     return;

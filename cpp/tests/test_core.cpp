@@ -611,6 +611,39 @@ void test_concurrent_callers() {
   detail::set_small_max_work(saved_small);
 }
 
+// set_gemm_kernel() from another thread while products run: each product must read the kernel
+// once. gemm_ex once read it twice (the table, then again to choose the path), and a switch in
+// between ran the generic table's missing unpacked entries (a null call, within milliseconds).
+void test_kernel_switch_while_computing() {
+  const std::string saved = gemm_kernel();
+  std::atomic<bool> stop{false};
+  std::atomic<long> switches{0};
+  std::thread toggler([&] {
+    while (!stop.load()) {
+      set_gemm_kernel("generic");
+      set_gemm_kernel("auto");
+      switches.fetch_add(2);
+    }
+  });
+  // Ones: every path sums k ones exactly. The small path (3 x 40 x 40) and the few-rows forward
+  // (2 rows, B transposed) on the SIMD kernels, the packed path on the generic one.
+  const Index k = 40, n = 48;
+  std::vector<float> a(std::size_t(3 * k), 1.f), b(std::size_t(k * n), 1.f), c(std::size_t(3 * n));
+  long wrong = 0, products = 0;
+  // 300,000 products (about 0.1 s), and at least until the other thread has switched 1,000 times
+  for (long i = 0; i < 300000 || switches.load() < 1000; ++i, ++products) {
+    const bool few = i % 2 == 1;
+    gemm<float>(Trans::No, few ? Trans::Yes : Trans::No, few ? 2 : 3, n, k, 1.f, a.data(), k, b.data(), few ? k : n,
+                0.f, c.data(), n);
+    if (c[0] != float(k) || c[std::size_t(n + 1)] != float(k)) ++wrong;
+  }
+  stop.store(true);
+  toggler.join();
+  set_gemm_kernel(saved);
+  check(wrong == 0, "products right while another thread switches kernels (" + std::to_string(wrong) + " of " +
+                        std::to_string(products) + " wrong)");
+}
+
 // Hardening regressions (found by the sanitizer/fuzz work; run this file under ASan via
 // tests/sanitize.sh). A workspace reused for a *different* network of the same depth must grow
 // with it: it once kept the old, narrower buffers and the wider layers wrote past them.
@@ -713,6 +746,7 @@ int main(int argc, char** argv) {
   if (argc > 1 && std::strcmp(argv[1], "--threads") == 0) {
     test_thread_count_does_not_change_results();
     test_concurrent_callers();
+    test_kernel_switch_while_computing();
     return densegrad_test::report();
   }
   // Default small-product limit, then every shape packed, then every shape unpacked (the AVX2
@@ -747,6 +781,7 @@ int main(int argc, char** argv) {
   test_mlp_train_step<double>(OptimizerSpec::Kind::Adam);
   test_thread_count_does_not_change_results();
   test_concurrent_callers();
+  test_kernel_switch_while_computing();
   test_workspace_reuse_across_networks();
   test_backward_workspace_width();
   test_absurd_workspace_is_refused();

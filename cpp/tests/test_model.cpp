@@ -1,6 +1,7 @@
 // C++ tests of densegrad::Mlp: deterministic initialisation, training, a finite-difference check
 // of the fused step's gradients, model files (round trips in both dtypes, a file written by the
 // Python package, and rejection of truncated or tampered files). argv[1]: cpp/tests/data.
+#include <clocale>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -16,6 +17,7 @@
 
 #include "densegrad/densegrad.hpp"
 #include "check.hpp"
+#include "../src/json.hpp"  // the library's own JSON reader and writer (internal)
 
 using namespace densegrad;
 using densegrad_test::check;
@@ -541,12 +543,77 @@ void test_matrix_views() {
   check(dx == dx2 && dw == dw2 && db == db2, "dense_backward on views equals the pointer form");
 }
 
+// JSON numbers are read and written the same way whatever the C locale: an embedding program
+// that calls setlocale(LC_ALL, "") under a decimal-comma locale once read a LeakyReLU slope of
+// 0.25 as 0 and wrote "0,25" (strtod and snprintf). Checked in the C locale and, where the
+// process can switch to one, in a decimal-comma locale (`require_comma`: the ctest run that made
+// one, see CMakeLists.txt, fails without it).
+void check_json_numbers(const char* where) {
+  const struct { const char* text; double value; } reads[] = {
+      {"0.25", 0.25}, {"-0.5e-3", -0.5e-3}, {"12345678901234567890", 12345678901234567890.0}, {"1E2", 100.0},
+      {"4.9e-324", 4.9e-324}, {"1.7976931348623157e308", 1.7976931348623157e308},
+      // outside double's range: what Python's json gives
+      {"1e400", HUGE_VAL}, {"-1.8e308", -HUGE_VAL}, {"0.000001e309", 1e303}, {"0.1e310", HUGE_VAL}, {"100000e304", HUGE_VAL},
+      {"123e-330", 0.0},
+      {"1e-400", 0.0}, {"-2e-324", -0.0}, {"0.0001e-321", 0.0}, {"-0.0", -0.0}, {"0e999999999999", 0.0}};
+  for (const auto& r : reads) {
+    const json::Value v = json::parse(r.text);
+    check(v.is(json::Value::Kind::Number) && v.number == r.value && std::signbit(v.number) == std::signbit(r.value),
+          std::string(where) + ": JSON " + r.text + " reads as " + std::to_string(v.number));
+  }
+  const struct { double value; const char* text; } writes[] = {
+      {0.25, "0.25"}, {-0.5e-3, "-0.00050000000000000001"}, {1.0 / 3, "0.33333333333333331"}, {100.0, "100"},
+      {-0.0, "-0.0"}, {1e22, "1e+22"}, {4.9e-324, "4.9406564584124654e-324"}, {9007199254740991.0, "9007199254740991"}};
+  for (const auto& w : writes) {
+    json::Value v;
+    v.kind = json::Value::Kind::Number;
+    v.number = w.value;
+    check(json::dump(v) == w.text, std::string(where) + ": " + w.text + " is written as " + json::dump(v));
+  }
+  LayerSpec l0;
+  l0.in = 1, l0.out = 1, l0.act = Activation::LeakyRelu, l0.slope = 0.25, l0.bias = false;
+  Mlp<double> m({l0}, 1);
+  const std::string bytes = m.save_to_memory();
+  // the architecture is a JSON text inside the header's metadata: its quotes are escaped
+  check(bytes.find("\\\"negative_slope\\\":0.25") != std::string::npos, std::string(where) + ": the slope is written 0.25");
+  check(Mlp<double>::load_from_memory(bytes.data(), bytes.size()).layers()[0].slope == 0.25,
+        std::string(where) + ": the slope reads back as 0.25");
+}
+
+void test_json_numbers_ignore_the_locale(bool require_comma) {
+  check_json_numbers("C locale");
+  const char* comma = nullptr;
+  for (const char* name : {"de_DE.UTF-8", "de_DE.utf8", "fr_FR.UTF-8", "fr_FR.utf8", "de_DE"})
+    if (std::setlocale(LC_ALL, name) != nullptr) {
+      if (std::strcmp(std::localeconv()->decimal_point, ",") == 0) {
+        comma = name;
+        break;
+      }
+      std::setlocale(LC_ALL, "C");
+    }
+  if (comma == nullptr) {
+    std::printf("note: no decimal-comma locale here; JSON numbers checked in the C locale only\n");
+    check(!require_comma, "a decimal-comma locale (the build made de_DE.UTF-8 under LOCPATH)");
+    return;
+  }
+  char probe[16];
+  std::snprintf(probe, sizeof probe, "%.2f", 0.25);
+  check(std::strcmp(probe, "0,25") == 0, "the locale writes 0,25 (" + std::string(probe) + ")");
+  check_json_numbers(comma);
+  std::setlocale(LC_ALL, "C");
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   if (argc > 2 && std::string(argv[1]) == "--write-fixture") {
     write_fixture(argv[2]);
     return 0;
+  }
+  // `test_model --locale [--require-comma-locale]`: only the locale test (its own ctest entry)
+  if (argc > 1 && std::string(argv[1]) == "--locale") {
+    test_json_numbers_ignore_the_locale(argc > 2 && std::string(argv[2]) == "--require-comma-locale");
+    return densegrad_test::report();
   }
   test_construction_and_init();
   test_parameter_count_cannot_wrap();
@@ -561,6 +628,7 @@ int main(int argc, char** argv) {
   test_huge_architecture_is_refused_before_allocating();
   test_header_must_be_utf8();
   test_matrix_views();
+  test_json_numbers_ignore_the_locale(false);
   if (argc > 1) {
     test_python_written_model(argv[1]);
     test_cpp_fixture_is_current(argv[1]);

@@ -450,8 +450,9 @@ def check_dense_args(x: np.ndarray, w: np.ndarray, b) -> None:
 
 
 def needs_preactivation(act, slope: float) -> bool:
-    """Whether backward needs z, not only y = act(z): leaky_relu with slope <= 0 (as in C++)."""
-    return act is LEAKY_RELU and not slope > 0.0
+    """Whether backward needs z, not only y = act(z), as in C++: leaky_relu unless its slope is
+    positive even rounded to float32 (above 2**-150)."""
+    return act is LEAKY_RELU and not slope > 2.0**-150
 
 
 class Dense(Function):

@@ -50,9 +50,12 @@ inline T activation_derivative(Activation act, T y, T z, T slope) {
   return T(1);
 }
 
-// Whether backward needs the pre-activation z, not only y = act(z).
+// Whether backward needs the pre-activation z, not only y = act(z): leaky_relu unless its slope
+// is positive even when rounded to float (above 2^-150; the float kernels compute with
+// float(slope), and a slope of 1e-50 is 0 there). One answer for both dtypes: a double network
+// with a slope in (0, 2^-150] keeps a z it would not need.
 inline bool activation_needs_preactivation(Activation act, double slope) {
-  return act == Activation::LeakyRelu && !(slope > 0.0);
+  return act == Activation::LeakyRelu && !(slope > 0x1p-150);
 }
 
 // y[i] = act(z[i]) for n elements; y may alias z.

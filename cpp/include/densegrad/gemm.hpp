@@ -36,7 +36,8 @@ void gemm_reference(Trans trans_a, Trans trans_b, Index m, Index n, Index k, T a
 // at AVX2).
 std::string gemm_kernel();
 // Switch micro-kernel: "generic", "avx2-fma", "avx512" or "auto" (the best the CPU has). False
-// if that kernel cannot run here.
+// if that kernel cannot run here. Safe while other threads run products: each product reads the
+// kernel once, and one already running finishes with the kernel it started with.
 bool set_gemm_kernel(const std::string& name);
 
 // Runs a loop of independent fused multiply-adds with the active kernel's instruction set and
