@@ -413,6 +413,60 @@ def test_no_grad_and_enable_grad_as_decorators():
     assert f.__name__ == "f"  # functools.wraps
 
 
+def test_grad_mode_decorators_without_parentheses_and_on_generators():
+    """As in PyTorch: ``@no_grad`` works bare, and a decorated generator's body runs in the mode
+    at every resumption, while the code between its yields keeps its own mode (a generator once
+    ran outside the mode: only the call that creates it was wrapped)."""
+    x = leaf([1.0])
+
+    @dg.no_grad
+    def f(t):
+        return t * 2.0
+
+    assert not f(x).requires_grad and f.__name__ == "f"
+
+    @dg.no_grad()
+    def gen(t, n):
+        got = yield t * 2.0, dg.is_grad_enabled()
+        for _ in range(n):
+            got = yield t * got, dg.is_grad_enabled()
+        return "done"
+
+    g = gen(x, 2)
+    y, mode = next(g)
+    assert not mode and not y.requires_grad
+    assert dg.is_grad_enabled() and (x * 2.0).requires_grad  # between the yields: the caller's mode
+    y, mode = g.send(3.0)
+    assert not mode and not y.requires_grad and y.item() == 3.0
+    g.send(1.0)
+    with pytest.raises(StopIteration) as stop:
+        next(g)
+    assert stop.value.value == "done"
+
+    @dg.enable_grad
+    def eg():
+        yield dg.is_grad_enabled()
+
+    with dg.no_grad():
+        assert list(eg()) == [True]
+        assert not dg.is_grad_enabled()
+
+    @dg.set_grad_enabled(False)
+    def sg():
+        try:
+            yield dg.is_grad_enabled()
+        except KeyError:
+            yield ("caught", dg.is_grad_enabled())
+
+    s = sg()
+    assert next(s) is False
+    assert s.throw(KeyError("k")) == ("caught", False)
+    s.close()
+    assert dg.is_grad_enabled()
+    with pytest.raises(TypeError, match="takes no arguments"):
+        dg.no_grad(3)
+
+
 def test_set_grad_enabled_as_function_context_manager_and_decorator():
     x = leaf([1.0])
     try:

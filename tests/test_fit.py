@@ -382,3 +382,46 @@ def test_fit_takes_torch_tensors_as_data():
     ha = fit(a, x, y, epochs=2, seed=0)
     hb = fit(b, torch.from_numpy(x).requires_grad_(), torch.from_numpy(y), epochs=2, seed=0)
     assert ha.loss == hb.loss
+
+
+@pytest.mark.parametrize("tie", ["same_parameter", "same_module", "same_array"])
+def test_fit_trains_tied_weights_on_the_autograd_path(tie):
+    """Layers that share a parameter need the sum of both layers' gradients: the fused step
+    cannot form it, so Trainer refuses and fit() falls back (it once raised instead)."""
+    X, Y = _data(n=40)
+
+    def build():
+        dg.manual_seed(3)
+        l1, l2 = dg.nn.Linear(3, 3), dg.nn.Linear(3, 3)
+        if tie == "same_parameter":
+            l2.weight = l1.weight
+        elif tie == "same_array":
+            l2.weight.data = l1.weight.data  # two Parameters over one array
+        return dg.nn.Sequential(l1, dg.nn.Tanh(), l1 if tie == "same_module" else l2)
+
+    ma, mb = build(), build()
+    if tie != "same_array":
+        with pytest.raises(ValueError, match="share a parameter"):
+            dg.train.Trainer(ma, dg.optim.SGD(ma.parameters(), lr=0.1))
+    fit(ma, X, Y[:, :1].repeat(3, axis=1), epochs=2, batch_size=8, optimizer=dg.optim.SGD(ma.parameters(), lr=0.1),
+        shuffle=False, progress=False)
+    fit(mb, X, Y[:, :1].repeat(3, axis=1), epochs=2, batch_size=8, optimizer=dg.optim.SGD(mb.parameters(), lr=0.1),
+        shuffle=False, progress=False, fused=False)
+    for pa, pb in zip(ma.parameters(), mb.parameters()):
+        assert np.array_equal(pa.detach().numpy(), pb.detach().numpy())
+    assert not np.array_equal(ma[0].weight.detach().numpy(), build()[0].weight.detach().numpy())  # it trained
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+def test_history_loss_is_on_the_scale_of_the_whole_set(reduction):
+    """With lr 0 nothing changes, so each epoch's training loss must equal the loss over the
+    whole set (what val_loss reports for the same data), whatever the batch size."""
+    X, Y = _data(n=60)
+    seen = []
+    for batch_size in (1, 10, 60, 7):
+        m = _model()
+        h = fit(m, X, Y, epochs=1, batch_size=batch_size, optimizer=dg.optim.SGD(m.parameters(), lr=0.0),
+                loss=dg.nn.MSELoss(reduction=reduction), val=(X, Y), shuffle=False, progress=False)
+        np.testing.assert_allclose(h.loss[0], h.val_loss[0], rtol=1e-5)
+        seen.append(h.loss[0])
+    np.testing.assert_allclose(seen, seen[0], rtol=1e-5)

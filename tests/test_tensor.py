@@ -813,3 +813,68 @@ def test_a_parameter_made_from_a_row_trains_the_row():
     ((p - 2.0) ** 2).sum().backward()
     opt.step()
     assert p.tolist() == [2.0] * 3
+
+
+@pytest.mark.parametrize("op", ["mul_overflow", "div_zero", "sub_inf"])
+def test_inplace_operators_are_quiet_and_always_bump_the_version(op):
+    """NaN and Inf are values for += -= *= /= as for + - * /: no RuntimeWarning. Under warnings
+    as errors, one once raised after the write but before the version bump, and a backward
+    through the changed tensor then went ahead with it."""
+    import warnings
+
+    w = dg.tensor([1.0, 1.0], requires_grad=True)
+    x = dg.tensor([1e30, np.inf] if op == "sub_inf" else [1e30, 2.0])
+    y = (w * x).sum()  # saves x
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        if op == "mul_overflow":
+            x *= 1e30
+        elif op == "div_zero":
+            x /= 0.0
+        else:
+            x -= np.inf
+    assert not np.isfinite(x.numpy()).all()
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        y.backward()
+
+
+@pytest.mark.parametrize("key,value", [
+    (0, [5.0]), (0, [[5.0]]), ((1, 2), np.array([[5.0]])), (slice(0, 2), [[[5.0, 6.0, 7.0]]]),
+    (np.array([True, False, True]), [[7.0]]), (Ellipsis, [[[1.0, 2.0, 3.0]]]),
+])
+def test_setitem_drops_a_values_leading_ones_as_in_torch(key, value):
+    """t[0] = tensor([5.]) sets one element in PyTorch; NumPy refuses a sequence there."""
+    import torch
+
+    for wrap in (lambda v: v, dg.tensor):
+        d = dg.tensor(np.arange(9.0, dtype=np.float32).reshape(3, 3))
+        t = torch.arange(9.0).reshape(3, 3)
+        d[key] = wrap(value)
+        t[torch.as_tensor(key) if isinstance(key, np.ndarray) else key] = torch.tensor(value)
+        np.testing.assert_array_equal(d.numpy(), t.numpy())
+    with pytest.raises(ValueError):
+        dg.zeros(3)[0] = [1.0, 2.0]  # a value that does not fit still does not
+
+
+def test_view_refuses_what_needs_a_copy_as_in_torch():
+    """view() once was reshape(): on a transposed or strided tensor it copied, and writing
+    through the "view" silently left the original as it was."""
+    import torch
+
+    d = dg.tensor(np.arange(6.0, dtype=np.float32).reshape(2, 3))
+    t = torch.arange(6.0).reshape(2, 3)
+    for make in (lambda x: x.T, lambda x: x[:, 1:]):
+        with pytest.raises(RuntimeError, match="view size is not compatible"):
+            make(t).view(-1)
+        with pytest.raises(RuntimeError, match="view size is not compatible"):
+            make(d).view(-1)
+        np.testing.assert_array_equal(make(d).reshape(-1).numpy(), make(t).reshape(-1).numpy())
+    v = d.view(3, 2)  # contiguous: a real view
+    with dg.no_grad():
+        v[0, 0] = 99.0
+    assert d[0, 0].item() == 99.0
+    with pytest.raises(ValueError):
+        d.view(4)  # a size that does not fit
+    x = dg.tensor(np.ones((2, 3), np.float32), requires_grad=True)
+    x.view(3, 2).sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), np.ones((2, 3)))

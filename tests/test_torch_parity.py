@@ -217,6 +217,7 @@ def _act(name, slope=0.01):
 ACTIVATIONS = [
     ("relu", 0.01), ("relu_F", 0.01), ("relu_method", 0.01),
     ("leaky_relu", 0.01), ("leaky_relu", 0.2), ("leaky_relu", -0.5), ("leaky_relu", 1.5),
+    ("leaky_relu", 1e-50),  # positive, but 0 in float32: backward needs z there
     ("sigmoid", 0.0), ("sigmoid_method", 0.0), ("tanh", 0.0), ("tanh_method", 0.0),
 ]
 
@@ -621,3 +622,20 @@ def test_div_gradient_at_extreme_magnitudes_is_torchs(dtype_name, value):
     (ta / tb).sum().backward()
     assert np.all(np.isfinite(b.grad.numpy()))
     assert b.grad.tolist() == tb.grad.tolist() and a.grad.tolist() == ta.grad.tolist()
+
+
+@pytest.mark.parametrize("expr", [
+    lambda x: -x.tanh(), lambda x: x.sigmoid() ** 2, lambda x: 2.0 ** x.relu(), lambda x: -(x.tanh() + x.sigmoid()),
+    lambda x: (-x).sigmoid() ** 3 * 2.0,
+])
+def test_activations_of_0d_tensors_inside_numpy_math_match_torch(dtype, expr):
+    """NumPy math on 0-d arrays returns scalars (-g, a ** p): an activation's backward once got
+    one and refused it ("dy must be a numpy.ndarray")."""
+    grads = []
+    for lib in LIBS:
+        x = lib.tensor(np.array(0.5, dtype), requires_grad=True)
+        y = expr(x)
+        y.backward()
+        grads.append(_np(x.grad))
+    assert grads[0].shape == () and grads[0].dtype == dtype
+    assert_close(grads[0], grads[1])

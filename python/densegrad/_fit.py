@@ -32,8 +32,9 @@ __all__ = ["Callback", "EarlyStopping", "History", "fit"]
 @dataclass
 class History:
     """What ``fit`` returns: per-epoch training loss (the batch losses averaged, weighted by batch
-    size) and validation loss (the loss over the whole validation set after the epoch; empty
-    without ``val``), and how the run went."""
+    size; summed, with a loss of reduction 'sum') and validation loss (the loss over the whole
+    validation set after the epoch; empty without ``val``), and how the run went. Either way the
+    training loss is on the scale of the loss over the whole training set."""
 
     loss: list[float] = field(default_factory=list)
     val_loss: list[float] = field(default_factory=list)
@@ -246,7 +247,10 @@ def _fused_trainer(model, optimizer, loss):
             return None, "some parameters have momentum buffers and others not (earlier training left them)"
     elif len({s.get("step", 0) for s in states}) > 1:
         return None, "the parameters' Adam step counts differ (earlier training left them)"
-    return Trainer(model, optimizer, loss), None
+    try:  # what only binding the buffers finds (two parameters over the same memory)
+        return Trainer(model, optimizer, loss), None
+    except ValueError as e:
+        return None, str(e)
 
 
 def fit(
@@ -354,6 +358,9 @@ def fit(
             return loss_fn(model(Tensor._wrap(xv)), Tensor._wrap(yv)).item()
 
     history = History(fused=trainer is not None)
+    # A batch's loss with reduction 'sum' is a sum over its rows: the epoch's is their sum (it was
+    # once weighted by batch size too, and so grew with it).
+    summed = getattr(loss_fn, "reduction", "mean") == "sum"
     warned: set[str] = set()
     rng = np.random.default_rng(seed)
     n = xa.shape[0]
@@ -375,9 +382,9 @@ def fit(
             total = 0.0
             for i in range(0, n, batch_size):
                 xb, yb = xe[i : i + batch_size], ye[i : i + batch_size]
-                total += step(xb, yb) * xb.shape[0]
+                total += step(xb, yb) * (1 if summed else xb.shape[0])
                 history.steps += 1
-            history.loss.append(total / n)
+            history.loss.append(total if summed else total / n)
             vl = val_loss()
             _warn_non_finite(warned, "training", history.loss[-1], epoch, "X or y")
             if vl is not None:

@@ -515,7 +515,11 @@ class Tensor:
         o = other._data if isinstance(other, Tensor) else other
         if not isinstance(o, (numbers.Real, np.ndarray, np.generic)):
             return NotImplemented
-        ufunc(self._data, o, out=self._data, casting="same_kind")
+        # Quiet, as the out-of-place operators: NaN and Inf are values. A warning turned into an
+        # error (-W error) once raised after the write and before the version bump below, so a
+        # backward through the changed tensor used it without noticing.
+        with np.errstate(all="ignore"):
+            ufunc(self._data, o, out=self._data, casting="same_kind")
         self._vc[0] += 1
         return self
 
@@ -576,6 +580,11 @@ class Tensor:
         self._check_not_indexed("tensor[...] = value")
         v = self._assigned(value, "tensor[...] = value")
         self._check_inplace(value)
+        # PyTorch drops a value's leading dimensions of size 1 (t[0] = tensor([5.]) sets one
+        # element; NumPy refuses it). Broadcasting never needed them, so nothing else changes.
+        if isinstance(v, np.ndarray) and v.ndim and v.shape[0] == 1:
+            lead = next((i for i, d in enumerate(v.shape) if d != 1), v.ndim)
+            v = v.reshape(v.shape[lead:])
         with np.errstate(over="ignore"):  # an array beyond float32's range gives +-inf, as in PyTorch
             self._data[_index_key(key)] = v
         self._vc[0] += 1
@@ -717,7 +726,25 @@ class Tensor:
             shape = tuple(shape[0])
         return _ops.Reshape.apply(self, tuple(map(_index, shape)))
 
-    view = reshape
+    def view(self, *shape) -> Tensor:
+        """reshape() that never copies, as in PyTorch: a RuntimeError where this tensor's memory
+        layout cannot hold the new shape (a transpose, a strided slice); reshape() copies there.
+        (It once was reshape() itself, and writing through such a "view" silently missed the
+        original.)"""
+        if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+            shape = tuple(shape[0])
+        shape = tuple(map(_index, shape))
+        try:
+            moved = self._data.reshape(shape)
+        except ValueError:  # a shape that does not fit: reshape() says so in its own words
+            return self.reshape(shape)
+        if moved.size and not np.may_share_memory(moved, self._data):  # NumPy copied
+            raise RuntimeError(
+                f"view size is not compatible with input tensor's size and stride: a tensor of shape "
+                f"{tuple(self.shape)} and strides {self._data.strides} cannot be viewed as {shape} without a "
+                "copy. Use .reshape(...) instead."
+            )
+        return self.reshape(shape)
 
     def t(self) -> Tensor:
         """The transpose of a tensor of at most 2 dimensions."""

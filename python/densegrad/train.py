@@ -55,6 +55,21 @@ def _layers_of(model: Sequential):
             i += 1
     if not layers:
         raise ValueError("Trainer needs at least one Linear layer")
+    # The fused step writes each layer's update once per step: a parameter shared by two layers
+    # (tied weights, or one Linear used twice) needs the sum of both layers' gradients, which
+    # only the autograd path forms.
+    owners = {}
+    for k, (lin, _, _) in enumerate(layers):
+        for name in ("weight", "bias"):
+            p = lin._parameters.get(name)
+            if p is None:
+                continue
+            if id(p) in owners:
+                raise ValueError(
+                    f"Trainer cannot fuse layers that share a parameter: Linear layer {k}'s {name} is also Linear "
+                    f"layer {owners[id(p)]}; train this model on the autograd path (fit(..., fused=False) or a loop)"
+                )
+            owners[id(p)] = f"{k}'s {name}"
     return layers
 
 

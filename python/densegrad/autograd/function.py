@@ -301,6 +301,8 @@ def run_backward(root, gradient, retain_graph: bool = False) -> None:
             g = grads.pop(node, None)
             if g is None:  # no gradient reached this node (its consumers returned None)
                 continue
+            if type(g) is not np.ndarray:  # NumPy math on 0-d arrays gives scalars (-g, a + b)
+                g = np.asarray(g)
             ctx = node.ctx
             if ctx._freed:
                 raise RuntimeError(_FREED_MSG)

@@ -35,22 +35,66 @@ class _GradModeContext:
 
     def __call__(self, fn):
         """Use as a decorator: the function runs inside this context."""
+        return _decorate(fn, self.__class__)
+
+
+def _decorate(fn, make_context):
+    """fn run inside make_context(). A generator function's body runs inside it at every resumption
+    (as in PyTorch): wrapping only the call would leave its body, which runs later, outside."""
+    import inspect
+
+    if inspect.isgeneratorfunction(fn):
 
         @functools.wraps(fn)
-        def wrapper(*args, **kwargs):
-            with self.__class__():
-                return fn(*args, **kwargs)
+        def generator_wrapper(*args, **kwargs):
+            gen = fn(*args, **kwargs)
+            try:
+                with make_context():
+                    value = next(gen)
+                while True:
+                    try:
+                        sent = yield value
+                    except GeneratorExit:
+                        with make_context():
+                            gen.close()
+                        raise
+                    except BaseException as e:
+                        with make_context():
+                            value = gen.throw(e)
+                    else:
+                        with make_context():
+                            value = gen.send(sent)
+            except StopIteration as stop:
+                return stop.value
 
-        return wrapper
+        return generator_wrapper
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        with make_context():
+            return fn(*args, **kwargs)
+
+    return wrapper
 
 
-class no_grad(_GradModeContext):
+class _NoArgumentContext(_GradModeContext):
+    """Takes no argument, and also decorates without parentheses (``@no_grad`` as ``@no_grad()``)."""
+
+    def __new__(cls, fn=None):
+        if fn is None:
+            return super().__new__(cls)
+        if not callable(fn):
+            raise TypeError(f"{cls.__name__}() takes no arguments (or a function, as a decorator)")
+        return _decorate(fn, cls)
+
+
+class no_grad(_NoArgumentContext):
     """Context manager / decorator: operations inside record no graph (results need no grad)."""
 
     _mode = False
 
 
-class enable_grad(_GradModeContext):
+class enable_grad(_NoArgumentContext):
     """Context manager / decorator: switch recording back on inside a ``no_grad`` block."""
 
     _mode = True
@@ -74,10 +118,4 @@ class set_grad_enabled(_GradModeContext):
     def __call__(self, fn):
         _set_enabled(self._prev)
         mode = self._mode
-
-        @functools.wraps(fn)
-        def wrapper(*args, **kwargs):
-            with set_grad_enabled(mode):
-                return fn(*args, **kwargs)
-
-        return wrapper
+        return _decorate(fn, lambda: set_grad_enabled(mode))
