@@ -276,6 +276,8 @@ CORE_CASES = [
     ("sgd_step buffer shape", lambda: _core.sgd_step(A(3), A(3), A(4), lr=0.1, momentum=0.9), ValueError, "param and momentum_buffer must have the same shape"),
     ("sgd_step negative lr", lambda: _core.sgd_step(A(3), A(3), lr=-0.1), ValueError, "invalid learning rate"),
     ("sgd_step NaN lr", lambda: _core.sgd_step(A(3), A(3), lr=float("nan")), ValueError, "invalid learning rate nan"),
+    # the value as it reads back (std::to_string once wrote "-0.000000")
+    ("sgd_step tiny negative lr", lambda: _core.sgd_step(A(3), A(3), lr=-1e-9), ValueError, "invalid learning rate -1e-09"),
     ("sgd_step negative momentum", lambda: _core.sgd_step(A(3), A(3), A(3), lr=0.1, momentum=-0.5), ValueError, "invalid momentum"),
     ("sgd_step negative weight_decay", lambda: _core.sgd_step(A(3), A(3), lr=0.1, weight_decay=-1.0), ValueError, "invalid weight_decay"),
     ("sgd_step nesterov without momentum", lambda: _core.sgd_step(A(3), A(3), lr=0.1, nesterov=True), ValueError, "nesterov momentum requires"),

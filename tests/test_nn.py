@@ -528,3 +528,16 @@ def test_zero_feature_layers_in_a_chain_match_torch(dtype):
     for (k, p), (k2, q) in zip(dm.named_parameters(), tm.named_parameters()):
         assert k == k2 and p.grad.shape == tuple(q.grad.shape)
         assert_close(p.grad.numpy(), q.grad.numpy(), dtype, what=k)
+
+
+def test_load_state_dict_takes_torch_parameters_that_require_grad():
+    """dict(torch_model.named_parameters()) holds tensors that require grad: NumPy's conversion
+    of them raised in torch ("Can't call numpy() on Tensor that requires grad")."""
+    torch.manual_seed(0)
+    tm = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.Tanh(), torch.nn.Linear(4, 2))
+    dm = dg.nn.Sequential(dg.nn.Linear(3, 4), dg.nn.Tanh(), dg.nn.Linear(4, 2))
+    dm.load_state_dict(dict(tm.named_parameters()))
+    x = np.random.default_rng(0).standard_normal((5, 3)).astype(np.float32)
+    np.testing.assert_allclose(dm(dg.tensor(x)).detach().numpy(), tm(torch.from_numpy(x)).detach().numpy(),
+                               rtol=1e-6, atol=1e-7)
+    assert all(p.requires_grad for p in tm.parameters())  # the torch model is left as it was

@@ -10,6 +10,7 @@ import itertools
 import numpy as np
 import pytest
 import reference as ref
+import torch
 from conftest import assert_close
 
 import densegrad as dg
@@ -526,3 +527,20 @@ def test_load_state_dict_refuses_an_adam_state_with_missing_buffers(rng):
     sgd = dg.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
     sgd.load_state_dict({"state": {0: {"momentum_buffer": None}}, "param_groups": sgd.state_dict()["param_groups"]})
     _steps(model, sgd, x, y, 1)
+
+
+@pytest.mark.parametrize("name", ["SGD", "Adam"])
+def test_a_tensor_learning_rate_as_in_torch(name):
+    """PyTorch takes lr as a one-element tensor; the option check once compared a Tensor with a
+    float and raised TypeError."""
+    out = []
+    for lib in (dg, torch):
+        p = lib.tensor([1.0, 2.0], requires_grad=True)
+        p.grad = lib.tensor([0.5, -1.0])
+        opt = getattr(lib.optim, name)([p], lr=lib.tensor(0.1))
+        opt.step()
+        opt.step()
+        out.append(p.detach().numpy())
+    np.testing.assert_allclose(out[0], out[1], rtol=1e-6)
+    with pytest.raises(ValueError, match="Invalid learning rate"):
+        getattr(dg.optim, name)([dg.tensor([1.0], requires_grad=True)], lr=dg.tensor(-0.1))

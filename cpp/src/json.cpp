@@ -101,7 +101,11 @@ class Parser {
       v.number = number(&v.integer);
       return v;
     }
-    fail(std::string("unexpected character '") + c + "'");
+    // a byte outside printable ASCII as \xNN: the message may end up in a UTF-8 log
+    char shown[8] = {c, 0};
+    if (static_cast<unsigned char>(c) < 0x20 || static_cast<unsigned char>(c) > 0x7e)
+      std::snprintf(shown, sizeof shown, "\\x%02x", unsigned(static_cast<unsigned char>(c)));
+    fail(std::string("unexpected character '") + shown + "'");
   }
 
   // std::from_chars, not strtod: strtod follows the C locale, and a program that calls

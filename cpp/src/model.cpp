@@ -2,6 +2,8 @@
 // file: every size, offset and name is checked before a byte is copied.
 #include "densegrad/model.hpp"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -11,12 +13,28 @@
 #include <random>
 #include <set>
 #include <stdexcept>
+#include <type_traits>
 
 #include "json.hpp"
 
 namespace densegrad {
 
 namespace {
+
+// A double as T, rounded to nearest as the hardware does, without the undefined behaviour the
+// standard gives a finite double beyond float's range: +-FLT_MAX up to the halfway point above
+// it (2^128 - 2^103), +-inf from there (the tie rounds to even, which is infinity), as in NumPy.
+template <typename T>
+T narrow(double v) {
+  if constexpr (std::is_same<T, float>::value) {
+    const double a = std::fabs(v);
+    if (a > double(std::numeric_limits<float>::max())) {  // false for NaN
+      const float big = a >= 0x1.ffffffp127 ? std::numeric_limits<float>::infinity() : std::numeric_limits<float>::max();
+      return v < 0 ? -big : big;
+    }
+  }
+  return static_cast<T>(v);
+}
 
 const char* const kFormat = "densegrad.mlp";
 const char* const kVersion = "0.1.0";
@@ -134,6 +152,16 @@ void check_normalization(const Normalization& n, Index in, Index out) {
 std::string reason(const std::invalid_argument& e) {
   const std::string what = e.what(), prefix = "densegrad: ";
   return what.compare(0, prefix.size(), prefix) == 0 ? what.substr(prefix.size()) : what;
+}
+
+// A JSON part of the file, its syntax errors reported as the file's ("model file: header: invalid
+// JSON at byte 3: ...").
+json::Value parse_part(const char* part, const char* text, std::size_t size) {
+  try {
+    return json::parse(text, size);
+  } catch (const std::invalid_argument& e) {
+    bad(std::string(part) + ": " + reason(e));
+  }
 }
 
 // The `columns` metadata (the CSV column names a model was trained on; Mlp does not keep them):
@@ -319,7 +347,7 @@ std::vector<double> Mlp<T>::predict(const std::vector<double>& x) {
     for (Index j = 0; j < in; ++j) {
       const double v = x[std::size_t(i * in + j)];
       xt[std::size_t(i * in + j)] =
-          T(norm ? (v - normalization.x_mean[std::size_t(j)]) / normalization.x_std[std::size_t(j)] : v);
+          narrow<T>(norm ? (v - normalization.x_mean[std::size_t(j)]) / normalization.x_std[std::size_t(j)] : v);
     }
   forward(yt.data(), xt.data(), batch);
   std::vector<double> y(yt.size());
@@ -417,13 +445,23 @@ namespace {
 using File = std::unique_ptr<std::FILE, int (*)(std::FILE*)>;
 }  // namespace
 
+// Written to a temporary file beside `path`, then renamed over it (as the Python package does):
+// a failed write leaves an existing file as it was, never a truncated one.
 template <typename T>
 void Mlp<T>::save(const std::string& path) const {
   const std::string bytes = save_to_memory();
-  File f(std::fopen(path.c_str(), "wb"), std::fclose);
-  if (!f) throw std::runtime_error("densegrad: cannot open " + path + " for writing");
-  if (std::fwrite(bytes.data(), 1, bytes.size(), f.get()) != bytes.size() || std::fflush(f.get()) != 0)
+  const std::string tmp = path + ".tmp" + std::to_string(static_cast<long>(getpid()));
+  bool written = false;
+  {
+    File f(std::fopen(tmp.c_str(), "wb"), std::fclose);
+    if (!f) throw std::runtime_error("densegrad: cannot open " + tmp + " for writing");
+    written = std::fwrite(bytes.data(), 1, bytes.size(), f.get()) == bytes.size() && std::fflush(f.get()) == 0;
+    written = std::fclose(f.release()) == 0 && written;
+  }
+  if (!written || std::rename(tmp.c_str(), path.c_str()) != 0) {
+    std::remove(tmp.c_str());
     throw std::runtime_error("densegrad: writing " + path + " failed");
+  }
 }
 
 template <typename T>
@@ -448,7 +486,7 @@ Mlp<T> Mlp<T>::load_from_memory(const char* data, std::size_t size) {
   const std::uint64_t hl = read_le64(data);
   if (hl > kMaxHeader) bad("header length " + std::to_string(hl) + " is implausible (at most " + std::to_string(kMaxHeader) + " bytes)");
   if (hl > size - 8) bad("header length " + std::to_string(hl) + " exceeds the file (" + std::to_string(size) + " bytes)");
-  const json::Value header = json::parse(data + 8, std::size_t(hl));
+  const json::Value header = parse_part("header", data + 8, std::size_t(hl));
   if (!header.is(json::Value::Kind::Object)) bad("the header is not a JSON object");
   const char* body = data + 8 + hl;
   const std::uint64_t body_size = size - 8 - hl;
@@ -469,7 +507,7 @@ Mlp<T> Mlp<T>::load_from_memory(const char* data, std::size_t size) {
   if (version == nullptr || *version != "1") bad("unsupported format_version");
   const std::string* arch_text = meta_str("architecture");
   if (arch_text == nullptr) bad("metadata has no 'architecture'");
-  const json::Value arch = json::parse(*arch_text);
+  const json::Value arch = parse_part("architecture", arch_text->data(), arch_text->size());
   const json::Value* mods = arch.find("layers");
   if (!arch.is(json::Value::Kind::Object) || mods == nullptr || !mods->is(json::Value::Kind::Array))
     bad("architecture needs a 'layers' list");
@@ -591,7 +629,7 @@ Mlp<T> Mlp<T>::load_from_memory(const char* data, std::size_t size) {
       } else {
         double v;
         std::memcpy(&v, src + 8 * i, 8);
-        dst[i] = T(v);
+        dst[i] = narrow<T>(v);
       }
     }
   };
@@ -601,7 +639,7 @@ Mlp<T> Mlp<T>::load_from_memory(const char* data, std::size_t size) {
   }
 
   if (const std::string* norm = meta_str("normalization")) {
-    const json::Value n = json::parse(*norm);
+    const json::Value n = parse_part("normalization", norm->data(), norm->size());
     // (keys are unique: the parser refuses duplicates)
     if (!n.is(json::Value::Kind::Object) || n.object.size() != 4 || n.find("x_mean") == nullptr ||
         n.find("x_std") == nullptr || n.find("y_mean") == nullptr || n.find("y_std") == nullptr)

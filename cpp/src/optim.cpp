@@ -4,6 +4,7 @@
 #include "densegrad/optim.hpp"
 
 #include <algorithm>
+#include <charconv>
 #include <cmath>
 #include <type_traits>
 
@@ -13,7 +14,12 @@
 namespace densegrad {
 
 namespace {
-std::string num(double v) { return std::to_string(v); }
+// The shortest text that reads back as v (std::to_string wrote lr = -1e-9 as "-0.000000").
+std::string num(double v) {
+  char buf[32];
+  const std::to_chars_result r = std::to_chars(buf, buf + sizeof buf, v);
+  return std::string(buf, r.ec == std::errc() ? r.ptr : buf);
+}
 
 // Elements below which an update runs on one thread (the updates are elementwise, so how the
 // range is split never changes a result); set where 2 threads stopped losing on both machines

@@ -1,6 +1,8 @@
 // C++ tests of densegrad::Mlp: deterministic initialisation, training, a finite-difference check
 // of the fused step's gradients, model files (round trips in both dtypes, a file written by the
 // Python package, and rejection of truncated or tampered files). argv[1]: cpp/tests/data.
+#include <unistd.h>
+
 #include <clocale>
 #include <cmath>
 #include <cstdint>
@@ -458,6 +460,11 @@ void test_header_must_be_utf8() {
     error = e.what();
   }
   check(error.empty(), "valid UTF-8 of 2, 3 and 4 bytes in a header string loads (" + error + ")");
+  // A JSON syntax error is the file's, and a stray byte is shown as \xNN (it once went into the
+  // message raw, which is not UTF-8).
+  const std::string stray = edited_header(good, "\"__metadata__\":{", "\"__metadata__\":\xff{");
+  expect_invalid([&] { Mlp<float>::load_from_memory(stray.data(), stray.size()); }, "a stray byte in the header",
+                 "model file: header: invalid JSON at byte 16: unexpected character '\\xff'");
 }
 
 // A model written by the Python package (tests/make_cpp_fixture.py) and what Python predicted.
@@ -541,6 +548,48 @@ void test_matrix_views() {
                         MatrixView<const float>(x.data(), 3, 4), MatrixView<const float>(w.data(), 5, 4),
                         MatrixView<const float>(y1.data(), 3, 5), MatrixView<const float>(), Activation::Tanh);
   check(dx == dx2 && dw == dw2 && db == db2, "dense_backward on views equals the pointer form");
+}
+
+// predict() takes doubles into a float model: one beyond float's range becomes +-inf (from the
+// halfway point above FLT_MAX) or +-FLT_MAX (below it), as NumPy's cast gives, not undefined
+// behaviour.
+void test_predict_narrows_doubles_beyond_float() {
+  Mlp<float> m({{1, 1}}, 0);
+  m.weight(0)(0, 0) = 1.0f;
+  *m.bias(0) = 0.0f;
+  const double fmax = double(std::numeric_limits<float>::max());
+  const std::vector<double> y = m.predict({1e300, -1e300, 0x1.ffffffp127, 0x1.fffffefffffffp127, -fmax * 1.0000000001,
+                                            std::nan("")});
+  const double inf = std::numeric_limits<double>::infinity();
+  check(y.size() == 6 && y[0] == inf && y[1] == -inf && y[2] == inf && y[3] == fmax && y[4] == -fmax && std::isnan(y[5]),
+        "predict narrows doubles beyond float's range to +-inf / +-FLT_MAX");
+}
+
+// save() writes a temporary file beside the target and renames it over the target: a file that
+// was there is replaced whole, and no temporary file stays behind, also when saving fails.
+void test_save_replaces_the_file_whole() {
+  const std::string path = "test_model_replace.safetensors";  // in the working directory
+  const std::string tmp = path + ".tmp" + std::to_string(static_cast<long>(getpid()));
+  {
+    std::FILE* f = std::fopen(path.c_str(), "wb");
+    std::fputs("an older, longer file that is not a model at all ..............................", f);
+    std::fclose(f);
+  }
+  Mlp<float> m({{3, 2, Activation::Tanh}, {2, 1}}, 5);
+  m.save(path);
+  const Mlp<float> back = Mlp<float>::load(path);
+  check(back.save_to_memory() == m.save_to_memory(), "save replaced the older file with the model");
+  std::FILE* left = std::fopen(tmp.c_str(), "rb");
+  check(left == nullptr, "no temporary file is left after a save");
+  if (left != nullptr) std::fclose(left);
+  bool threw = false;
+  try {
+    m.save("no_such_directory_here/model.safetensors");
+  } catch (const std::runtime_error&) {
+    threw = true;
+  }
+  check(threw, "saving into a missing directory throws std::runtime_error");
+  std::remove(path.c_str());
 }
 
 // JSON numbers are read and written the same way whatever the C locale: an embedding program
@@ -629,6 +678,8 @@ int main(int argc, char** argv) {
   test_header_must_be_utf8();
   test_matrix_views();
   test_json_numbers_ignore_the_locale(false);
+  test_save_replaces_the_file_whole();
+  test_predict_narrows_doubles_beyond_float();
   if (argc > 1) {
     test_python_written_model(argv[1]);
     test_cpp_fixture_is_current(argv[1]);

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _core
-from .optimizer import Optimizer
+from .optimizer import Optimizer, _lr_value
 
 
 class Adam(Optimizer):
@@ -22,7 +22,7 @@ class Adam(Optimizer):
         super().__init__(params, defaults)
 
     def _check_group(self, g) -> None:
-        if not g["lr"] >= 0.0:
+        if not _lr_value(g["lr"]) >= 0.0:
             raise ValueError(f"Invalid learning rate: {g['lr']}")
         if not g["eps"] >= 0.0:
             raise ValueError(f"Invalid epsilon value: {g['eps']}")

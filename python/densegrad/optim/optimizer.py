@@ -17,6 +17,12 @@ from .._tensor import Tensor
 _OTHER_ARITHMETIC = ("decoupled_weight_decay",)
 
 
+
+def _lr_value(lr):
+    """A learning rate as a number for the option checks: PyTorch also takes a one-element tensor
+    (step() reads it through float() then, so changing it in place is seen)."""
+    return float(lr) if isinstance(lr, Tensor) else lr
+
 class Optimizer:
     """Base class: holds ``param_groups`` (dicts of 'params' and hyper-parameters, defaults
     filled in) and ``state`` (per-parameter buffers, a defaultdict(dict)). Subclasses implement ``step``."""

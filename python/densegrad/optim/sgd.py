@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _core
-from .optimizer import Optimizer
+from .optimizer import Optimizer, _lr_value
 
 
 class SGD(Optimizer):
@@ -21,7 +21,7 @@ class SGD(Optimizer):
         super().__init__(params, defaults)
 
     def _check_group(self, g) -> None:
-        if not g["lr"] >= 0.0:
+        if not _lr_value(g["lr"]) >= 0.0:
             raise ValueError(f"Invalid learning rate: {g['lr']}")
         if not g["momentum"] >= 0.0:
             raise ValueError(f"Invalid momentum value: {g['momentum']}")

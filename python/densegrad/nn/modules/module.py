@@ -9,8 +9,8 @@ from typing import Iterator, NamedTuple
 
 import numpy as np
 
-from ..._typename import typename as _typename
-from ..._tensor import Tensor, _to_args
+from ..._typename import is_torch_tensor, typename as _typename
+from ..._tensor import Tensor, _to_args, _torch_to_numpy
 from ..parameter import Parameter
 
 
@@ -229,7 +229,12 @@ class Module:
             if name not in state_dict:
                 continue
             v = state_dict[name]
-            arr = v._data if isinstance(v, Tensor) else np.asarray(v)
+            if isinstance(v, Tensor):
+                arr = v._data
+            elif is_torch_tensor(v):  # e.g. dict(torch_model.named_parameters()): they require grad
+                arr = _torch_to_numpy(v, convert=True)
+            else:
+                arr = np.asarray(v)
             if arr.dtype.kind not in "biuf":
                 errors.append(f'While copying the parameter named "{name}", got an array of dtype {arr.dtype}.')
             elif arr.shape != p.shape:
