@@ -485,3 +485,8 @@ def test_fused_step_refuses_x_or_target_inside_a_network_buffer():
     with pytest.raises(ValueError, match="x and a network buffer"):
         m.step(dw1[1:3], y[:2], 1, False)  # a part of one overlaps too
     assert np.isfinite(m.step(rng.standard_normal((4, 4)), y, 1, False))
+    new_dw = np.zeros((4, 4))
+    m.set_grad(1, False, new_dw)  # a gradient array replaced later is checked too
+    with pytest.raises(ValueError, match="x and a network buffer"):
+        m.step(new_dw, y, 2, False)
+    assert np.isfinite(m.step(dw1, y, 2, False))  # the old one is no network buffer any more
