@@ -57,17 +57,18 @@ def test_train_demo_then_predict_reproduces_the_predictions(tmp_path):
     with open(preds, newline="") as f:
         table = list(csv.reader(f))
     assert table[0] == ["price_k"] and len(table) == 1001
-    assert [row[0] for row in table[1:4]] == list(shown.groups())  # the numbers train printed
+    # the numbers train printed (to 10 digits; the file has every digit)
+    assert [f"{float(row[0]):.10g}" for row in table[1:4]] == list(shown.groups())
     assert r2.stdout.startswith(f"Wrote 1000 predictions of price_k to {preds}; first 3: {', '.join(shown.groups())}")
-    # and what the Python API predicts from the file, to the printed precision
+    # and exactly what the Python API predicts from the file (10 digits once lost 1700000000125.56)
     m = dg.nn.Sequential.load(model)
     x = data.read_features(data.demo_path(), m.columns["features"], 5)
-    np.testing.assert_allclose(np.array([float(row[0]) for row in table[1:]]), dg.serialization.predict(m, x)[:, 0], rtol=1e-9)
+    np.testing.assert_array_equal(np.array([float(row[0]) for row in table[1:]]), dg.serialization.predict(m, x)[:, 0])
     # stdout when there is no --out; a CSV with the columns in another order and extra text columns
     src = tmp_path / "new.csv"
     src.write_text("note,floor,distance_km,age_years,rooms,area_m2\nhello,6,4.98,28,2,61.9\n")
     r3 = run("predict", model, src)
-    assert r3.stdout == f"price_k\n{shown.group(1)}\n"
+    assert r3.stdout == f"price_k\n{table[1][0]}\n"
 
 
 def test_console_script_is_installed():
@@ -290,3 +291,99 @@ def test_example_check_torch_and_graphs(tmp_path):
     text = (tmp_path / "g" / "network4.dot").read_text()
     assert text.startswith("digraph autograd {") and "layer2_weights" in text and "MseLossBackward0" in text
     assert text.count("ReluBackward0") == 3
+
+
+# ---- found by an adversarial review of the command line (each once gave a wrong answer, exit 0) ----
+
+
+def test_a_constant_feature_that_is_not_exact_gets_std_1(tmp_path):
+    """Thirty rows of 0.1 have a std of 2.8e-17 in float64; it was the scale, and 0.11 at
+    prediction time gave 2.3e14."""
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal(30)
+    src = tmp_path / "c.csv"
+    src.write_text("a,b,y\n" + "".join(f"{v},0.1,{2 * v}\n" for v in a))
+    model = tmp_path / "m.safetensors"
+    run("train", src, "--target", "y", "--epochs", "3", "--no-progress", "--seed", "1", "--out", model)
+    m = dg.nn.Sequential.load(model)
+    assert m.normalization.x_std[1] == 1.0
+    new = tmp_path / "new.csv"
+    new.write_text("a,b\n0.5,0.1\n0.5,0.11\n")
+    p = [float(v) for v in run("predict", model, new).stdout.split()[1:]]
+    assert abs(p[0] - p[1]) < 1.0, p
+
+
+def test_a_constant_target_that_is_not_exact_has_no_r2(tmp_path):
+    src = tmp_path / "c.csv"
+    src.write_text("a,y\n" + "".join(f"{i},0.1\n" for i in range(30)))
+    out = run("train", src, "--target", "y", "--epochs", "2", "--no-progress", "--out", tmp_path / "m.safetensors").stdout
+    rows = re.findall(r"^(train|val)\s+\S+\s+(\S+)$", out, re.M)
+    assert rows and all(r2 == "n/a" for _, r2 in rows), out
+
+
+def test_an_unmatched_quote_is_an_error_not_the_end_of_the_file(tmp_path):
+    src = tmp_path / "q.csv"
+    notes = ['"5 ft tall' if i == 4 else "ok" for i in range(20)]  # row 6 opens a quote it never closes
+    src.write_text("a,note,y\n" + "".join(f"{i},{n},{i}\n" for i, n in enumerate(notes)))
+    _one_line_error(run("train", src, "--target", "y", "--features", "a", check=False), "q.csv: row")
+
+
+def test_a_row_of_empty_fields_is_a_missing_value(tmp_path):
+    src = tmp_path / "e.csv"
+    src.write_text("x,y\n1,2\n,\n3,4\n\n5,6\n")  # the blank line is skipped; "," is a row
+    _one_line_error(run("train", src, "--target", "y", check=False), "row 3, column 'x': missing value")
+
+
+def test_predict_takes_an_archives_columns_by_the_stored_names(tmp_path):
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((64, 3))
+    np.savez(tmp_path / "d.npz", X=x, y=3 * x[:, 2] - x[:, 0])
+    for feats in ("x2,x1,x0", "x2,x0"):
+        model = tmp_path / f"m{feats}.safetensors"
+        run("train", tmp_path / "d.npz", "--features", feats, "--hidden", "", "--epochs", "30", "--no-progress",
+            "--out", model)
+        m = dg.nn.Sequential.load(model)
+        cols = [int(f[1:]) for f in feats.split(",")]
+        expected = dg.serialization.predict(m, x[:, cols])[:, 0]
+        got = np.array([float(v) for v in run("predict", model, tmp_path / "d.npz").stdout.split()[1:]])
+        np.testing.assert_array_equal(got, expected)
+
+
+def test_huge_values_train_without_a_traceback(tmp_path):
+    src = tmp_path / "h.csv"
+    src.write_text("a,y\n" + "".join(f"{v * 1e200},{v}\n" for v in np.linspace(-1, 1, 20)))
+    model = tmp_path / "m.safetensors"
+    run("train", src, "--target", "y", "--epochs", "2", "--no-progress", "--out", model)
+    assert np.isfinite(dg.nn.Sequential.load(model).normalization.x_std).all()
+
+
+def test_the_same_command_writes_the_same_bytes(tmp_path):
+    """The safetensors library writes the metadata in a hash map's order: the file bytes differed
+    on every run although the tensors were the same."""
+    files = [tmp_path / f"m{i}.safetensors" for i in range(3)]
+    for f in files:
+        run("train", "--demo", "--epochs", "1", "--no-progress", "--out", f)
+    assert files[0].read_bytes() == files[1].read_bytes() == files[2].read_bytes()
+
+
+def test_plot_into_a_missing_directory_fails_before_training(tmp_path):
+    pytest.importorskip("matplotlib")
+    model = tmp_path / "m.safetensors"
+    r = run("train", "--demo", "--plot", tmp_path / "nodir" / "loss.png", "--out", model, check=False)
+    _one_line_error(r, "no directory")
+    assert not model.exists()
+
+
+def test_a_reader_that_stops_early_ends_the_command_quietly():
+    """`densegrad train --demo | head -1` once ended in a BrokenPipeError traceback. (Whether a
+    real pipe raises depends on the OS's pipe buffer, so the error is raised directly here.)"""
+    code = (
+        "import argparse, sys\n"
+        "from densegrad import _cli\n"
+        "def func(args):\n"
+        "    print('some output')\n"
+        "    raise BrokenPipeError(32, 'Broken pipe')\n"
+        "sys.exit(_cli.run(argparse.Namespace(func=func, command='predict')))\n"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.returncode == 1 and r.stderr == "", r.stderr

@@ -159,8 +159,18 @@ def test_npz_with_a_1d_x(tmp_path):
 def test_not_an_npz(tmp_path):
     p = tmp_path / "d.npz"
     p.write_bytes(b"hello")
+    with pytest.raises(DataError, match="not an .npz archive \\(a zip file"):  # not NumPy's "pickled data"
+        data.read_xy(p)
+    p.write_bytes(b"PK\x03\x04 and then nothing")
     with pytest.raises(DataError, match="not a readable .npz"):
         data.read_xy(p)
+    np.save(tmp_path / "one.npy", np.ones((3, 2)))
+    (tmp_path / "one.npy").rename(p)  # one array named .npz: np.load returns the array
+    for read in (lambda: data.read_xy(p), lambda: data.read_features(p, None, 2)):
+        with pytest.raises(DataError, match="a single .npy array, not an .npz archive"):
+            read()
+    with pytest.raises(DataError, match="cannot read"):
+        data.read_xy(tmp_path / "missing.npz")
 
 
 def test_read_features_for_prediction(tmp_path):

@@ -16,7 +16,7 @@ import time
 import numpy as np
 
 from . import data as _data
-from .serialization import Normalization, load_model, predict, save
+from .serialization import Normalization, constant_columns, load_model, predict, save
 
 ACTIVATIONS = ["relu", "leaky_relu", "sigmoid", "tanh", "identity"]
 
@@ -62,9 +62,11 @@ def metrics(y: np.ndarray, pred: np.ndarray) -> tuple[float, float]:
     constant, where R² is undefined)."""
     mse = float(np.mean((pred - y) ** 2))
     var = y.var(axis=0)
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         r2 = 1.0 - np.mean((pred - y) ** 2, axis=0) / var
-    r2 = np.where(var > 0, r2, np.nan)
+    # constant up to rounding, as the normalisation decides (30 rows of 0.1 have a variance of
+    # 7.7e-34, and R² was printed as a number)
+    r2 = np.where(constant_columns(y), np.nan, r2)
     return mse, float(np.mean(r2))
 
 
@@ -73,8 +75,14 @@ def _fmt(v: float, spec: str = ".6g") -> str:
 
 
 def _value(v: float) -> str:
-    """How predictions are written, by train's summary and by predict alike."""
+    """How predictions are shown in the console summaries (predict's file has every digit)."""
     return f"{v:.10g}"
+
+
+def _exact(v: float) -> str:
+    """How predict writes a prediction to its CSV: the shortest text that reads back as the same
+    float64 (10 significant digits once turned 1700000000125.56 into 1.7e+12)."""
+    return repr(float(v))
 
 
 def _require_matplotlib():
@@ -144,6 +152,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     if out_dir and not os.path.isdir(out_dir):
         raise CliError(f"--out {args.out}: no directory {out_dir}")
     plt = _require_matplotlib() if args.plot else None  # fail before training, not after
+    plot_dir = os.path.dirname(args.plot) if args.plot else ""
+    if plot_dir and not os.path.isdir(plot_dir):
+        raise CliError(f"--plot {args.plot}: no directory {plot_dir}")
 
     ds = _data.read_xy(path, target, args.features)
     n = ds.x.shape[0]
@@ -153,7 +164,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     if n_val >= n:
         raise CliError(f"{path}: {n} rows leave none for training with --val-split {args.val_split}")
     val_idx, train_idx = np.sort(order[:n_val]), np.sort(order[n_val:])
-    norm = Normalization.fit(ds.x[train_idx], ds.y[train_idx])
+    try:
+        norm = Normalization.fit(ds.x[train_idx], ds.y[train_idx])
+    except ValueError as e:  # statistics beyond float64 (values near 1.8e308 of both signs)
+        raise CliError(f"{path}: {e}") from None
     xt, yt = norm.transform_x(ds.x[train_idx]), norm.transform_y(ds.y[train_idx])
     val = (norm.transform_x(ds.x[val_idx]), norm.transform_y(ds.y[val_idx])) if n_val else None
     if args.patience is not None and val is None:
@@ -229,9 +243,15 @@ def cmd_predict(args: argparse.Namespace) -> int:
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(names)
     for row in pred:
-        w.writerow([_value(v) for v in row])
+        w.writerow([_exact(v) for v in row])
     if args.out is None:
-        sys.stdout.write(buf.getvalue())
+        try:
+            sys.stdout.write(buf.getvalue())
+            sys.stdout.flush()
+        except BrokenPipeError:
+            raise
+        except OSError as e:  # e.g. a full disk behind a redirection
+            raise CliError(f"cannot write the predictions to standard output ({e.strerror})") from None
         return 0
     try:
         with open(args.out, "w", encoding="utf-8", newline="") as f:
@@ -304,6 +324,13 @@ def run(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     try:
         return args.func(args)
+    except BrokenPipeError:  # the reader of the output went away (e.g. `| head -1`): end quietly
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())  # so that the exit's flush does not fail again
+        except OSError:
+            pass
+        return 1
     except user_errors() as e:
         print(f"densegrad {args.command}: error: {e}", file=sys.stderr)
         return 1

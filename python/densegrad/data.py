@@ -11,6 +11,8 @@ from __future__ import annotations
 import csv
 import math
 import os
+import re
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,6 +44,13 @@ def _split_names(value: str | list[str] | None) -> list[str] | None:
     return [n.strip() for n in names if n.strip()]
 
 
+_NPZ_NAME = re.compile(r"x\d+")  # the names read_xy gives an archive's columns
+
+
+def _is_npz(p: str) -> bool:
+    return p.lower().endswith(".npz")
+
+
 def _read_records(p: str) -> tuple[list[str], list[tuple[int, list[str]]]]:
     """The header and every non-blank record (with its row number) of a CSV file, as text."""
     try:
@@ -49,7 +58,8 @@ def _read_records(p: str) -> tuple[list[str], list[tuple[int, list[str]]]]:
     except OSError as e:
         raise DataError(f"{p}: cannot read ({e.strerror})") from None
     with f:
-        reader = csv.reader(f)
+        # strict: an unmatched quote is an error (it once swallowed the rest of the file silently)
+        reader = csv.reader(f, strict=True)
         try:
             header = next(reader, None)
             if header is None or not any(h.strip() for h in header):
@@ -64,8 +74,9 @@ def _read_records(p: str) -> tuple[list[str], list[tuple[int, list[str]]]]:
                 seen.add(h)
             records: list[tuple[int, list[str]]] = []
             for rec in reader:
-                if not rec or all(not v.strip() for v in rec):
+                if not rec or (len(rec) == 1 and not rec[0].strip()):  # a blank line
                     continue
+                # (a row of empty fields, ",,", is no blank line: its values are missing)
                 if len(rec) != len(header):
                     raise DataError(f"{p}: row {reader.line_num} has {len(rec)} fields, the header has {len(header)}")
                 records.append((reader.line_num, rec))
@@ -129,9 +140,25 @@ def _npz(path: str, need_y: bool, x_columns: int | None = None) -> tuple[np.ndar
     """X and y (when need_y) as float64 (rows, columns). A 1-D y is one target column; a 1-D X is
     one feature column when x_columns, the number of features wanted, is 1 or not known."""
     try:
-        archive = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as e:
-        raise DataError(f"{path}: not a readable .npz archive ({e})") from None
+        f = open(path, "rb")
+    except OSError as e:
+        raise DataError(f"{path}: cannot read ({e.strerror})") from None
+    with f:  # the archive reads from f: both stay open until X and y are read
+        magic = f.read(6)
+        f.seek(0)
+        if magic == b"\x93NUMPY":  # np.load would return the array, not an archive
+            raise DataError(f"{path}: a single .npy array, not an .npz archive (write X and y with numpy.savez)")
+        if magic[:2] != b"PK":  # np.load's own message for these is about pickled data
+            raise DataError(f"{path}: not an .npz archive (a zip file of .npy arrays, as numpy.savez writes)")
+        try:
+            archive = np.load(f, allow_pickle=False)
+        except (OSError, ValueError, zipfile.BadZipFile) as e:
+            raise DataError(f"{path}: not a readable .npz archive ({e})") from None
+        x, y = _npz_arrays(path, archive, need_y)
+    return _npz_checked(path, x, y, x_columns)
+
+
+def _npz_arrays(path: str, archive, need_y: bool):
     with archive:
         keys = set(archive.files)
         for k in ("X", "y") if need_y else ("X",):
@@ -142,6 +169,10 @@ def _npz(path: str, need_y: bool, x_columns: int | None = None) -> tuple[np.ndar
             y = archive["y"] if need_y else None
         except ValueError as e:  # object arrays need pickle, which is never allowed
             raise DataError(f"{path}: {e}") from None
+    return x, y
+
+
+def _npz_checked(path: str, x, y, x_columns):
     out = []
     for name, a in (("X", x), ("y", y)):
         if a is None:
@@ -185,7 +216,7 @@ def read_xy(path: str | os.PathLike, target: str | list[str] | None = None, feat
             raise DataError(f"{p}: '{twice[0]}' appears twice in the {what}")
     if fnames is not None and not fnames:
         raise DataError(f"{p}: the list of features is empty")
-    if p.endswith(".npz"):
+    if _is_npz(p):
         x, y = _npz(p, need_y=True)
         assert y is not None
         feats = [f"x{i}" for i in range(x.shape[1])]
@@ -218,12 +249,21 @@ def read_features(path: str | os.PathLike, features: list[str] | None, n_feature
     """The input rows of a data file for prediction, float64 (rows, n_features).
 
     CSV: the columns named in ``features`` (other columns, such as the target, are ignored), or,
-    when the model stored no names, every column. NPZ: the array ``X`` (rows, features); a 1-D
-    ``X`` only for a model of one feature (it is that column), as ``read_xy`` reads it.
+    when the model stored no names, every column. NPZ: the array ``X`` (rows, features); when the
+    model's features are named x0, x1, ... (trained on an archive, perhaps with ``--features``),
+    those columns of ``X`` in that order. A 1-D ``X`` only for a model of one feature (it is that
+    column), as ``read_xy`` reads it.
     """
     p = os.fspath(path)
-    if p.endswith(".npz"):
+    if _is_npz(p):
         x, _ = _npz(p, need_y=False, x_columns=n_features)
+        # A model trained on an archive stores the columns of X it used (x2, x0, ...): take
+        # those, in that order (X was once used as it was, silently wrong after --features).
+        if features and all(_NPZ_NAME.fullmatch(f) for f in features):
+            idx = [int(f[1:]) for f in features]
+            if max(idx) >= x.shape[1]:
+                raise DataError(f"{p}: the model takes columns {', '.join(features)} of X, which has {x.shape[1]}")
+            x = x[:, idx]
     else:
         _, x = read_csv(p, features)
     if x.shape[1] != n_features:

@@ -50,6 +50,38 @@ class ModelFileError(ValueError):
 # ---- normalisation ------------------------------------------------------------------------------
 
 
+def column_stats(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(mean, std) of each column of a float64 (rows, columns) array, population std (ddof=0).
+
+    A column that is constant up to rounding gets std 1 (it is only shifted), as in
+    scikit-learn's StandardScaler: a variance no larger than what summing equal values in float64
+    can leave (scikit-learn's bound). Thirty rows of 0.1 have a mean that is not exactly 0.1 and a
+    std of 2.8e-17, which once became the scale, so 0.11 at prediction time was 3.6e14 standard
+    deviations away. Computed on the columns scaled by a power of two near their largest
+    magnitude (exact, so the same bits as unscaled where that did not overflow), so that values
+    beyond 1e154 (whose squares overflow) or sums beyond 1.8e308 give finite statistics.
+    """
+    mean, var, scale, constant = _moments(a)
+    return mean * scale, np.where(constant, 1.0, np.sqrt(var) * scale)
+
+
+def constant_columns(a: np.ndarray) -> np.ndarray:
+    """Which columns of a float64 (rows, columns) array are constant up to rounding (see
+    ``column_stats``)."""
+    return _moments(a)[3]
+
+
+def _moments(a: np.ndarray):
+    """(mean, variance) of the columns divided by `scale`, `scale`, and which are constant."""
+    big = np.abs(a).max(axis=0) if a.shape[0] else np.ones(a.shape[1])
+    big = np.where((big > 0) & np.isfinite(big), big, 1.0)
+    scale = np.ldexp(1.0, np.frexp(big)[1] - 1)  # scale <= big < 2 * scale
+    u = a / scale
+    mean, var = u.mean(axis=0), u.var(axis=0)
+    n, eps = a.shape[0], np.finfo(np.float64).eps
+    return mean, var, scale, var <= n * eps * var + (n * mean * eps) ** 2
+
+
 @dataclass(frozen=True)
 class Normalization:
     """The standardisation a model was trained with: it predicts
@@ -87,12 +119,9 @@ class Normalization:
         y = y.reshape(-1, 1) if y.ndim == 1 else y
         if x.ndim != 2 or y.ndim != 2 or x.shape[0] != y.shape[0] or x.shape[0] == 0:
             raise ValueError(f"Normalization.fit needs x (rows, features) and y (rows, targets) with rows > 0, got {x.shape} and {y.shape}")
-
-        def std(a):
-            s = a.std(axis=0)
-            return np.where(s > 0, s, 1.0)
-
-        return cls(x.mean(axis=0), std(x), y.mean(axis=0), std(y))
+        xm, xs = column_stats(x)
+        ym, ys = column_stats(y)
+        return cls(xm, xs, ym, ys)
 
     def transform_x(self, x: np.ndarray) -> np.ndarray:
         """(x - x_mean) / x_std in float64."""
@@ -264,6 +293,18 @@ def _build(arch: dict) -> Sequential:
 # ---- writing --------------------------------------------------------------------------------------
 
 
+def _canonical_header(data: bytes) -> bytes:
+    """The safetensors file `data` with its JSON header's keys sorted: the library writes the
+    metadata in a hash map's order, which changes from process to process, so the same model
+    gave different file bytes on every run. Same content, same offsets (the body is untouched);
+    the header is padded with spaces to a multiple of 8 bytes, as the library pads it."""
+    (n,) = struct.unpack("<Q", data[:8])
+    header = json.loads(data[8 : 8 + n])
+    text = json.dumps(header, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    text += b" " * (-(8 + len(text)) % 8)
+    return struct.pack("<Q", len(text)) + text + data[8 + n :]
+
+
 def save(
     obj: Module | Mapping[str, Any],
     path: str | os.PathLike,
@@ -331,7 +372,7 @@ def save(
         arrays[name] = np.array(arr, dtype=arr.dtype.newbyteorder("<"), order="C")
     from safetensors.numpy import save as _st_save
 
-    data = _st_save(arrays, metadata=meta)
+    data = _canonical_header(_st_save(arrays, metadata=meta))
     (n,) = struct.unpack("<Q", data[:8])
     if n > _MAX_HEADER:  # writers refuse what readers reject (a normalization of ~4M inputs)
         raise ValueError(f"the file's header would be {n} bytes; model files allow at most {_MAX_HEADER}")
