@@ -387,3 +387,47 @@ def test_a_reader_that_stops_early_ends_the_command_quietly():
     )
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert r.returncode == 1 and r.stderr == "", r.stderr
+
+
+def test_a_diverged_training_saves_nothing(tmp_path):
+    model = tmp_path / "m.safetensors"
+    r = run("train", "--demo", "--lr", "1e30", "--optimizer", "sgd", "--epochs", "3", "--no-progress", "--out", model,
+            check=False)
+    assert "training diverged" in r.stderr and "nothing was saved" in r.stderr, r.stderr
+    assert r.returncode == 1 and not model.exists()
+    assert "Traceback" not in r.stderr and ".py:" not in r.stderr  # warnings are one line each too
+
+
+def test_non_finite_predictions_are_reported(tmp_path):
+    model = tmp_path / "m.safetensors"
+    run("train", "--demo", "--epochs", "1", "--no-progress", "--out", model)
+    src = tmp_path / "far.csv"
+    src.write_text("area_m2,rooms,age_years,distance_km,floor\n80,3,20,5,2\n1e45,3,20,5,2\n")
+    r = run("predict", model, src)
+    assert r.stdout.splitlines()[2] == "nan" or "inf" in r.stdout.splitlines()[2], r.stdout
+    assert "warning: 1 of 2 rows have non-finite predictions" in r.stderr, r.stderr
+
+
+@pytest.mark.parametrize("cmd", ["train", "predict"])
+def test_out_may_not_be_the_data_file(tmp_path, cmd):
+    src = tmp_path / "d.csv"
+    src.write_text(data.make_houses(n=50))
+    model = tmp_path / "m.safetensors"
+    if cmd == "train":
+        r = run("train", src, "--target", "price_k", "--out", src, check=False)
+    else:
+        run("train", src, "--target", "price_k", "--epochs", "1", "--no-progress", "--out", model)
+        r = run("predict", model, src, "--out", src, check=False)
+    _one_line_error(r, "is the data file: it would be overwritten")
+    assert src.read_text() == data.make_houses(n=50)
+
+
+def test_one_row_and_wide_numbers_in_the_summary(tmp_path):
+    src = tmp_path / "w.csv"
+    src.write_text("a,y\n" + "".join(f"{i},{1e6 * i}\n" for i in range(3)))
+    out = run("train", src, "--target", "y", "--val-split", "0.34", "--epochs", "1", "--no-progress",
+              "--out", tmp_path / "m.safetensors").stdout
+    assert "2 training rows, 1 validation row;" in out, out
+    for line in out.splitlines():
+        if line.startswith(("train ", "val ")):
+            assert len(line.split()) == 3, line  # MSE and R² never run together

@@ -193,3 +193,17 @@ def test_demo_data_is_shipped_and_reproducible():
     resid = ds.y - X @ np.linalg.lstsq(X, ds.y, rcond=None)[0]
     r2 = 1 - resid.var() / ds.y.var()
     assert 0.8 < r2 < 0.95, r2
+
+
+def test_unnamed_or_repeated_columns_are_errors_only_where_used(tmp_path):
+    """README: columns not used may hold anything. A spreadsheet's unnamed index column, a
+    trailing comma or a repeated name among unused columns once refused the whole file."""
+    text = ",a,note,note,y,\n0,1,x,z,2,\n1,3,w,v,4,\n"
+    p = _csv(tmp_path, text)
+    ds = data.read_xy(p, "y", "a")
+    assert ds.x.tolist() == [[1.0], [3.0]] and ds.y.tolist() == [[2.0], [4.0]]
+    with pytest.raises(DataError, match="column 1 of the header has no name"):
+        data.read_xy(p, "y")  # every other column, the unnamed ones too
+    with pytest.raises(DataError, match="column name 'note' appears twice"):
+        data.read_xy(p, "y", "a,note")
+    np.testing.assert_array_equal(data.read_csv(p, ["y", "a"])[1], [[2.0, 1.0], [4.0, 3.0]])

@@ -12,6 +12,7 @@ import math
 import os
 import sys
 import time
+import warnings
 
 import numpy as np
 
@@ -77,6 +78,10 @@ def _fmt(v: float, spec: str = ".6g") -> str:
 def _value(v: float) -> str:
     """How predictions are shown in the console summaries (predict's file has every digit)."""
     return f"{v:.10g}"
+
+
+def _rows(n: int, what: str) -> str:
+    return f"{n} {what} row" + ("" if n == 1 else "s")
 
 
 def _exact(v: float) -> str:
@@ -151,6 +156,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     out_dir = os.path.dirname(args.out)
     if out_dir and not os.path.isdir(out_dir):
         raise CliError(f"--out {args.out}: no directory {out_dir}")
+    if not args.demo and os.path.exists(args.out) and os.path.exists(path) and os.path.samefile(args.out, path):
+        raise CliError(f"--out {args.out} is the data file: it would be overwritten")
     plt = _require_matplotlib() if args.plot else None  # fail before training, not after
     plot_dir = os.path.dirname(args.plot) if args.plot else ""
     if plot_dir and not os.path.isdir(plot_dir):
@@ -182,8 +189,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         else:
             opt = dg.optim.SGD(model.parameters(), lr=lr, momentum=args.momentum)
         name = "the demo data (houses.csv)" if args.demo else path
-        print(f"Training a {shape} MLP ({args.activation}, {args.dtype}) on {name}: {len(train_idx)} training rows, "
-              f"{n_val} validation rows; features {', '.join(ds.features)}; target {', '.join(ds.target)}", flush=True)
+        print(f"Training a {shape} MLP ({args.activation}, {args.dtype}) on {name}: {_rows(len(train_idx), 'training')}, "
+              f"{_rows(n_val, 'validation')}; features {', '.join(ds.features)}; target {', '.join(ds.target)}", flush=True)
         history = dg.train.fit(
             model, xt, yt, optimizer=opt, epochs=args.epochs, batch_size=args.batch_size, val=val,
             early_stopping=args.patience, seed=args.seed, progress=not args.no_progress,
@@ -194,6 +201,11 @@ def cmd_train(args: argparse.Namespace) -> int:
         if "memory" not in str(e):
             raise
         raise CliError(f"the {shape} MLP does not fit in memory: {str(e).removeprefix('densegrad: ')}") from None
+    bad = [name for name, p in model.named_parameters() if not np.isfinite(p.detach().numpy()).all()]
+    if bad:  # a model of NaN/Inf would predict nothing but NaN
+        raise CliError(f"training diverged: {bad[0]} holds non-finite values after {history.epochs} epochs "
+                       f"(last loss {history.loss[-1] if history.loss else float('nan'):.4g}); nothing was saved. "
+                       "Try a smaller --lr")
     model.normalization = norm
     model.columns = {"features": list(ds.features), "target": list(ds.target)}
     try:
@@ -210,10 +222,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     print()
     print(f"{history.epochs} epochs, {history.steps} steps of batch {args.batch_size} ({args.optimizer}, lr {lr:g}) "
           f"in {history.seconds:.2f} s: {history.steps_per_second:,.0f} steps/s ({how}){stopped}")
-    print(f"{'':8}{'MSE':>12}{'R²':>9}")
+    print(f"{'':8}{'MSE':>12} {'R²':>8}")
     for label, idx in rows:
         mse, r2 = metrics(ds.y[idx], pred_all[idx])
-        print(f"{label:8}{_fmt(mse):>12}{_fmt(r2, '.4f'):>9}")
+        print(f"{label:8}{_fmt(mse):>12} {_fmt(r2, '.4f'):>8}")  # a space even when a number is wide
     k = min(3, n)
     shown = ", ".join(_value(v) for v in pred_all[:k, 0])
     actual = ", ".join(_value(v) for v in ds.y[:k, 0])
@@ -230,6 +242,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
     if args.out is not None and (not args.out or os.path.isdir(args.out)):
         raise CliError("--out needs a file name" if not args.out else f"--out {args.out} is a directory")
     path = str(_data.demo_path()) if args.demo else args.data
+    if args.out and os.path.exists(args.out) and os.path.exists(path) and os.path.samefile(args.out, path):
+        raise CliError(f"--out {args.out} is the data file: it would be overwritten")
     try:
         mf = load_model(args.model)
     except OSError as e:
@@ -238,6 +252,10 @@ def cmd_predict(args: argparse.Namespace) -> int:
     features = mf.columns["features"] if mf.columns else None
     x = _data.read_features(path, features, n_in)
     pred = predict(mf.model, x)
+    bad = int((~np.isfinite(pred)).any(axis=1).sum())
+    if bad:  # written as they are, but not silently
+        print(f"densegrad predict: warning: {bad} of {len(pred)} rows have non-finite predictions (inputs far "
+              f"outside the training data overflow the model's {mf.model[0].weight.dtype})", file=sys.stderr)
     names = mf.columns["target"] if mf.columns else (["y"] if pred.shape[1] == 1 else [f"y{i}" for i in range(pred.shape[1])])
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
@@ -322,8 +340,14 @@ def user_errors() -> tuple[type[BaseException], ...]:
 def run(args: argparse.Namespace) -> int:
     """Run a parsed command; user errors become one line on stderr and exit status 1."""
     start = time.perf_counter()
+
+    def show(message, category, filename, lineno, file=None, line=None):  # one line, no source dump
+        print(f"densegrad {args.command}: warning: {message}", file=sys.stderr)
+
     try:
-        return args.func(args)
+        with warnings.catch_warnings():
+            warnings.showwarning = show
+            return args.func(args)
     except BrokenPipeError:  # the reader of the output went away (e.g. `| head -1`): end quietly
         try:
             devnull = os.open(os.devnull, os.O_WRONLY)

@@ -64,14 +64,7 @@ def _read_records(p: str) -> tuple[list[str], list[tuple[int, list[str]]]]:
             header = next(reader, None)
             if header is None or not any(h.strip() for h in header):
                 raise DataError(f"{p}: the file is empty (expected a header row of column names)")
-            header = [h.strip() for h in header]
-            seen: set[str] = set()
-            for j, h in enumerate(header):
-                if not h:
-                    raise DataError(f"{p}: column {j + 1} of the header has no name")
-                if h in seen:
-                    raise DataError(f"{p}: column name '{h}' appears twice in the header")
-                seen.add(h)
+            header = [h.strip() for h in header]  # unnamed or repeated names: an error where used (_select)
             records: list[tuple[int, list[str]]] = []
             for rec in reader:
                 if not rec or (len(rec) == 1 and not rec[0].strip()):  # a blank line
@@ -88,10 +81,18 @@ def _read_records(p: str) -> tuple[list[str], list[tuple[int, list[str]]]]:
 
 
 def _select(p: str, header: list[str], columns: list[str] | None) -> list[str]:
+    """The columns to read; each must have a name that appears once in the header. Columns not
+    read may be unnamed or share a name (a spreadsheet's index column, a trailing comma)."""
     wanted = header if columns is None else list(columns)
     missing = [c for c in wanted if c not in header]
     if missing:
-        raise DataError(f"{p}: no column {', '.join(repr(c) for c in missing)}; the header has {', '.join(header)}")
+        raise DataError(f"{p}: no column {', '.join(repr(c) for c in missing)}; the header has {', '.join(h for h in header if h)}")
+    for c in wanted:
+        if not c:
+            j = header.index("")
+            raise DataError(f"{p}: column {j + 1} of the header has no name (name it, or choose the columns to use)")
+        if header.count(c) > 1:
+            raise DataError(f"{p}: column name '{c}' appears twice in the header")
     return wanted
 
 
