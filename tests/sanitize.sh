@@ -21,6 +21,8 @@
 #     memory and free-quarantine make grow by design. Leaks in C++ are checked by LeakSanitizer
 #     in the ctest run instead, and reference leaks by the (still included) refcount and
 #     tracemalloc tests.
+#   * tests marked `vmlimit`: they run a process under an address-space limit, which ASan's and
+#     TSan's shadow memory cannot start under.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 PY=${PYTHON:-python}
@@ -88,7 +90,7 @@ import sys, densegrad
 where = densegrad._core.__file__
 assert where.startswith(sys.argv[1]), f"imported {where}, not the TSan build (an editable install?)"
 EOF
-  "$PY" -m pytest -q -p no:cacheprovider --capture=sys -m "not racy" \
+  "$PY" -m pytest -q -p no:cacheprovider --capture=sys -m "not racy and not vmlimit" \
     -k "not test_gemm_block_edges and not test_avx512_is_bitwise_avx2" tests/test_concurrency.py tests/test_kernels_threads.py
 )
 fi
@@ -122,11 +124,11 @@ print("sanitized module:", where)
 EOF
 if [ "$BUILD_ONLY" = 1 ]; then exit 0; fi
 
-step "pytest under ASan + UBSan (LD_PRELOAD=$LD_PRELOAD), excluding the rss tests"
+step "pytest under ASan + UBSan (LD_PRELOAD=$LD_PRELOAD), excluding the rss and vmlimit tests"
 # --capture=sys: pytest captures Python-level output only, so a sanitizer report (written to
 # file descriptor 2 just before the process stops) reaches the terminal instead of a capture file.
 set +e
-"$PY" -m pytest -p no:cacheprovider --capture=sys -m "not rss" "$@"
+"$PY" -m pytest -p no:cacheprovider --capture=sys -m "not rss and not vmlimit" "$@"
 rc=$?
 set -e
 step "pytest under sanitizers exit $rc"

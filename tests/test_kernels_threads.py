@@ -268,6 +268,28 @@ def test_a_region_runs_on_at_most_64_threads():
     assert len(os.listdir("/proc/self/task")) <= before + 63
 
 
+@pytest.mark.vmlimit
+@pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="reads /proc/self")
+def test_threads_the_system_refuses_run_their_parts_on_the_caller():
+    """Under an address-space limit that leaves no room for more thread stacks, a region runs
+    its parts on the calling thread (same results); it once failed with "Resource temporarily
+    unavailable"."""
+    code = (
+        "import os, resource, numpy as np, densegrad as dg\n"
+        "from densegrad import _core\n"
+        "vm = int(open('/proc/self/statm').read().split()[0]) * os.sysconf('SC_PAGE_SIZE')\n"
+        "resource.setrlimit(resource.RLIMIT_AS, (vm + (150 << 20), resource.getrlimit(resource.RLIMIT_AS)[1]))\n"
+        "p = np.zeros(1 << 21, np.float32); g = np.ones_like(p)\n"
+        "dg.set_num_threads(64)\n"
+        "_core.sgd_step(p, g, None, 0.5, 0.0, 0.0, 0.0, False, False, False)\n"
+        "print(int((p == -0.5).all()), len(os.listdir('/proc/self/task')))\n"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr[-2000:]
+    done, threads = map(int, r.stdout.split())
+    assert done == 1 and threads < 65
+
+
 def test_environment_thread_count_may_have_spaces_and_a_sign():
     assert _start(DENSEGRAD_NUM_THREADS=" +3 ").stdout.split()[0] == "3"
     assert _start(DENSEGRAD_NUM_THREADS="1024").stdout.split()[0] == "1024"

@@ -40,9 +40,20 @@ std::atomic<int> g_num_threads{default_threads()};
 
 class Pool {
  public:
-  // Run one region on `n` threads (the caller is thread 0). Caller holds region_mutex.
+  // Whether `workers` threads are running, starting what is missing. False when the system
+  // refuses a thread (a process or memory limit): the caller then runs the parts itself.
+  bool ensure(int workers) noexcept {
+    try {
+      grow(workers);
+      return true;
+    } catch (...) {  // std::system_error from std::thread, or std::bad_alloc
+      return false;
+    }
+  }
+
+  // Run one region on `n` threads (the caller is thread 0). Caller holds region_mutex and has
+  // ensured n - 1 workers.
   void run(int n, void (*fn)(void*, int, int), void* ctx) {
-    grow(n - 1);
     {
       std::lock_guard<std::mutex> lk(m_);
       fn_ = fn;
@@ -136,7 +147,10 @@ void parallel_run(int nthreads, void (*fn)(void*, int, int), void* ctx) {
   }
   Pool& p = pool();
   std::unique_lock<std::mutex> region(p.region_mutex, std::try_to_lock);
-  if (!region.owns_lock()) {  // the pool is busy with another caller's region
+  // The pool busy with another caller's region, or no thread to be had (set_num_threads(n) above
+  // what the system allows once ended in "Resource temporarily unavailable"): the parts run one
+  // after another here, with the same results.
+  if (!region.owns_lock() || !p.ensure(n - 1)) {
     for (int i = 0; i < n; ++i) fn(ctx, i, n);
     return;
   }
