@@ -544,3 +544,19 @@ def test_a_tensor_learning_rate_as_in_torch(name):
     np.testing.assert_allclose(out[0], out[1], rtol=1e-6)
     with pytest.raises(ValueError, match="Invalid learning rate"):
         getattr(dg.optim, name)([dg.tensor([1.0], requires_grad=True)], lr=dg.tensor(-0.1))
+
+
+@pytest.mark.parametrize("name,key,value", [("SGD", "lr", None), ("SGD", "momentum", "0.9"), ("Adam", "lr", "0.1"),
+                                            ("Adam", "eps", None)])
+def test_an_option_that_is_no_number_is_named(name, key, value):
+    """Changed after construction, it reached the C++ call as pybind11's "incompatible function
+    arguments" dump; at construction it gave Python's comparison error."""
+    p = dg.tensor([1.0, 2.0], requires_grad=True)
+    p.grad = dg.tensor([0.5, -1.0])
+    opt = getattr(dg.optim, name)([p], lr=0.1, momentum=0.5) if name == "SGD" else dg.optim.Adam([p], lr=0.1)
+    opt.param_groups[0][key] = value
+    with pytest.raises(TypeError, match=f"{key} must be a number, got"):
+        opt.step()
+    assert p.tolist() == [1.0, 2.0]  # nothing changed
+    with pytest.raises(TypeError, match=f"{key} must be a number, got"):
+        getattr(dg.optim, name)([p], **{key: value})

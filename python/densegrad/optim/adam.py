@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _core
-from .optimizer import Optimizer, _lr_value
+from .optimizer import Optimizer, _check_numbers, _lr_value
 
 
 class Adam(Optimizer):
@@ -22,6 +22,7 @@ class Adam(Optimizer):
         super().__init__(params, defaults)
 
     def _check_group(self, g) -> None:
+        _check_numbers(g, ("lr", "eps", "weight_decay"))
         if not _lr_value(g["lr"]) >= 0.0:
             raise ValueError(f"Invalid learning rate: {g['lr']}")
         if not g["eps"] >= 0.0:
@@ -65,8 +66,12 @@ class Adam(Optimizer):
             if not stepped:
                 continue
             # One C++ call for the group, every operand checked before any update.
-            _core.adam_step_many(datas, grads, avgs, avg_sqs, maxs, steps, group["lr"], b1, b2,
-                                 group["eps"], group["weight_decay"], amsgrad, group["maximize"])
+            try:
+                _core.adam_step_many(datas, grads, avgs, avg_sqs, maxs, steps, group["lr"], b1, b2,
+                                     group["eps"], group["weight_decay"], amsgrad, group["maximize"])
+            except TypeError:  # an option changed to something that is no number: say which
+                self._check_group(group)
+                raise
             for (p, state), n in zip(stepped, steps):
                 state["step"] = n
                 p._vc[0] += 1

@@ -18,6 +18,17 @@ _OTHER_ARITHMETIC = ("decoupled_weight_decay",)
 
 
 
+def _check_numbers(group: dict, keys) -> None:
+    """A TypeError naming the option that is not a number (a string or None set after
+    construction reached the C++ call as pybind11's "incompatible function arguments")."""
+    import numbers
+
+    for k in keys:
+        v = group[k]
+        if not isinstance(v, (numbers.Real, Tensor)) or isinstance(v, bool):
+            raise TypeError(f"{k} must be a number, got {_typename(v)} {v!r}")
+
+
 def _lr_value(lr):
     """A learning rate as a number for the option checks: PyTorch also takes a one-element tensor
     (step() reads it through float() then, so changing it in place is seen)."""

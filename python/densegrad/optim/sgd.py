@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _core
-from .optimizer import Optimizer, _lr_value
+from .optimizer import Optimizer, _check_numbers, _lr_value
 
 
 class SGD(Optimizer):
@@ -21,6 +21,7 @@ class SGD(Optimizer):
         super().__init__(params, defaults)
 
     def _check_group(self, g) -> None:
+        _check_numbers(g, ("lr", "momentum", "dampening", "weight_decay"))
         if not _lr_value(g["lr"]) >= 0.0:
             raise ValueError(f"Invalid learning rate: {g['lr']}")
         if not g["momentum"] >= 0.0:
@@ -58,7 +59,11 @@ class SGD(Optimizer):
             if not stepped:
                 continue
             # One C++ call for the group (positional: keyword parsing costs more than small updates).
-            _core.sgd_step_many(datas, grads, bufs, firsts, lr, momentum, dampening, wd, nesterov, maximize)
+            try:
+                _core.sgd_step_many(datas, grads, bufs, firsts, lr, momentum, dampening, wd, nesterov, maximize)
+            except TypeError:  # an option changed to something that is no number: say which
+                self._check_group(group)
+                raise
             for state, buf in new_bufs:
                 state["momentum_buffer"] = buf
             for state in fresh:
