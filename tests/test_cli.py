@@ -121,7 +121,7 @@ def test_train_on_one_row(tmp_path):
     p = tmp_path / "one.csv"
     p.write_text("a,b,y\n1,2,3\n")
     r = run("train", p, "--target", "y", "--epochs", "3", "--out", tmp_path / "m.safetensors", "--no-progress")
-    assert "1 training rows, 0 validation rows" in r.stdout
+    assert "1 training row, 0 validation rows" in r.stdout
     assert re.search(r"^train\s+\S+\s+n/a$", r.stdout, re.M), r.stdout  # R² is undefined for one value
     assert run("predict", tmp_path / "m.safetensors", p).stdout.startswith("y\n")
 
@@ -325,7 +325,17 @@ def test_an_unmatched_quote_is_an_error_not_the_end_of_the_file(tmp_path):
     src = tmp_path / "q.csv"
     notes = ['"5 ft tall' if i == 4 else "ok" for i in range(20)]  # row 6 opens a quote it never closes
     src.write_text("a,note,y\n" + "".join(f"{i},{n},{i}\n" for i, n in enumerate(notes)))
-    _one_line_error(run("train", src, "--target", "y", "--features", "a", check=False), "q.csv: row")
+    _one_line_error(run("train", src, "--target", "y", "--features", "a", check=False),
+                    "q.csv: row 6: a quoted field is never closed")
+    # the same as the last column: the swallowed rows then make a record of the right length
+    src.write_text("a,y,note\n" + "".join(f"{i},{i},{n}\n" for i, n in enumerate(notes)))
+    _one_line_error(run("train", src, "--target", "y", "--features", "a", check=False),
+                    "q.csv: row 6: a quoted field is never closed")
+    # closed quotes, one followed by a space, and a line break inside a field: all fine
+    src.write_text('a,name,y\n1,"Smith, J." ,2\n2,"two\nlines",3\n3,x,4\n')
+    out = run("train", src, "--target", "y", "--features", "a", "--epochs", "1", "--no-progress",
+              "--out", tmp_path / "m.safetensors").stdout
+    assert "3 training rows" in out or "2 training rows, 1 validation row" in out, out
 
 
 def test_a_row_of_empty_fields_is_a_missing_value(tmp_path):

@@ -171,6 +171,13 @@ def test_not_an_npz(tmp_path):
             read()
     with pytest.raises(DataError, match="cannot read"):
         data.read_xy(tmp_path / "missing.npz")
+    for save in (np.savez, np.savez_compressed):  # a damaged member inside a sound zip
+        save(p, X=np.arange(600.0).reshape(200, 3), y=np.ones(200))
+        raw = bytearray(p.read_bytes())
+        raw[700] ^= 0xFF
+        p.write_bytes(bytes(raw))
+        with pytest.raises(DataError, match="not a readable .npz"):
+            data.read_xy(p)
 
 
 def test_read_features_for_prediction(tmp_path):

@@ -244,7 +244,8 @@ def test_environment_selects_threads_and_kernel():
                                        # atoi() read these as 1 and 1,215,752,191 threads, silently
                                        ("DENSEGRAD_NUM_THREADS", "4294967297"),
                                        ("DENSEGRAD_NUM_THREADS", "99999999999"),
-                                       ("DENSEGRAD_NUM_THREADS", "1025"), ("DENSEGRAD_NUM_THREADS", "3x")])
+                                       ("DENSEGRAD_NUM_THREADS", "1025"), ("DENSEGRAD_NUM_THREADS", "3x"),
+                                       ("DENSEGRAD_NUM_THREADS", "\uff13")])  # a full-width 3: no ASCII digit
 def test_an_ignored_environment_value_warns(var, value):
     out = _start(**{var: value})
     assert f"RuntimeWarning: {var}={value!r}" in out.stderr

@@ -3,11 +3,24 @@
 
 #include <algorithm>
 #include <charconv>
+#include <clocale>
 #include <cmath>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <stdexcept>
+
+// Floating-point std::from_chars / std::to_chars: libstdc++ 11 and later, MSVC, libc++ 20 and
+// later (each defines __cpp_lib_to_chars once it has them); other libraries take the fallbacks.
+// (-DDENSEGRAD_FLOAT_CHARCONV=0 forces the fallbacks, to test them.)
+#ifndef DENSEGRAD_FLOAT_CHARCONV
+#if defined(__cpp_lib_to_chars) && __cpp_lib_to_chars >= 201611L
+#define DENSEGRAD_FLOAT_CHARCONV 1
+#else
+#define DENSEGRAD_FLOAT_CHARCONV 0
+#endif
+#endif
 
 namespace densegrad {
 namespace json {
@@ -21,6 +34,37 @@ const Value* Value::find(const std::string& key) const {
 namespace {
 
 constexpr int kMaxDepth = 64;  // deep enough for any header; bounded so hostile input cannot blow the stack
+
+// strtod of the JSON number [b, e) (its grammar checked) written in the C locale's notation: the
+// '.' becomes the locale's decimal point. Used where from_chars gives no value.
+double strtod_c(const char* b, const char* e) {
+  const std::string point = std::localeconv()->decimal_point;
+  std::string text;
+  for (const char* q = b; q < e; ++q)
+    if (*q == '.') text += point;
+    else text += *q;
+  return std::strtod(text.c_str(), nullptr);
+}
+
+// `v` as "%.*g" or "%.0f" (fixed) in the C locale: std::to_chars where the standard library has
+// it for floating point, else snprintf with the locale's decimal point turned back into '.'.
+std::string format_c(double v, bool fixed) {
+  char buf[64];
+#if DENSEGRAD_FLOAT_CHARCONV
+  const std::to_chars_result r = fixed ? std::to_chars(buf, buf + sizeof buf, v, std::chars_format::fixed, 0)
+                                       : std::to_chars(buf, buf + sizeof buf, v, std::chars_format::general, 17);
+  if (r.ec != std::errc()) throw std::logic_error("densegrad: JSON number does not fit its buffer");
+  return std::string(buf, r.ptr);
+#else
+  std::snprintf(buf, sizeof buf, fixed ? "%.0f" : "%.17g", v);
+  const std::string point = std::localeconv()->decimal_point;
+  std::string text = buf;
+  if (point != ".")
+    for (std::size_t at = text.find(point); at != std::string::npos; at = text.find(point, at + 1))
+      text.replace(at, point.size(), ".");
+  return text;
+#endif
+}
 
 class Parser {
  public:
@@ -108,51 +152,39 @@ class Parser {
     fail(std::string("unexpected character '") + shown + "'");
   }
 
-  // std::from_chars, not strtod: strtod follows the C locale, and a program that calls
-  // setlocale(LC_ALL, "") under a decimal-comma locale read 0.25 as 0 (tested). Out of double's
-  // range gives what Python's json gives: +-inf above it, +-0 below it.
+  // The number is read with std::from_chars, which ignores the C locale: strtod follows it, and
+  // a program that called setlocale(LC_ALL, "") under a decimal-comma locale read 0.25 as 0
+  // (tested). What from_chars leaves (out of double's range, where it gives no value; or all of
+  // it, where the standard library has no floating-point from_chars) goes to strtod_c, which
+  // gives what Python's json gives: +-inf above the range, subnormals and +-0 below it.
   double number(bool* integer) {
     const char* start = p_;
     *integer = true;
-    const bool negative = p_ < end_ && *p_ == '-';
-    if (negative) ++p_;
+    if (p_ < end_ && *p_ == '-') ++p_;
     if (p_ == end_) fail("incomplete number");
-    const char* digits = p_;
     if (*p_ == '0') ++p_;
     else if (*p_ >= '1' && *p_ <= '9') while (p_ < end_ && *p_ >= '0' && *p_ <= '9') ++p_;
     else fail("invalid number");
-    // The power of ten of the first nonzero digit (before the exponent), to tell overflow from
-    // underflow. The integer part is "0" or starts with a nonzero digit.
-    bool nonzero = *digits != '0';
-    long first = nonzero ? long(p_ - digits) - 1 : 0;
     if (p_ < end_ && *p_ == '.') {
       *integer = false;
       ++p_;
       if (p_ == end_ || !(*p_ >= '0' && *p_ <= '9')) fail("invalid fraction");
-      for (long i = 1; p_ < end_ && *p_ >= '0' && *p_ <= '9'; ++p_, ++i)
-        if (!nonzero && *p_ != '0') {
-          nonzero = true;
-          first = -i;
-        }
+      while (p_ < end_ && *p_ >= '0' && *p_ <= '9') ++p_;
     }
-    long exponent = 0;
     if (p_ < end_ && (*p_ == 'e' || *p_ == 'E')) {
       *integer = false;
       ++p_;
-      const bool minus = p_ < end_ && *p_ == '-';
       if (p_ < end_ && (*p_ == '+' || *p_ == '-')) ++p_;
       if (p_ == end_ || !(*p_ >= '0' && *p_ <= '9')) fail("invalid exponent");
-      for (; p_ < end_ && *p_ >= '0' && *p_ <= '9'; ++p_) exponent = std::min(exponent * 10 + (*p_ - '0'), 100000L);
-      if (minus) exponent = -exponent;
+      while (p_ < end_ && *p_ >= '0' && *p_ <= '9') ++p_;
     }
+#if DENSEGRAD_FLOAT_CHARCONV
     double v = 0.0;
     const std::from_chars_result r = std::from_chars(start, p_, v);
-    if (r.ec == std::errc::result_out_of_range) {  // v is left unchanged then
-      v = first + exponent > 0 ? HUGE_VAL : 0.0;
-      if (negative) v = -v;
-    } else if (r.ec != std::errc() || r.ptr != p_)
-      fail("invalid number");
-    return v;
+    if (r.ec == std::errc() && r.ptr == p_) return v;
+    if (r.ec != std::errc::result_out_of_range) fail("invalid number");
+#endif
+    return strtod_c(start, p_);
   }
 
   unsigned hex4() {
@@ -249,21 +281,14 @@ void dump_to(std::string& out, const Value& v) {
     case Value::Kind::Bool: out += v.boolean ? "true" : "false"; break;
     case Value::Kind::Number: {
       if (!std::isfinite(v.number)) throw std::invalid_argument("densegrad: JSON cannot hold a non-finite number");
-      char buf[32];
       // Whole numbers (sizes, offsets) as integers; others with 17 significant digits (exact).
       // -0.0 stays a float: written "-0", Python's json reads the integer 0 and loses the sign
       // (a LeakyReLU slope of -0.0 gives -0.0, not 0.0, for a negative input).
-      // std::to_chars, not snprintf: it ignores the C locale (see number()); it writes what
-      // "%.0f" and "%.17g" write in the C locale.
-      std::to_chars_result r{buf, std::errc()};
+      // format_c: the same text whatever the C locale (see number())
       if (v.number == 0.0 && std::signbit(v.number))
-        r.ptr = std::strcpy(buf, "-0.0") + 4;
-      else if (v.number == std::floor(v.number) && std::fabs(v.number) < 9.007199254740992e15)
-        r = std::to_chars(buf, buf + sizeof buf, v.number, std::chars_format::fixed, 0);
+        out += "-0.0";
       else
-        r = std::to_chars(buf, buf + sizeof buf, v.number, std::chars_format::general, 17);
-      if (r.ec != std::errc()) throw std::logic_error("densegrad: JSON number does not fit its buffer");
-      out.append(buf, r.ptr);
+        out += format_c(v.number, v.number == std::floor(v.number) && std::fabs(v.number) < 9.007199254740992e15);
       break;
     }
     case Value::Kind::String: out += quote(v.string); break;

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <charconv>
 #include <cmath>
+#include <cstdio>
 #include <type_traits>
 
 #include "densegrad/threads.hpp"
@@ -14,11 +15,17 @@
 namespace densegrad {
 
 namespace {
-// The shortest text that reads back as v (std::to_string wrote lr = -1e-9 as "-0.000000").
+// The shortest text that reads back as v (std::to_string wrote lr = -1e-9 as "-0.000000"); 17
+// significant digits where the standard library has no floating-point std::to_chars.
 std::string num(double v) {
   char buf[32];
+#if defined(__cpp_lib_to_chars) && __cpp_lib_to_chars >= 201611L
   const std::to_chars_result r = std::to_chars(buf, buf + sizeof buf, v);
   return std::string(buf, r.ec == std::errc() ? r.ptr : buf);
+#else
+  std::snprintf(buf, sizeof buf, "%.17g", v);
+  return buf;
+#endif
 }
 
 // Elements below which an update runs on one thread (the updates are elementwise, so how the

@@ -610,6 +610,10 @@ void check_json_numbers(const char* where) {
     check(v.is(json::Value::Kind::Number) && v.number == r.value && std::signbit(v.number) == std::signbit(r.value),
           std::string(where) + ": JSON " + r.text + " reads as " + std::to_string(v.number));
   }
+  // Long texts: the first digit's position outweighs a large exponent (1e-50000 and 1e49999)
+  const std::string zeros(150000, '0');
+  const double tiny = json::parse("1" + zeros + "e-200000").number, huge = json::parse("0." + zeros + "1e200000").number;
+  check(tiny == 0.0 && huge == HUGE_VAL, std::string(where) + ": 1e-50000 reads as 0 and 1e49999 as inf when written long");
   const struct { double value; const char* text; } writes[] = {
       {0.25, "0.25"}, {-0.5e-3, "-0.00050000000000000001"}, {1.0 / 3, "0.33333333333333331"}, {100.0, "100"},
       {-0.0, "-0.0"}, {1e22, "1e+22"}, {4.9e-324, "4.9406564584124654e-324"}, {9007199254740991.0, "9007199254740991"}};

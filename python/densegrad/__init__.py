@@ -36,7 +36,7 @@ def _check_environment() -> None:
         warnings.warn(f"DENSEGRAD_KERNEL={kernel!r} is not one of 'generic', 'avx2-fma', 'avx512', 'auto': "
                       f"ignored, the GEMM kernel is {_core.gemm_kernel()!r}", RuntimeWarning, stacklevel=3)
     threads = os.environ.get("DENSEGRAD_NUM_THREADS")
-    number = re.fullmatch(r"\s*[+-]?\d+\s*", threads or "")  # what the core's strtol() reads
+    number = re.fullmatch(r"\s*[+-]?\d+\s*", threads or "", re.ASCII)  # what the core's strtol() reads
     if threads and (number is None or not 1 <= int(number.group()) <= 1024):
         warnings.warn(f"DENSEGRAD_NUM_THREADS={threads!r} is not a whole number from 1 to 1024: ignored, using "
                       f"{_core.get_num_threads()} threads", RuntimeWarning, stacklevel=3)

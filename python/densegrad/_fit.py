@@ -32,9 +32,9 @@ __all__ = ["Callback", "EarlyStopping", "History", "fit"]
 @dataclass
 class History:
     """What ``fit`` returns: per-epoch training loss (the batch losses averaged, weighted by batch
-    size; summed, with a loss of reduction 'sum') and validation loss (the loss over the whole
-    validation set after the epoch; empty without ``val``), and how the run went. Either way the
-    training loss is on the scale of the loss over the whole training set."""
+    size; with a loss of reduction 'sum', summed: the loss summed over the training rows) and
+    validation loss (the loss over the whole validation set after the epoch; empty without
+    ``val``), and how the run went."""
 
     loss: list[float] = field(default_factory=list)
     val_loss: list[float] = field(default_factory=list)

@@ -13,6 +13,7 @@ import math
 import os
 import re
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -58,26 +59,49 @@ def _read_records(p: str) -> tuple[list[str], list[tuple[int, list[str]]]]:
     except OSError as e:
         raise DataError(f"{p}: cannot read ({e.strerror})") from None
     with f:
-        # strict: an unmatched quote is an error (it once swallowed the rest of the file silently)
-        reader = csv.reader(f, strict=True)
+        reader = csv.reader(f)
         try:
             header = next(reader, None)
             if header is None or not any(h.strip() for h in header):
                 raise DataError(f"{p}: the file is empty (expected a header row of column names)")
             header = [h.strip() for h in header]  # unnamed or repeated names: an error where used (_select)
             records: list[tuple[int, list[str]]] = []
+            start = reader.line_num + 1  # where the next record begins
             for rec in reader:
+                first, start = start, reader.line_num + 1
                 if not rec or (len(rec) == 1 and not rec[0].strip()):  # a blank line
                     continue
                 # (a row of empty fields, ",,", is no blank line: its values are missing)
                 if len(rec) != len(header):
+                    _check_quotes_closed(p, first, rec)
                     raise DataError(f"{p}: row {reader.line_num} has {len(rec)} fields, the header has {len(header)}")
                 records.append((reader.line_num, rec))
+            if records:
+                _check_quotes_closed(p, first, records[-1][1])
         except csv.Error as e:
             raise DataError(f"{p}: row {reader.line_num}: {e}") from None
         except UnicodeDecodeError as e:
             raise DataError(f"{p}: not a UTF-8 text file ({e.reason} at byte {e.start})") from None
     return header, records
+
+
+def _check_quotes_closed(p: str, first: int, rec: list[str]) -> None:
+    """A quote that is never closed makes the csv module read the rest of the file as one field
+    of the record that starts at row `first` (the text of every later row, silently: the rows
+    were once simply missing). Only a record with a line break inside a field can be that one;
+    its text is parsed again strictly, which ends in "unexpected end of data" exactly then.
+    (Strict parsing of the whole file would also refuse text like `"Smith, J." ,` in columns
+    that are not used.)"""
+    if not any("\n" in v or "\r" in v for v in rec):
+        return
+    with open(p, newline="", encoding="utf-8-sig") as g:
+        tail = g.readlines()[first - 1 :]
+    try:
+        for _ in csv.reader(tail, strict=True):
+            pass
+    except csv.Error as e:
+        if "unexpected end of data" in str(e):
+            raise DataError(f"{p}: row {first}: a quoted field is never closed (its quote runs to the end of the file)") from None
 
 
 def _select(p: str, header: list[str], columns: list[str] | None) -> list[str]:
@@ -170,6 +194,8 @@ def _npz_arrays(path: str, archive, need_y: bool):
             y = archive["y"] if need_y else None
         except ValueError as e:  # object arrays need pickle, which is never allowed
             raise DataError(f"{path}: {e}") from None
+        except (OSError, EOFError, zipfile.BadZipFile, zlib.error) as e:  # a damaged member (CRC, truncation)
+            raise DataError(f"{path}: not a readable .npz archive ({e})") from None
     return x, y
 
 
@@ -258,12 +284,14 @@ def read_features(path: str | os.PathLike, features: list[str] | None, n_feature
     p = os.fspath(path)
     if _is_npz(p):
         x, _ = _npz(p, need_y=False, x_columns=n_features)
-        # A model trained on an archive stores the columns of X it used (x2, x0, ...): take
-        # those, in that order (X was once used as it was, silently wrong after --features).
+        # An archive's columns are named x0, x1, ... (read_xy): a model whose features have
+        # such names (trained on an archive, perhaps with --features x2,x0) takes them by name,
+        # as from a CSV (X was once used as it was, silently wrong after --features).
         if features and all(_NPZ_NAME.fullmatch(f) for f in features):
             idx = [int(f[1:]) for f in features]
             if max(idx) >= x.shape[1]:
-                raise DataError(f"{p}: the model takes columns {', '.join(features)} of X, which has {x.shape[1]}")
+                raise DataError(f"{p}: no column x{max(idx)} in X, which has {x.shape[1]} (an archive's columns are "
+                                f"named x0 to x{x.shape[1] - 1}; the model takes {', '.join(features)})")
             x = x[:, idx]
     else:
         _, x = read_csv(p, features)

@@ -54,10 +54,12 @@ def column_stats(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(mean, std) of each column of a float64 (rows, columns) array, population std (ddof=0).
 
     A column that is constant up to rounding gets std 1 (it is only shifted), as in
-    scikit-learn's StandardScaler: a variance no larger than what summing equal values in float64
-    can leave (scikit-learn's bound). Thirty rows of 0.1 have a mean that is not exactly 0.1 and a
+    scikit-learn's StandardScaler: thirty rows of 0.1 have a mean that is not exactly 0.1 and a
     std of 2.8e-17, which once became the scale, so 0.11 at prediction time was 3.6e14 standard
-    deviations away. Computed on the columns scaled by a power of two near their largest
+    deviations away. "Up to rounding": all its values within 4 units in the last place of each
+    other (max - min <= 4 eps max(|max|, |min|)), so the std of such a column is rounding noise.
+    (scikit-learn bounds the variance by one that grows with the row count instead: 10,000 rows
+    of 1.7e9 plus noise of std 1e-3, about 4000 rounding steps, would count as constant there.) Computed on the columns scaled by a power of two near their largest
     magnitude (exact, so the same bits as unscaled where that did not overflow), so that values
     beyond 1e154 (whose squares overflow) or sums beyond 1.8e308 give finite statistics.
     """
@@ -78,8 +80,9 @@ def _moments(a: np.ndarray):
     scale = np.ldexp(1.0, np.frexp(big)[1] - 1)  # scale <= big < 2 * scale
     u = a / scale
     mean, var = u.mean(axis=0), u.var(axis=0)
-    n, eps = a.shape[0], np.finfo(np.float64).eps
-    return mean, var, scale, var <= n * eps * var + (n * mean * eps) ** 2
+    lo, hi = (u.min(axis=0), u.max(axis=0)) if a.shape[0] else (np.zeros(a.shape[1]), np.zeros(a.shape[1]))
+    constant = hi - lo <= 4 * np.finfo(np.float64).eps * np.maximum(np.abs(lo), np.abs(hi))
+    return mean, var, scale, constant
 
 
 @dataclass(frozen=True)
