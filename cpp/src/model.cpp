@@ -5,6 +5,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
+#include <cerrno>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -319,16 +321,26 @@ void Mlp<T>::set_optimizer(const OptimizerSpec& opt) {
 template <typename T>
 T Mlp<T>::train_step(const T* x, const T* target, Index batch, Reduction reduction) {
   DENSEGRAD_CHECK(batch >= 0, "negative batch " + std::to_string(batch));
+  // sizes first: batch * in_features() itself must not overflow
+  detail::require_shape("train_step x", batch, in_features(), sizeof(T));
+  detail::require_shape("train_step target", batch, out_features(), sizeof(T));
   detail::require_data("train_step x", x, batch * in_features());
   detail::require_data("train_step target", target, batch * out_features());
   const bool needs_state = opt_.kind == OptimizerSpec::Kind::Adam || opt_.sgd.momentum != 0;
   if (needs_state && state_[0].empty()) set_optimizer(opt_);  // state created on first use
-  ++step_;
-  return mlp_train_step<T>(refs_, x, target, batch, reduction, opt_, step_, step_ == 1, ws_);
+  // The step counts once it ran: a call refused (e.g. Reduction::None) once still counted, and
+  // Adam's next bias correction was off by one.
+  const Index step = step_ + 1;
+  const T loss = mlp_train_step<T>(refs_, x, target, batch, reduction, opt_, step, step == 1, ws_);
+  step_ = step;
+  return loss;
 }
 
 template <typename T>
 void Mlp<T>::forward(T* y, const T* x, Index batch) {
+  DENSEGRAD_CHECK(batch >= 0, "negative batch " + std::to_string(batch));
+  detail::require_shape("forward x", batch, in_features(), sizeof(T));
+  detail::require_shape("forward y", batch, out_features(), sizeof(T));
   detail::require_data("forward x", x, batch * in_features());
   detail::require_data("forward y", y, batch * out_features());
   mlp_forward<T>(y, refs_, x, batch, ws_);
@@ -342,6 +354,7 @@ std::vector<double> Mlp<T>::predict(const std::vector<double>& x) {
   const bool norm = !normalization.empty();
   if (norm) check_normalization(normalization, in, out);
   const Index batch = in > 0 ? Index(x.size()) / in : 0;
+  detail::require_shape("predict output", batch, out, sizeof(T));
   std::vector<T> xt(x.size()), yt(std::size_t(batch * out));
   for (Index i = 0; i < batch; ++i)
     for (Index j = 0; j < in; ++j) {
@@ -446,32 +459,36 @@ using File = std::unique_ptr<std::FILE, int (*)(std::FILE*)>;
 }  // namespace
 
 // Written to a temporary file beside `path`, then renamed over it (as the Python package does):
-// a failed write leaves an existing file as it was, never a truncated one.
+// a failed write leaves an existing file as it was, never a truncated one. The temporary name
+// is unique per call (process id and a counter): two threads saving to one path once wrote the
+// same temporary file, and a load could find the two mixed.
 template <typename T>
 void Mlp<T>::save(const std::string& path) const {
+  static std::atomic<unsigned long> saves{0};
   const std::string bytes = save_to_memory();
-  const std::string tmp = path + ".tmp" + std::to_string(static_cast<long>(getpid()));
-  bool written = false;
-  {
-    File f(std::fopen(tmp.c_str(), "wb"), std::fclose);
-    if (!f) throw std::runtime_error("densegrad: cannot open " + tmp + " for writing");
-    written = std::fwrite(bytes.data(), 1, bytes.size(), f.get()) == bytes.size() && std::fflush(f.get()) == 0;
-    written = std::fclose(f.release()) == 0 && written;
-  }
-  if (!written || std::rename(tmp.c_str(), path.c_str()) != 0) {
+  const std::string tmp = path + ".tmp" + std::to_string(static_cast<long>(getpid())) + "." +
+                          std::to_string(saves.fetch_add(1));
+  auto fail = [&](int err) {
     std::remove(tmp.c_str());
-    throw std::runtime_error("densegrad: writing " + path + " failed");
-  }
+    throw std::runtime_error("densegrad: cannot write " + path + " (" + std::strerror(err) + ")");
+  };
+  std::FILE* f = std::fopen(tmp.c_str(), "wb");
+  if (f == nullptr) fail(errno);
+  const bool written = std::fwrite(bytes.data(), 1, bytes.size(), f) == bytes.size() && std::fflush(f) == 0;
+  const int err = errno;
+  if (std::fclose(f) != 0 || !written) fail(written ? errno : err);
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) fail(errno);
 }
 
 template <typename T>
 Mlp<T> Mlp<T>::load(const std::string& path) {
   File f(std::fopen(path.c_str(), "rb"), std::fclose);
-  if (!f) throw std::runtime_error("densegrad: cannot open " + path);
+  if (!f) throw std::runtime_error("densegrad: cannot open " + path + " (" + std::strerror(errno) + ")");
   std::string bytes;
   char buf[1 << 16];
   for (std::size_t n; (n = std::fread(buf, 1, sizeof buf, f.get())) > 0;) bytes.append(buf, n);
-  if (std::ferror(f.get())) throw std::runtime_error("densegrad: reading " + path + " failed");
+  if (std::ferror(f.get()))  // e.g. a directory: opened, but not read
+    throw std::runtime_error("densegrad: cannot read " + path + " (" + std::strerror(errno) + ")");
   try {
     return load_from_memory(bytes.data(), bytes.size());
   } catch (const std::invalid_argument& e) {

@@ -12,6 +12,7 @@ that keeps the structure intact cannot be detected.
 
 from __future__ import annotations
 
+import _thread
 import json
 import math
 import os
@@ -381,7 +382,8 @@ def save(
         raise ValueError(f"the file's header would be {n} bytes; model files allow at most {_MAX_HEADER}")
     # Write to a temporary file first, so a crash never leaves a half-written model behind.
     path = os.fspath(path)
-    tmp = f"{path}.tmp{os.getpid()}"
+    # unique per process and thread: two threads saving to one path must not share a temporary
+    tmp = f"{path}.tmp{os.getpid()}.{_thread.get_ident()}"
     try:
         with open(tmp, "wb") as f:
             f.write(data)

@@ -23,6 +23,9 @@ struct Normalization {
   bool empty() const { return x_mean.empty() && x_std.empty() && y_mean.empty() && y_std.empty(); }
 };
 
+// Not thread-safe, as a standard container is not: one thread at a time may use an Mlp, for
+// predict and forward too (they share the model's workspace). Separate Mlp objects may be used
+// from separate threads at once (tested: the same bits as one after the other).
 template <typename T>
 class Mlp {
  public:
@@ -38,17 +41,20 @@ class Mlp {
   Mlp& operator=(Mlp&&) noexcept = default;
 
   // A model file (either float dtype; converted to T). Throws std::invalid_argument with the
-  // reason for a truncated, malformed or inconsistent file, std::runtime_error if unreadable.
+  // reason for a truncated, malformed or inconsistent file, std::runtime_error (with the
+  // system's reason) if it cannot be opened or read. The optimizer is the default one (below).
   static Mlp load(const std::string& path);
   static Mlp load_from_memory(const char* data, std::size_t size);
   // Writes only what the readers (this one and Python's) accept: std::invalid_argument, and no
-  // file written, for a layer of zero width or a normalization that breaks the rules below.
+  // file written, for a layer of zero width or a normalization that breaks the rules below;
+  // std::runtime_error (with the system's reason) if the file cannot be written, leaving a file
+  // that was there as it was.
   void save(const std::string& path) const;
   std::string save_to_memory() const;
 
   const std::vector<LayerSpec>& layers() const { return specs_; }
-  Index in_features() const { return specs_.front().in; }
-  Index out_features() const { return specs_.back().out; }
+  Index in_features() const { return specs_.empty() ? 0 : specs_.front().in; }  // (0: a moved-from model)
+  Index out_features() const { return specs_.empty() ? 0 : specs_.back().out; }
   // Layer l's weight (out, in), row-major, and bias (out) or null; gradients likewise (written
   // by train_step).
   MatrixView<T> weight(std::size_t l);
@@ -59,7 +65,10 @@ class Mlp {
   // SGD or Adam (torch.optim's rules); resets the optimizer state. Default: SGD, lr 0.01.
   void set_optimizer(const OptimizerSpec& opt);
   // One step on a batch: x (batch, in_features), target (batch, out_features), both row-major.
-  // Returns the MSE loss before the update.
+  // Returns the MSE loss before the update. A call that throws (bad sizes, Reduction::None)
+  // changes nothing, its step not counted. A batch of 0 rows returns NaN and is a step, as in
+  // the Python package (the gradients are zero; weight decay still applies); NaN in the data
+  // makes the parameters NaN, which save writes as they are.
   T train_step(const T* x, const T* target, Index batch, Reduction reduction = Reduction::Mean);
   // The network alone: y (batch, out_features) from x (batch, in_features).
   void forward(T* y, const T* x, Index batch);

@@ -7,9 +7,10 @@
 
 namespace densegrad {
 
-// torch.optim.SGD. Defaults are torch's, except lr, which torch also requires.
+// torch.optim.SGD, with its defaults (lr 1e-3 as in torch 2.x and dg.optim.SGD; it was 0 here,
+// which trained nothing without a word).
 struct SgdOptions {
-  double lr = 0.0;
+  double lr = 1e-3;
   double momentum = 0.0;
   double dampening = 0.0;
   double weight_decay = 0.0;
