@@ -50,6 +50,7 @@ def test_cpp_written_model_predicts_the_same_in_python():
     assert sorted(load_file(str(path))) == ["0.bias", "0.weight", "2.weight", "4.bias", "4.weight"]
     with safe_open(str(path), framework="np") as f:
         assert json.loads(f.metadata()["normalization"])["y_std"] == [1.5, 10.0]
+    assert model.columns == {"features": ["a", "b", "c \u00e9", "d"], "target": ["y", "z"]}  # Mlp::columns
     x, expected = _read_predictions(DATA / "cpp_model_predictions.txt")
     # The same rule and the same kernels on both sides: the same numbers.
     np.testing.assert_array_equal(dg.serialization.predict(model, x), expected)

@@ -166,9 +166,9 @@ json::Value parse_part(const char* part, const char* text, std::size_t size) {
   }
 }
 
-// The `columns` metadata (the CSV column names a model was trained on; Mlp does not keep them):
-// checked as the Python reader checks it, so both readers accept the same files.
-void check_columns(const std::string& text, Index in, Index out) {
+// The `columns` metadata (the CSV column names a model was trained on), checked as the Python
+// reader checks it, so both readers accept the same files.
+Columns check_columns(const std::string& text, Index in, Index out) {
   json::Value c;
   try {
     c = json::parse(text);
@@ -192,6 +192,35 @@ void check_columns(const std::string& text, Index in, Index out) {
   if (Index(seen[0].size()) != in || Index(seen[1].size()) != out)
     bad("columns name " + std::to_string(seen[0].size()) + " features and " + std::to_string(seen[1].size()) +
         " targets; the model has " + std::to_string(in) + " inputs and " + std::to_string(out) + " outputs");
+  Columns out_names;
+  for (const auto& e : lists[0]->array) out_names.features.push_back(e.string);
+  for (const auto& e : lists[1]->array) out_names.target.push_back(e.string);
+  return out_names;
+}
+
+// Mlp::columns as the metadata's JSON text (the same checks as check_columns: one reader's rules).
+std::string columns_text(const Columns& c, Index in, Index out) {
+  json::Value o;
+  o.kind = json::Value::Kind::Object;
+  for (const auto* list : {&c.features, &c.target}) {
+    json::Value a;
+    a.kind = json::Value::Kind::Array;
+    for (const auto& name : *list) {
+      json::Value v;
+      v.kind = json::Value::Kind::String;
+      v.string = name;
+      a.array.push_back(v);
+    }
+    o.object.emplace_back(list == &c.features ? "features" : "target", a);
+  }
+  const std::string text = json::dump(o);
+  try {
+    check_columns(text, in, out);
+  } catch (const std::invalid_argument& e) {  // "model file: columns: ..." -> "save: columns: ..."
+    const std::string what = e.what(), prefix = "densegrad: model file: ";
+    throw std::invalid_argument("densegrad: save: " + (what.rfind(prefix, 0) == 0 ? what.substr(prefix.size()) : what));
+  }
+  return text;
 }
 
 std::uint64_t read_le64(const char* p) {
@@ -248,7 +277,7 @@ Mlp<T>::Mlp(std::vector<LayerSpec> layers, std::uint64_t seed) : specs_(std::mov
 
 template <typename T>
 Mlp<T>::Mlp(const Mlp& o)
-    : normalization(o.normalization), specs_(o.specs_), params_(o.params_), grads_(o.grads_), opt_(o.opt_), step_(o.step_) {
+    : normalization(o.normalization), columns(o.columns), specs_(o.specs_), params_(o.params_), grads_(o.grads_), opt_(o.opt_), step_(o.step_) {
   for (int k = 0; k < 3; ++k) state_[k] = o.state_[k];
   bind();
 }
@@ -440,6 +469,7 @@ std::string Mlp<T>::save_to_memory() const {
     n.object.emplace_back("y_std", array_of(normalization.y_std));
     meta.object.emplace_back("normalization", str(json::dump(n)));
   }
+  if (!columns.empty()) meta.object.emplace_back("columns", str(columns_text(columns, in_features(), out_features())));
   header.object.insert(header.object.begin(), {"__metadata__", meta});
   std::string h = json::dump(header);
   h.append((8 - h.size() % 8) % 8, ' ');  // data starts 8-byte aligned, as safetensors writes it
@@ -673,7 +703,7 @@ Mlp<T> Mlp<T>::load_from_memory(const char* data, std::size_t size) {
     }
     model.normalization = std::move(parsed);
   }
-  if (const std::string* cols = meta_str("columns")) check_columns(*cols, model.in_features(), model.out_features());
+  if (const std::string* cols = meta_str("columns")) model.columns = check_columns(*cols, model.in_features(), model.out_features());
   return model;
 }
 

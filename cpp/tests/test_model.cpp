@@ -485,11 +485,28 @@ void test_python_written_model(const std::string& dir) {
   // Same kernels and the same float32 arithmetic as Python: equal to float32 rounding.
   check(worst < 1e-5, "a Python-written model predicts in C++ what it predicted in Python (worst rel err " +
                           std::to_string(worst) + ")");
+  // Its CSV column names are kept, and written back: a file re-saved from C++ once lost them, and
+  // `densegrad predict` could no longer read a CSV by name with it.
+  const std::vector<std::string> features{"rooms", "area m\u00b2", "age"}, target{"price", "tax"};
+  check(m.columns.features == features && m.columns.target == target, "load keeps the column names");
+  const std::string bytes = m.save_to_memory();
+  const Mlp<float> back = Mlp<float>::load_from_memory(bytes.data(), bytes.size());
+  check(back.columns.features == features && back.columns.target == target, "save writes the column names back");
+  Mlp<float> wrong = m;
+  wrong.columns.target.pop_back();
+  expect_invalid([&] { wrong.save_to_memory(); }, "column names that do not fit the model",
+                 "save: columns name 3 features and 1 targets");
+  wrong.columns.target = {"price", "rooms"};
+  expect_invalid([&] { wrong.save_to_memory(); }, "a name that is a feature and a target", "both name 'rooms'");
+  wrong.columns = Columns();
+  const std::string plain = wrong.save_to_memory();
+  check(plain.find("columns") == std::string::npos, "no column names, no columns entry");
 }
 
 Mlp<float> fixture_model() {
   Mlp<float> m({{4, 6, Activation::Relu, 0.01, true}, {6, 3, Activation::Sigmoid, 0.01, false}, {3, 2}}, 99);
   m.normalization = {{1.0, 2.0, -1.0, 0.0}, {0.5, 2.0, 1.0, 3.0}, {0.25, -4.0}, {1.5, 10.0}};
+  m.columns = {{"a", "b", "c \u00e9", "d"}, {"y", "z"}};  // read by the Python test, non-ASCII too
   return m;
 }
 

@@ -23,6 +23,15 @@ struct Normalization {
   bool empty() const { return x_mean.empty() && x_std.empty() && y_mean.empty() && y_std.empty(); }
 };
 
+// The names of the columns a model was trained on (what Python's `densegrad train` writes into
+// the file, and `densegrad predict` reads the columns of a CSV by): features has in_features
+// names, target out_features, all distinct; or both are empty (none). load fills them; save and
+// save_to_memory write them, checked as the readers check them (std::invalid_argument).
+struct Columns {
+  std::vector<std::string> features, target;
+  bool empty() const { return features.empty() && target.empty(); }
+};
+
 // Not thread-safe, as a standard container is not: one thread at a time may use an Mlp, for
 // predict and forward too (they share the model's workspace). Separate Mlp objects may be used
 // from separate threads at once (tested: the same bits as one after the other).
@@ -77,6 +86,7 @@ class Mlp {
   std::vector<double> predict(const std::vector<double>& x);
 
   Normalization normalization;
+  Columns columns;
 
  private:
   void bind();
