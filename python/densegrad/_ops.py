@@ -182,6 +182,18 @@ class Neg(Function):
         return -g
 
 
+def _power(a: np.ndarray, p: float) -> np.ndarray:
+    """a ** p as PyTorch computes it: p = 0.5 as sqrt and p = -0.5 as 1 / sqrt (its rsqrt), which
+    differ from C's pow at -0.0 and -inf (pow(-0.0, -0.5) is +inf, rsqrt(-0.0) -inf; pow(-inf,
+    0.5) is +inf, sqrt(-inf) NaN); elsewhere the same correctly rounded values."""
+    with _quiet():
+        if p == 0.5:
+            return np.sqrt(a)
+        if p == -0.5:
+            return a.dtype.type(1) / np.sqrt(a)
+        return a ** a.dtype.type(p)
+
+
 class Pow(Function):
     """a ** p for a number p."""
 
@@ -189,8 +201,7 @@ class Pow(Function):
     def forward(ctx, a, p):
         ctx.p = p
         ctx.save_for_backward(a)
-        with _quiet():
-            return a ** a.dtype.type(p)
+        return _power(a, p)
 
     @staticmethod
     def backward(ctx, g):
@@ -199,7 +210,8 @@ class Pow(Function):
         if p == 0.0:  # d/da a^0 = 0 everywhere, also at a = 0 (PyTorch special-cases it too)
             return np.zeros_like(a), None
         t = a.dtype.type
-        return g * t(p) * a ** t(p - 1.0), None
+        with _quiet():
+            return g * t(p) * _power(a, p - 1.0), None
 
 
 class RPow(Function):
@@ -217,8 +229,9 @@ class RPow(Function):
     def backward(ctx, g):
         (out,) = ctx.saved_tensors
         t = out.dtype.type
-        if ctx.c == 0.0:  # d/da 0^a: PyTorch takes 0 where a > 0; log(0) would give NaN
-            return None, np.zeros_like(out)
+        if ctx.c == 0.0:  # d/da 0^a, as PyTorch: 0 where a >= 0 (out is 0 or 1), else out * log(0):
+            with _quiet():  # -inf where a < 0 (out inf), NaN where a is NaN
+                return None, g * np.where(np.isfinite(out), t(0), out * t(-np.inf))
         return None, g * out * t(np.log(ctx.c))
 
 
