@@ -644,16 +644,22 @@ def test_activations_of_0d_tensors_inside_numpy_math_match_torch(dtype, expr):
 SPECIAL = [0.0, -0.0, 1.0, -1.0, 2.0, -2.5, 0.5, np.inf, -np.inf, np.nan, 1e-30, 1e30]
 
 
+def _at_special_values(fn, dtype):
+    """[(y, dy/dx) from densegrad, (y, dy/dx) from torch] of y = fn(x) at SPECIAL, each as arrays."""
+    out = []
+    for lib in LIBS:
+        x = lib.tensor(np.array(SPECIAL, dtype), requires_grad=True)
+        y = fn(x)
+        y.backward(lib.tensor(np.ones(len(SPECIAL), dtype)))
+        out.append((_np(y), _np(x.grad)))
+    return out
+
+
 @pytest.mark.parametrize("p", [0.5, -0.5, 1.5, 2.0, -1.0, 3.0, 0.0])
 def test_powers_of_special_values_match_torch(dtype, p):
     """PyTorch computes x ** 0.5 as sqrt and x ** -0.5 as rsqrt: at -0.0 and -inf they differ from
     C's pow (rsqrt(-0.0) is -inf, pow(-0.0, -0.5) +inf), in the values and in the gradients."""
-    out = []
-    for lib in LIBS:
-        x = lib.tensor(np.array(SPECIAL, dtype), requires_grad=True)
-        y = x ** p
-        y.backward(lib.tensor(np.ones(len(SPECIAL), dtype)))
-        out.append((_np(y), _np(x.grad)))
+    out = _at_special_values(lambda x: x ** p, dtype)
     for d, t in zip(out[0], out[1]):
         np.testing.assert_allclose(d, t, rtol=1e-6, equal_nan=True)
         assert np.array_equal(np.signbit(d[np.isinf(d)]), np.signbit(t[np.isinf(t)]))
@@ -663,11 +669,6 @@ def test_powers_of_special_values_match_torch(dtype, p):
 def test_number_to_a_tensor_power_matches_torch_at_special_values(dtype, c):
     """d/dx c ** x for c = 0 is 0 where x >= 0 and out * log(0) elsewhere (-inf for x < 0, NaN
     for NaN), as in PyTorch; it was 0 everywhere."""
-    out = []
-    for lib in LIBS:
-        x = lib.tensor(np.array(SPECIAL, dtype), requires_grad=True)
-        y = c ** x
-        y.backward(lib.tensor(np.ones(len(SPECIAL), dtype)))
-        out.append((_np(y), _np(x.grad)))
+    out = _at_special_values(lambda x: c ** x, dtype)
     for d, t in zip(out[0], out[1]):
         np.testing.assert_allclose(d, t, rtol=1e-6, equal_nan=True)

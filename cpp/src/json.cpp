@@ -1,11 +1,9 @@
 // The JSON parser and writer declared in json.hpp.
 #include "json.hpp"
 
-#include <algorithm>
 #include <charconv>
 #include <clocale>
 #include <cmath>
-#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
