@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs densegrad's tests against sanitized builds of the library, the C++ tests and the module:
-#   1. ThreadSanitizer: the C++ thread tests (test_core --threads), then pytest's thread tests;
+#   1. ThreadSanitizer: the C++ thread tests (test_core and test_model --threads), then pytest's thread tests;
 #   2. AddressSanitizer + UndefinedBehaviorSanitizer: the C++ tests (ctest, LeakSanitizer on),
 #      then the whole pytest suite, with the sanitized densegrad._core loaded into the interpreter.
 #
@@ -69,10 +69,12 @@ build_wheel tsan ON -Ccmake.define.DENSEGRAD_TSAN=ON
 grep -q __tsan_read <<< "$(nm "$OUT"/site-tsan/densegrad/_core*.so)" ||
   { echo "sanitize.sh: the TSan build of _core has no ThreadSanitizer instrumentation" >&2; exit 1; }
 
-step "C++ thread tests (test_core --threads) with ThreadSanitizer"
+step "C++ thread tests (test_core --threads, test_model --threads) with ThreadSanitizer"
 # test_core's concurrent-callers test runs GEMMs and training steps from 4 threads at once, with
 # the pool split forced on and off; any data race reported is fatal.
 TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1" "$OUT/tsan/test_core" --threads
+# test_model's: 4 threads predicting with one Mlp, each in a workspace of its own.
+TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1" "$OUT/tsan/test_model" --threads
 
 step "pytest's thread tests under ThreadSanitizer (tests/test_concurrency.py, tests/test_kernels_threads.py)"
 # Only _core is instrumented; TSan sees Python's and the pool's locking through its pthread

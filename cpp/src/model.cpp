@@ -367,16 +367,26 @@ T Mlp<T>::train_step(const T* x, const T* target, Index batch, Reduction reducti
 
 template <typename T>
 void Mlp<T>::forward(T* y, const T* x, Index batch) {
+  forward(y, x, batch, ws_);
+}
+
+template <typename T>
+void Mlp<T>::forward(T* y, const T* x, Index batch, MlpWorkspace<T>& ws) const {
   DENSEGRAD_CHECK(batch >= 0, "negative batch " + std::to_string(batch));
   detail::require_shape("forward x", batch, in_features(), sizeof(T));
   detail::require_shape("forward y", batch, out_features(), sizeof(T));
   detail::require_data("forward x", x, batch * in_features());
   detail::require_data("forward y", y, batch * out_features());
-  mlp_forward<T>(y, refs_, x, batch, ws_);
+  mlp_forward<T>(y, refs_, x, batch, ws);
 }
 
 template <typename T>
 std::vector<double> Mlp<T>::predict(const std::vector<double>& x) {
+  return predict(x, ws_);
+}
+
+template <typename T>
+std::vector<double> Mlp<T>::predict(const std::vector<double>& x, MlpWorkspace<T>& ws) const {
   const Index in = in_features(), out = out_features();
   DENSEGRAD_CHECK(in > 0 ? x.size() % std::size_t(in) == 0 : x.empty(),
                   "predict: " + std::to_string(x.size()) + " inputs is not a whole number of rows of " + std::to_string(in));
@@ -391,7 +401,7 @@ std::vector<double> Mlp<T>::predict(const std::vector<double>& x) {
       xt[std::size_t(i * in + j)] =
           narrow<T>(norm ? (v - normalization.x_mean[std::size_t(j)]) / normalization.x_std[std::size_t(j)] : v);
     }
-  forward(yt.data(), xt.data(), batch);
+  forward(yt.data(), xt.data(), batch, ws);
   std::vector<double> y(yt.size());
   for (Index i = 0; i < batch; ++i)
     for (Index j = 0; j < out; ++j) {

@@ -15,6 +15,7 @@
 #include <sstream>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "densegrad/densegrad.hpp"
@@ -582,6 +583,71 @@ void test_predict_narrows_doubles_beyond_float() {
         "predict narrows doubles beyond float's range to +-inf / +-FLT_MAX");
 }
 
+// One model served from several threads: the const forward / predict, each thread with a
+// workspace of its own, give every thread the bits of the same call made alone. Batches of 1 (the
+// few-rows path), 7 and 300 rows (packed; split over the pool with parallel_min_work 0, or run on
+// the caller while another thread holds the pool). tests/sanitize.sh runs it under TSan
+// (`test_model --threads`).
+void test_concurrent_predict_on_one_model() {
+  Mlp<float> trained({{6, 48, Activation::Tanh, 0.01, true},
+                      {48, 40, Activation::Relu, 0.01, true},
+                      {40, 3, Activation::Identity, 0.01, true}},
+                     11);
+  trained.normalization = {{0.5, -1, 0, 2, 0, 1}, {2, 1, 3, 0.5, 1, 1}, {10, -3, 0}, {4, 0.25, 1}};
+  const std::vector<double> xt = inputs(64, 6), yt = inputs(64, 3);
+  std::vector<float> xf(xt.begin(), xt.end()), yf(yt.begin(), yt.end());
+  for (int s = 0; s < 5; ++s) trained.train_step(xf.data(), yf.data(), 64);
+  const Mlp<float>& model = trained;  // only const members from here on
+
+  constexpr int kCallers = 4;
+  const int rows[3] = {1, 7, 300};
+  auto job = [&](int who, int r) { return inputs(rows[r] + who, 6); };  // distinct inputs per caller
+  const int saved_threads = get_num_threads();
+  const Index saved_min = detail::parallel_min_work();
+  for (int mode = 0; mode < 2; ++mode) {
+    set_num_threads(2);
+    detail::set_parallel_min_work(mode == 0 ? saved_min : 0);
+    std::vector<std::vector<double>> alone(kCallers * 3);
+    MlpWorkspace<float> one;
+    for (int who = 0; who < kCallers; ++who)
+      for (int r = 0; r < 3; ++r) alone[std::size_t(who * 3 + r)] = model.predict(job(who, r), one);
+    std::vector<int> agree(kCallers, 0);
+    std::vector<std::thread> threads;
+    for (int who = 0; who < kCallers; ++who)
+      threads.emplace_back([&, who] {
+        MlpWorkspace<float> ws;
+        std::vector<float> y;
+        for (int rep = 0; rep < 5; ++rep)
+          for (int r = 0; r < 3; ++r) {
+            const std::vector<double> x = job(who, r);
+            agree[std::size_t(who)] += model.predict(x, ws) == alone[std::size_t(who * 3 + r)];
+            // the raw forward too: the first output column before un-normalising
+            const Index batch = Index(x.size() / 6);
+            std::vector<float> xn(x.size());
+            for (std::size_t i = 0; i < x.size(); ++i)
+              xn[i] = float((x[i] - model.normalization.x_mean[i % 6]) / model.normalization.x_std[i % 6]);
+            y.assign(std::size_t(batch * 3), 0.f);
+            model.forward(y.data(), xn.data(), batch, ws);
+            bool same = true;
+            for (Index i = 0; i < batch; ++i)
+              same = same && double(y[std::size_t(i * 3)]) * 4 + 10 == alone[std::size_t(who * 3 + r)][std::size_t(i * 3)];
+            agree[std::size_t(who)] += same;
+          }
+      });
+    for (auto& t : threads) t.join();
+    for (int who = 0; who < kCallers; ++who)
+      check(agree[std::size_t(who)] == 30, "caller " + std::to_string(who) +
+                                               (mode == 0 ? " (default limits)" : " (split over the pool)") +
+                                               ": concurrent predict and forward on one model bitwise equal to alone (" +
+                                               std::to_string(agree[std::size_t(who)]) + "/30)");
+  }
+  set_num_threads(saved_threads);
+  detail::set_parallel_min_work(saved_min);
+  MlpWorkspace<float> fresh;
+  check(trained.predict(job(0, 1)) == model.predict(job(0, 1), fresh),
+        "the one-argument predict (the model's own workspace) agrees with the const one");
+}
+
 // save() writes a temporary file beside the target and renames it over the target: a file that
 // was there is replaced whole, and no temporary file stays behind, also when saving fails.
 void test_save_replaces_the_file_whole() {
@@ -716,6 +782,11 @@ int main(int argc, char** argv) {
     test_json_numbers_ignore_the_locale(argc > 2 && std::string(argv[2]) == "--require-comma-locale");
     return densegrad_test::report();
   }
+  // `test_model --threads`: only the test that uses threads (tests/sanitize.sh, under TSan)
+  if (argc > 1 && std::string(argv[1]) == "--threads") {
+    test_concurrent_predict_on_one_model();
+    return densegrad_test::report();
+  }
   test_construction_and_init();
   test_parameter_count_cannot_wrap();
   test_gradients_by_finite_differences();
@@ -733,6 +804,7 @@ int main(int argc, char** argv) {
   test_save_replaces_the_file_whole();
   test_a_refused_step_changes_nothing();
   test_predict_narrows_doubles_beyond_float();
+  test_concurrent_predict_on_one_model();
   if (argc > 1) {
     test_python_written_model(argv[1]);
     test_cpp_fixture_is_current(argv[1]);

@@ -32,9 +32,12 @@ struct Columns {
   bool empty() const { return features.empty() && target.empty(); }
 };
 
-// Not thread-safe, as a standard container is not: one thread at a time may use an Mlp, for
-// predict and forward too (they share the model's workspace). Separate Mlp objects may be used
-// from separate threads at once (tested: the same bits as one after the other).
+// Thread safety as for a standard container: while one thread calls a non-const member
+// (train_step, set_optimizer, assignment, the one-argument forward and predict, which use the
+// model's own workspace), no other thread may use the Mlp. The const members may run on several
+// threads at once: to serve one model from many threads, give each thread an MlpWorkspace of its
+// own and call the const forward / predict with it (tested: the same bits as one call after
+// another). Separate Mlp objects may be used from separate threads at once.
 template <typename T>
 class Mlp {
  public:
@@ -81,9 +84,13 @@ class Mlp {
   T train_step(const T* x, const T* target, Index batch, Reduction reduction = Reduction::Mean);
   // The network alone: y (batch, out_features) from x (batch, in_features).
   void forward(T* y, const T* x, Index batch);
+  // The same in the caller's workspace (any MlpWorkspace; it grows to the largest batch and
+  // network it is given, then allocates nothing): const, for several threads at once.
+  void forward(T* y, const T* x, Index batch, MlpWorkspace<T>& ws) const;
   // With the stored normalisation applied (if any; checked as described at Normalization):
   // rows of in_features inputs -> rows of out_features predictions.
   std::vector<double> predict(const std::vector<double>& x);
+  std::vector<double> predict(const std::vector<double>& x, MlpWorkspace<T>& ws) const;
 
   Normalization normalization;
   Columns columns;
