@@ -325,6 +325,18 @@ T* Mlp<T>::bias(std::size_t l) {
 }
 
 template <typename T>
+MatrixView<const T> Mlp<T>::weight(std::size_t l) const {
+  DENSEGRAD_CHECK(l < specs_.size(), "layer " + std::to_string(l) + " out of range");
+  return MatrixView<const T>(refs_[l].w, specs_[l].out, specs_[l].in);
+}
+
+template <typename T>
+const T* Mlp<T>::bias(std::size_t l) const {
+  DENSEGRAD_CHECK(l < specs_.size(), "layer " + std::to_string(l) + " out of range");
+  return refs_[l].b;
+}
+
+template <typename T>
 MatrixView<const T> Mlp<T>::weight_grad(std::size_t l) const {
   DENSEGRAD_CHECK(l < specs_.size(), "layer " + std::to_string(l) + " out of range");
   return MatrixView<const T>(refs_[l].dw, specs_[l].out, specs_[l].in);

@@ -598,6 +598,10 @@ void test_concurrent_predict_on_one_model() {
   std::vector<float> xf(xt.begin(), xt.end()), yf(yt.begin(), yt.end());
   for (int s = 0; s < 5; ++s) trained.train_step(xf.data(), yf.data(), 64);
   const Mlp<float>& model = trained;  // only const members from here on
+  check(model.weight(1).data == trained.weight(1).data && model.weight(1).rows == 40 && model.weight(1).cols == 48 &&
+            model.bias(2) == trained.bias(2),
+        "a const model's weight and bias views are the model's own");
+  expect_invalid([&] { model.weight(3); }, "a const model's layer index out of range", "out of range");
 
   constexpr int kCallers = 4;
   const int rows[3] = {1, 7, 300};

@@ -71,6 +71,8 @@ class Mlp {
   // by train_step).
   MatrixView<T> weight(std::size_t l);
   T* bias(std::size_t l);
+  MatrixView<const T> weight(std::size_t l) const;  // read-only, for a const model
+  const T* bias(std::size_t l) const;
   MatrixView<const T> weight_grad(std::size_t l) const;
   const T* bias_grad(std::size_t l) const;
 
