@@ -101,13 +101,14 @@ def _run(dtype: str, repeats: int, quick: bool, torch=None) -> dict:
             f"{g['reference']:.2f}" if "reference" in g else "-", f"{peak:.1f}",
         ])
         results.append({"case": label, "m": m, "n": n, "k": k, "gflops": g, "peak_gflops": peak,
-                        "median_s": {k2: v[0] for k2, v in t.items()}, "pct_peak": g["densegrad"] / peak})
+                        "median_s": {k2: v[0] for k2, v in t.items()}, "pct_peak": 100 * g["densegrad"] / peak})
     text = table(
         ["product", "m x n x k", "densegrad GF/s", "% peak", "numpy GF/s", "numpy % peak", "dg/numpy",
          "torch GF/s", "dg/torch", "reference GF/s", "peak GF/s"],
         rows,
-        title=f"GEMM, {dtype}, one thread; % of the single-core peak (an FMA loop) timed in the same rounds "
-              f"as each product (median over products {statistics.median(peaks):.1f} GFLOP/s)",
+        title=f"GEMM, {dtype}, one thread; medians of {repeats} rounds; % of the single-core peak (an FMA loop with "
+              f"the CPU's widest instructions) timed in the same rounds as each product (median over products "
+              f"{statistics.median(peaks):.1f} GFLOP/s)",
     )
     return {"dtype": dtype, "peak_gflops": statistics.median(peaks), "cases": results, "text": text}
 
@@ -141,7 +142,8 @@ def run_threads(repeats: int = 5, quick: bool = False) -> dict:
         _core.set_small_max_work(saved_small)
         dg.set_num_threads(threads)
     text = table(["m=n=k", "m*n*k", "1 thread us", f"{threads} threads us", "speed-up"], rows,
-                 title=f"Threads on square float32 GEMMs (threshold off, all packed); the library splits from m*n*k >= {saved:,}")
+                 title=f"Threads on square float32 GEMMs (threshold off, all packed); medians of {repeats} rounds; "
+                       f"the library splits from m*n*k >= {saved:,}")
     return {"threads": threads, "threshold": saved, "cases": results, "text": text}
 
 
@@ -213,7 +215,7 @@ def run_small(dtype: str = "float32", repeats: int = 5, quick: bool = False) -> 
     text = table(["product", "m x n x k", "m*n*k", "packed us", "unpacked us", "unpacked speed-up", "library us",
                   "library speed-up"], rows,
                  title=f"Small and narrow {dtype} products, one thread, through _core.gemm (~1 us of call overhead "
-                       f"each); the library runs unpacked up to m*n*k <= {saved:,}, products with n <= 16 on one "
+                       f"each); medians of {repeats} rounds; the library runs unpacked up to m*n*k <= {saved:,}, products with n <= 16 on one "
                        f"thread at any size, and the forward (B transposed) of 1-4 rows into n > 16 with its "
                        f"few-rows kernel ('library': what it runs by default){note}")
     return {"dtype": dtype, "limit": saved, "cases": results, "text": text}

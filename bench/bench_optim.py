@@ -7,7 +7,8 @@ optimizers' ``step()`` calls, so it includes densegrad's Python layer as torch's
 
 The updates are elementwise, so their cost is memory traffic (SGD) or the square root and
 division of every element (Adam); densegrad splits an update over its threads from a size up
-(see optim.cpp), and this table is where that size was measured.
+(see optim.cpp). The all-threads column switches that size off (``_core.set_optim_parallel_min(0)``)
+so that every row compares one thread with all of them: this table is where that size was measured.
 """
 
 from __future__ import annotations
@@ -43,18 +44,27 @@ def _numpy_adam(p, g, m, v, step):
 def run(dtype: str = "float32", repeats: int = 5, quick: bool = False, torch=None) -> dict:
     threads = dg.get_num_threads()
     torch_threads = torch.get_num_threads() if torch is not None else 0
+    split_from = _core.optim_parallel_min()
     try:
-        return _run(dtype, repeats, quick, torch, threads)
+        return _run(dtype, repeats, quick, torch, threads, split_from)
     finally:
         dg.set_num_threads(threads)
+        _core.set_optim_parallel_min(split_from)
         if torch is not None:
             torch.set_num_threads(torch_threads)
 
 
-def _run(dtype, repeats, quick, torch, threads) -> dict:
+def _run(dtype, repeats, quick, torch, threads, split_from) -> dict:
     rng = np.random.default_rng(0)
-    one = lambda: dg.set_num_threads(1)  # noqa: E731
-    all_threads = lambda: dg.set_num_threads(threads)  # noqa: E731
+
+    def one():
+        dg.set_num_threads(1)
+        _core.set_optim_parallel_min(split_from)
+
+    def all_threads():  # split at every size
+        dg.set_num_threads(threads)
+        _core.set_optim_parallel_min(0)
+
     results, rows = [], []
     for n in SIZES[:2] if quick else SIZES:
         p = rng.standard_normal(n).astype(dtype)
@@ -109,6 +119,7 @@ def _run(dtype, repeats, quick, torch, threads) -> dict:
     headers += ([f"{threads}t speed-up"] if threads > 1 else []) + (["vs torch"] if torch is not None else [])
     headers += ["vs numpy"]
     title = (f"Optimizer updates, {dtype}: one update of n parameters (SGD lr {LR}; Adam defaults); medians of "
-             f"{repeats} rounds; 'dg' = the C++ kernel, 'dg.optim' = densegrad's optimizer step(); 'vs torch' = "
+             f"{repeats} rounds; 'dg' = the C++ kernel ('dg {threads}t': split over {threads} threads at every size, "
+             "the library's size threshold off), 'dg.optim' = densegrad's optimizer step(); 'vs torch' = "
              "torch.optim's step() over dg.optim's, 'vs numpy' = NumPy over the kernel (higher is better)")
     return {"dtype": dtype, "threads": threads, "cases": results, "text": table(headers, rows, title)}

@@ -180,7 +180,7 @@ def run(dtype: str = "float32", repeats: int = 5, quick: bool = False, torch=Non
         results.append({"case": label, "sizes": sizes, "batch": batch, "flops": flops, "us_per_step": us,
                         "min_us": {k: v[1] * 1e6 for k, v in t.items()}, "max_us": {k: v[2] * 1e6 for k, v in t.items()},
                         "fused_vs_torch_rounds": None if paired is None else dict(zip(("median", "min", "max"), paired)),
-                        "steps_per_s": {k: 1e6 / v for k, v in us.items()}, "fused_gflops": gf, "fused_pct_peak": gf / peak, "peak_gflops": peak})
+                        "steps_per_s": {k: 1e6 / v for k, v in us.items()}, "fused_gflops": gf, "fused_pct_peak": 100 * gf / peak, "peak_gflops": peak})
     headers = ["case"] + [f"{k} us" for k in fns] + ["fused vs torch", "autograd vs torch", "fused vs numpy",
                                                      "autograd vs numpy", "fused GF/s", "% peak"]
     text = table(headers, rows, title=f"Training step (forward + MSE + backward + {optimizer_name(optimizer)}), {dtype}; "

@@ -70,7 +70,8 @@ def paired_ratios(rounds: dict, slow: str, fast: str) -> tuple[float, float, flo
 
 
 def peak_probe(dtype: str = "float32", seconds: float = 0.002):
-    """(callable, flops per call): one run of the FMA loop lasting about `seconds`, to be timed
+    """(callable, flops per call): one run of the FMA loop lasting about `seconds` (with the
+    widest instruction set the CPU has, whichever kernel densegrad runs), to be timed
     with time_interleaved next to the implementations it is compared with. A "% of peak" then
     divides two medians taken in the same rounds: a peak measured once, at a slow moment of
     this shared machine, once made products read 116-129% of it."""
@@ -111,7 +112,10 @@ def environment(torch=None) -> dict:
         "densegrad": densegrad.__version__,
         "densegrad_kernel": densegrad._core.gemm_kernel(),
         "densegrad_threads": densegrad.get_num_threads(),
+        # removed by run.py's restart, and still in effect (NumPy imported before run.py could act)
         "openblas_vars_unset": [v for v in OPENBLAS_VARS if os.environ.get("DENSEGRAD_BENCH_UNSET_" + v)],
+        "openblas_vars_set": [v for v in OPENBLAS_VARS if v in os.environ],
+        "openblas_pinned": os.environ.get("OPENBLAS_NUM_THREADS") == "1",
         "load_average": os.getloadavg() if hasattr(os, "getloadavg") else None,
     }
     if torch is not None:

@@ -19,9 +19,9 @@ import sys
 from common import OPENBLAS_VARS
 
 
-def _restart_without_openblas_vars() -> None:
+def _restart_without_openblas_vars(argv: list[str]) -> None:
     if "numpy" in sys.modules:
-        return  # too late to change how OpenBLAS starts; environment() reports what was set
+        return  # too late to change how OpenBLAS starts; main() reports what is still set
     present = [v for v in OPENBLAS_VARS if v in os.environ]
     if not present and os.environ.get("OPENBLAS_NUM_THREADS") == "1":
         return
@@ -30,7 +30,9 @@ def _restart_without_openblas_vars() -> None:
         del env[v]
         env["DENSEGRAD_BENCH_UNSET_" + v] = "1"
     env["OPENBLAS_NUM_THREADS"] = "1"
-    os.execve(sys.executable, [sys.executable, *sys.argv], env)
+    # This file with the arguments main() was given (sys.argv is the caller's when main(argv) is
+    # called from other code, e.g. `python -c`).
+    os.execve(sys.executable, [sys.executable, os.path.abspath(__file__), *argv], env)
 
 
 def main(argv=None) -> int:
@@ -44,10 +46,11 @@ def main(argv=None) -> int:
     ap.add_argument("--repeats", type=int, default=None, help="rounds per case (default 7, quick 3)")
     ap.add_argument("--json", metavar="PATH", help="also write the results as JSON")
     ap.add_argument("--no-torch", action="store_true", help="skip PyTorch even if it is installed")
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = ap.parse_args(argv)
     if args.cases and args.only not in (None, "train"):
         ap.error(f"--cases picks training cases: it does not apply to --only {args.only}")
-    _restart_without_openblas_vars()
+    _restart_without_openblas_vars(argv)
 
     import bench_gemm
     import bench_optim
@@ -66,13 +69,15 @@ def main(argv=None) -> int:
             print("PyTorch is not installed: its columns are left out (pip install torch==2.13.0)")
     repeats = args.repeats or (3 if args.quick else 7)
     env = environment(torch)
-    unset = env["openblas_vars_unset"]
-    print("densegrad benchmarks:", ", ".join(f"{k}={v}" for k, v in env.items() if k != "openblas_vars_unset"))
-    # Pinned by the restart above; not when NumPy was imported before main() ran (then it is too late)
-    pinned = os.environ.get("OPENBLAS_NUM_THREADS") == "1"
+    unset, still_set = env["openblas_vars_unset"], env["openblas_vars_set"]
+    numpy_side = ("openblas_vars_unset", "openblas_vars_set", "openblas_pinned")
+    print("densegrad benchmarks:", ", ".join(f"{k}={v}" for k, v in env.items() if k not in numpy_side))
+    # Done by the restart above; not when NumPy was imported before main() ran (then it is too late)
+    late = "NumPy was imported before the bench could change its environment"
     print("NumPy side: " + (f"unset {', '.join(unset)}; " if unset else "")
-          + ("OpenBLAS pinned to 1 thread" if pinned else
-             "OpenBLAS NOT pinned to 1 thread (NumPy was imported before the bench could set OPENBLAS_NUM_THREADS=1)"))
+          + (f"{', '.join(f'{v}={os.environ[v]}' for v in still_set)} still set ({late}); " if still_set else "")
+          + ("OpenBLAS pinned to 1 thread" if env["openblas_pinned"] else
+             f"OpenBLAS NOT pinned to 1 thread ({late})"))
     out = {"environment": env, "train": [], "gemm": [], "small": [], "threads": None, "optim": []}
     dtypes = ["float32", "float64"] if args.dtype == "both" else [args.dtype]
     for dt in dtypes:

@@ -302,6 +302,60 @@ def test_fma_loop_reports_its_flops():
     assert _core.fma_loop(True, 2000)[1] == 2 * flops
 
 
+def test_fma_loop_measures_the_machine_whatever_the_kernel():
+    """The benchmarks' peak is the CPU's: the loop runs the widest instructions the CPU has, not
+    the selected kernel's (under DENSEGRAD_KERNEL=generic the generic loop made products read
+    134-169% of "peak"). Its flop count tells which loop ran: 12 chains of 16 / 8 / 4 lanes (AVX-512 /
+    AVX2 floats) or the portable loop's 48 floats."""
+    saved = _core.gemm_kernel()
+    widest = 12 * 16 * 2 if _core.set_gemm_kernel("avx512") else 12 * 8 * 2 if _core.set_gemm_kernel("avx2-fma") else 48 * 2
+    try:
+        for kernel in ("generic", "avx2-fma", "avx512"):
+            if _core.set_gemm_kernel(kernel):
+                assert _core.fma_loop(True, 100)[1] == 100 * widest, kernel
+                assert _core.fma_loop(False, 100)[1] == 100 * widest / 2, kernel
+    finally:
+        assert _core.set_gemm_kernel(saved)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+def test_optimizer_split_threshold_changes_no_bits(dtype, optimizer):
+    """_core.set_optim_parallel_min (the benchmarks switch the size threshold off to measure it):
+    an update split over 2 threads at any size gives the bits of one thread, and the setting
+    comes back to the measured defaults (-1)."""
+    rng = np.random.default_rng(5)
+    n = 4_099  # not a multiple of the pieces' 64-byte boundaries
+    p0 = rng.standard_normal(n).astype(dtype)
+    g = rng.standard_normal(n).astype(dtype)
+    saved = (dg.get_num_threads(), _core.optim_parallel_min())
+    assert saved[1] == -1
+
+    def update(threads, split_from):
+        dg.set_num_threads(threads)
+        _core.set_optim_parallel_min(split_from)
+        p, m, v = p0.copy(), np.zeros_like(p0), np.zeros_like(p0)
+        for step in (1, 2, 3):
+            if optimizer == "sgd":
+                _core.sgd_step(p, g, m, 0.1, 0.9, 0.0, 0.01, False, False, step == 1)
+            else:
+                _core.adam_step(p, g, m, v, None, step=step, lr=0.01)
+        return p, m, v
+
+    try:
+        alone = update(1, -1)
+        split = update(2, 0)
+        for a, b in zip(alone, split):
+            np.testing.assert_array_equal(a, b)
+        assert not np.array_equal(alone[0], p0)
+        with pytest.raises(ValueError, match="optim_parallel_min must be >= -1"):
+            _core.set_optim_parallel_min(-2)
+    finally:
+        dg.set_num_threads(saved[0])
+        _core.set_optim_parallel_min(saved[1])
+    assert _core.optim_parallel_min() == -1
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("amsgrad,maximize,weight_decay,beta1",
                          list(itertools.product([False, True], [False, True], [0.0, 0.05], [0.9, 0.3])))

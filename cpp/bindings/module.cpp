@@ -963,6 +963,10 @@ PYBIND11_MODULE(_core, m) {
   m.def("parallel_min_work", &densegrad::detail::parallel_min_work);
   m.def("set_parallel_min_work", &densegrad::detail::set_parallel_min_work, py::arg("work"),
         "Set the m*n*k from which GEMMs use threads (for measuring the threshold).");
+  m.def("optim_parallel_min", &densegrad::detail::optim_parallel_min);
+  m.def("set_optim_parallel_min", &densegrad::detail::set_optim_parallel_min, py::arg("n"),
+        "Set the parameter count from which optimizer updates use threads (-1: the measured defaults; "
+        "for measuring the threshold).");
   m.def("small_max_work", &densegrad::detail::small_max_work);
   m.def("set_small_max_work", &densegrad::detail::set_small_max_work, py::arg("work"),
         "Set the m*n*k up to which GEMMs run unpacked (avx2-fma and avx512 kernels; products with n <= 16 "

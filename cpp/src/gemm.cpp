@@ -637,34 +637,43 @@ std::string gemm_kernel() { return detail::kernel<float>().name; }
 
 namespace detail {
 
-// Portable FMA loop (baseline instruction set) for CPUs without AVX2.
+// Portable multiply-add loop (the baseline instruction set) for CPUs without AVX2. Twelve
+// 128-bit registers' worth of independent chains (48 floats, 24 doubles): a multiply and the add
+// that waits for it take ~7 cycles, so fewer chains measure latency, not throughput (16 floats,
+// as this loop once had, read a third of the rate the portable GEMM itself reached).
+template <typename T>
+constexpr int kGenericChains = 12 * 16 / int(sizeof(T));
+
 template <typename T>
 T fma_loop_generic(Index iters) {
-  T acc[16];
-  for (int i = 0; i < 16; ++i) acc[i] = T(i) * T(1e-3);
+  constexpr int N = kGenericChains<T>;
+  T acc[N];
+  for (int i = 0; i < N; ++i) acc[i] = T(i) * T(1e-3);
   for (Index it = 0; it < iters; ++it)
 #pragma omp simd
-    for (int i = 0; i < 16; ++i) acc[i] = acc[i] * T(0.999999) + T(1e-7);
+    for (int i = 0; i < N; ++i) acc[i] = acc[i] * T(0.999999) + T(1e-7);
   T s = 0;
-  for (int i = 0; i < 16; ++i) s += acc[i];
+  for (int i = 0; i < N; ++i) s += acc[i];
   return s;
 }
 
 }  // namespace detail
 
+// The widest instruction set the CPU has, whichever kernel is selected: the machine's peak, what
+// every implementation in a benchmark (NumPy's BLAS too) is measured against.
 double fma_loop(bool f32, Index iters, double* flops) {
   DENSEGRAD_CHECK(iters >= 0, "fma_loop: negative iteration count");
 #if defined(DENSEGRAD_X86)
-  if (detail::g_kernel.load() == 2) {
+  if (detail::cpu_has_avx512()) {
     *flops = double(iters) * 12 * (f32 ? 16 : 8) * 2;
     return f32 ? double(detail::fma_loop_avx512_f32(iters)) : detail::fma_loop_avx512_f64(iters);
   }
-  if (detail::g_kernel.load() == 1) {
+  if (detail::cpu_has_avx2_fma()) {
     *flops = double(iters) * 12 * (f32 ? 8 : 4) * 2;
     return f32 ? double(detail::fma_loop_avx2_f32(iters)) : detail::fma_loop_avx2_f64(iters);
   }
 #endif
-  *flops = double(iters) * 16 * 2;
+  *flops = double(iters) * (f32 ? detail::kGenericChains<float> : detail::kGenericChains<double>) * 2;
   return f32 ? double(detail::fma_loop_generic<float>(iters)) : detail::fma_loop_generic<double>(iters);
 }
 

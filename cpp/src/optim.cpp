@@ -4,6 +4,7 @@
 #include "densegrad/optim.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <charconv>
 #include <cmath>
 #include <cstdio>
@@ -45,9 +46,13 @@ constexpr Index kSgdParallelMin = Index(1) << 21;
 // array with the AVX2 loop, 1 MB with the portable one.
 constexpr std::size_t kAdamParallelBytes = std::size_t(1) << 20;  // x2 with the AVX2 loop
 
+std::atomic<Index> g_parallel_min_override{-1};  // detail::set_optim_parallel_min
+
 // Runs f(lo, hi) over [0, n) in one piece per thread, pieces on 64-byte boundaries.
 template <typename T, typename F>
 void for_ranges(Index n, Index parallel_min, const F& f) {
+  const Index forced = g_parallel_min_override.load(std::memory_order_relaxed);
+  if (forced >= 0) parallel_min = forced;
   const int threads = n >= parallel_min ? get_num_threads() : 1;
   if (threads <= 1) {
     f(Index(0), n);
@@ -221,6 +226,17 @@ void adam_step(T* param, T* exp_avg, T* exp_avg_sq, T* max_exp_avg_sq, const T* 
     fn(param, exp_avg, exp_avg_sq, max_exp_avg_sq, grad, lo, hi, step_size, bc2_sqrt, wd, w1, beta2, w2, eps);
   });
 }
+
+namespace detail {
+
+Index optim_parallel_min() { return g_parallel_min_override.load(std::memory_order_relaxed); }
+
+void set_optim_parallel_min(Index n) {
+  DENSEGRAD_CHECK(n >= -1, "optim_parallel_min must be >= -1 (-1: the measured defaults), got " + std::to_string(n));
+  g_parallel_min_override.store(n);
+}
+
+}  // namespace detail
 
 template void sgd_step<float>(float*, float*, const float*, Index, const SgdOptions&, bool);
 template void sgd_step<double>(double*, double*, const double*, Index, const SgdOptions&, bool);

@@ -5,7 +5,7 @@ from __future__ import annotations
 import collections.abc
 import numpy
 import typing
-__all__: list[str] = ['Activation', 'FusedMlp', 'Reduction', 'activation_backward', 'activation_forward', 'activation_needs_preactivation', 'adam_step', 'adam_step_many', 'dense_backward', 'dense_forward', 'fma_loop', 'gemm', 'gemm_kernel', 'get_num_threads', 'mlp_backward', 'mlp_forward', 'mse_backward', 'mse_forward', 'parallel_min_work', 'set_gemm_kernel', 'set_num_threads', 'set_parallel_min_work', 'set_small_max_work', 'sgd_step', 'sgd_step_many', 'small_max_work']
+__all__: list[str] = ['Activation', 'FusedMlp', 'Reduction', 'activation_backward', 'activation_forward', 'activation_needs_preactivation', 'adam_step', 'adam_step_many', 'dense_backward', 'dense_forward', 'fma_loop', 'gemm', 'gemm_kernel', 'get_num_threads', 'mlp_backward', 'mlp_forward', 'mse_backward', 'mse_forward', 'optim_parallel_min', 'parallel_min_work', 'set_gemm_kernel', 'set_num_threads', 'set_optim_parallel_min', 'set_parallel_min_work', 'set_small_max_work', 'sgd_step', 'sgd_step_many', 'small_max_work']
 class Activation:
     """
     Members:
@@ -173,6 +173,8 @@ def mse_backward(dout: typing.Any, input: typing.Any, target: typing.Any, reduct
     ...
 def mse_forward(input: typing.Any, target: typing.Any, reduction: Reduction = Reduction.mean) -> numpy.ndarray:
     ...
+def optim_parallel_min() -> int:
+    ...
 def parallel_min_work() -> int:
     ...
 def set_gemm_kernel(name: str) -> bool:
@@ -181,6 +183,10 @@ def set_gemm_kernel(name: str) -> bool:
     """
 def set_num_threads(n: typing.SupportsInt | typing.SupportsIndex) -> None:
     ...
+def set_optim_parallel_min(n: typing.SupportsInt | typing.SupportsIndex) -> None:
+    """
+    Set the parameter count from which optimizer updates use threads (-1: the measured defaults; for measuring the threshold).
+    """
 def set_parallel_min_work(work: typing.SupportsInt | typing.SupportsIndex) -> None:
     """
     Set the m*n*k from which GEMMs use threads (for measuring the threshold).

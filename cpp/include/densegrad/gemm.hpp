@@ -40,8 +40,9 @@ std::string gemm_kernel();
 // kernel once, and one already running finishes with the kernel it started with.
 bool set_gemm_kernel(const std::string& name);
 
-// Runs a loop of independent fused multiply-adds with the active kernel's instruction set and
-// stores its flop count in *flops; timing it gives the machine's peak (the benchmarks do).
+// Runs a loop of independent fused multiply-adds with the widest instruction set the CPU has
+// (AVX-512, AVX2+FMA, or the portable baseline; not the selected GEMM kernel's) and stores its
+// flop count in *flops; timing it gives the machine's peak (the benchmarks do).
 double fma_loop(bool f32, Index iters, double* flops);
 
 namespace detail {

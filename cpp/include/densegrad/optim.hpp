@@ -55,4 +55,12 @@ template <typename T>
 void adam_step(T* param, T* exp_avg, T* exp_avg_sq, T* max_exp_avg_sq, const T* grad, Index n,
                Index step, const AdamOptions& o);
 
+namespace detail {
+// Elements from which an update is split across threads: -1 (the default) for the sizes measured
+// per optimizer and loop (optim.cpp), n >= 0 for n for both; settable for measuring where
+// threads start to pay (the benchmarks do). Results do not depend on it.
+Index optim_parallel_min();
+void set_optim_parallel_min(Index n);
+}  // namespace detail
+
 }  // namespace densegrad
