@@ -71,6 +71,30 @@ def test_train_demo_then_predict_reproduces_the_predictions(tmp_path):
     assert r3.stdout == f"price_k\n{table[1][0]}\n"
 
 
+def test_readme_shows_what_the_main_job_prints(tmp_path):
+    """The README's transcript of the main job (`train --demo`, then `predict ... --out preds.csv`
+    and `head -3 preds.csv`) is what the commands print, timings and the progress bar aside. The
+    numbers depend on the GEMM kernel family (README "Determinism"): exact with the fused kernels
+    (avx2-fma and avx512 give the same bits), within 1e-4 elsewhere."""
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    shown_train = readme.split("$ python -m densegrad train --demo\n", 1)[1].split("```", 1)[0].splitlines()
+    shown_head = readme.split("$ head -3 preds.csv\n", 1)[1].split("```", 1)[0].splitlines()
+    out = run("train", "--demo", cwd=tmp_path).stdout.splitlines()
+    run("predict", "model.safetensors", "--demo", "--out", "preds.csv", cwd=tmp_path)
+    head = (tmp_path / "preds.csv").read_text().splitlines()[:3]
+    timing = re.compile(r"^\d+ epochs, \d+ steps .* in [\d.]+ s: [\d,]+ steps/s")
+    keep = lambda lines: [ln for ln in lines if not ln.startswith("epoch ") and not timing.match(ln)]  # noqa: E731
+    expected, got = keep(shown_train) + shown_head, keep(out) + head
+    assert len(expected) == len(got) == 10, (expected, got)
+    exact = dg._core.gemm_kernel() in ("avx2-fma", "avx512")
+    for e, g in zip(expected, got):
+        if exact:
+            assert e == g
+        else:  # compare the numbers in the line
+            ne, ng = (re.findall(r"-?\d+\.\d+", x) for x in (e, g))
+            assert len(ne) == len(ng) and np.allclose([float(v) for v in ne], [float(v) for v in ng], rtol=1e-4), (e, g)
+
+
 def test_console_script_is_installed():
     assert SCRIPT.exists(), SCRIPT
     r = subprocess.run([str(SCRIPT), "--help"], capture_output=True, text=True)

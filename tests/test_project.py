@@ -41,6 +41,12 @@ def test_readme_python_examples_run(tmp_path, monkeypatch):
     exec(compile(blocks[1], "README training loop", "exec"), ns)
     first = np.mean((ns["y"].numpy()) ** 2)  # the loss of predicting 0
     assert ns["loss"].item() < 0.1 * first, "the README's training loop should fit its data"
+    # its comment: "about 0.01 (from 0.47)", the last loss and the first (a loop of one step)
+    final, start = map(float, re.search(r"# about ([\d.]+) \(from ([\d.]+)\)", blocks[1]).groups())
+    assert round(ns["loss"].item(), 2) == final
+    ns = {}
+    exec(compile(blocks[1].replace("range(200)", "range(1)"), "README training loop, first step", "exec"), ns)
+    assert round(ns["loss"].item(), 2) == start
     ns = {}
     exec(compile(blocks[2], "README Trainer", "exec"), ns)
     assert ns["loss"] < 0.2 * float(np.mean(ns["y"] ** 2)), "the README's Trainer loop should fit its data"

@@ -116,3 +116,20 @@ def test_one_sgd_step_lowers_the_loss_as_in_the_notebook():
     assert round(w.item(), 6) == 0.5 and round(b.item(), 6) == 0.8
     loss2 = dg.nn.MSELoss()(dg.relu(inputs @ w + b), actual)
     assert round(loss.item(), 6) == 0.16 and round(loss2.item(), 6) == 0.01
+
+
+def test_walkthrough_check_is_relative():
+    """The walkthrough's "agree ✓" compares float32 autograd with float64 by hand. It allowed an
+    absolute 1e-5, so a gradient of 0.00128 read as 0.0012899 (0.8% off) passed; now relative."""
+    import contextlib
+    import importlib.util
+    import io
+
+    spec = importlib.util.spec_from_file_location("walkthrough", ROOT / "examples" / "backprop_by_example.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    with contextlib.redirect_stdout(io.StringIO()) as out:
+        assert not mod._report("dL/dW", 0.00128, 0.0012899)
+        assert mod._report("dL/dW", 0.00128, float(np.float32(0.00128)))
+        assert mod._report("dL/db", 0.0, 0.0) and not mod._report("dL/db", 0.0, 1e-6)
+    assert out.getvalue().count("MISMATCH") == 2

@@ -177,6 +177,9 @@ def test_repr_fuzz_matches_torch(printoptions):
         dict(threshold=10, edgeitems=1),
         dict(threshold=10, edgeitems=0),
         dict(edgeitems=0),  # torch then adds size=... even when nothing is summarised
+        dict(profile="short"),
+        dict(profile="full", threshold=10),  # a profile, then the options given override it
+        dict(profile="default", precision=6),
     ],
     ids=lambda o: ",".join(f"{k}={v}" for k, v in o.items()),
 )
@@ -204,6 +207,12 @@ def test_set_printoptions_precision_changes_output_and_defaults_restore(printopt
     assert repr(d) == "tensor([0.333333, 2.000000])"
     dg.set_printoptions(precision=4, threshold=1000, edgeitems=3, linewidth=80, sci_mode=None)
     assert repr(d) == "tensor([0.3333, 2.0000])"
+    dg.set_printoptions(profile="full")
+    assert "..." not in repr(dg.zeros(2000))
+    dg.set_printoptions(profile="default")  # restores every default (it raised TypeError)
+    assert "..." in repr(dg.zeros(2000)) and repr(d) == "tensor([0.3333, 2.0000])"
+    with pytest.raises(ValueError, match="unknown profile 'long'"):
+        dg.set_printoptions(profile="long")
 
 
 def test_parameter_repr_matches_torch():

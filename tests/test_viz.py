@@ -133,3 +133,31 @@ def test_render_with_the_real_graphviz_when_installed(tmp_path):
     svg = (tmp_path / "g.svg").read_text()
     assert "<svg" in svg and "MseLossBackward0" in svg and "w1" in svg
     assert os.path.getsize(tmp_path / "g.svg") > 1000
+
+
+def test_node_names_are_pytorchs_where_the_readme_says_so():
+    """The README lists which op nodes carry PyTorch's grad_fn names and which differ (and what
+    PyTorch calls them): both halves checked against torch, so the list cannot go stale."""
+    import torch
+
+    def graphs(lib):
+        if lib is torch:
+            x, v, w = (torch.ones(*s, requires_grad=True) for s in [(2, 3), (3,), (3, 2)])
+        else:
+            x, v, w = (dg.ones(*s).requires_grad_() for s in [(2, 3), (3,), (3, 2)])
+        same = [x + 1, x - 1, x * 2, x / 2, -x, x ** 2, x.relu(), x.sigmoid(), x.tanh(), x.sum(), x.mean(),
+                lib.nn.functional.leaky_relu(x, 0.1), lib.nn.functional.mse_loss(x, x.detach() * 0)]
+        differ = [x @ w, x @ v, v @ v, v @ w, x.reshape(3, 2), x.T, x[0], x[:, 1:], x.sum(0)]
+        name = (lambda o: type(o.grad_fn).__name__) if lib is torch else (lambda o: o.grad_fn.name())
+        return [name(o) for o in same], [name(o) for o in differ]
+
+    dg_same, dg_differ = graphs(dg)
+    torch_same, torch_differ = graphs(torch)
+    assert dg_same == torch_same
+    assert dg_differ == ["MatMulBackward0"] * 4 + ["ReshapeBackward0", "TransposeBackward0", "IndexBackward0",
+                                                   "IndexBackward0", "SumBackward0"]
+    assert torch_differ == ["MmBackward0", "MvBackward0", "DotBackward0", "SqueezeBackward4", "ViewBackward0",
+                            "PermuteBackward0", "SelectBackward0", "SliceBackward0", "SumBackward1"]
+    layer = dg.nn.Linear(3, 2)
+    assert layer(dg.ones(2, 3)).grad_fn.name() == "DenseBackward0"
+    assert dg.nn.Sequential(layer, dg.nn.ReLU())(dg.ones(2, 3)).grad_fn.name() == "DenseStackBackward0"

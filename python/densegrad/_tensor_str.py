@@ -26,8 +26,23 @@ class _PrintOptions:
 PRINT_OPTS = _PrintOptions()
 
 
-def set_printoptions(precision=None, threshold=None, edgeitems=None, linewidth=None, sci_mode=None):
-    """Set how tensors print (same options and defaults as ``torch.set_printoptions``)."""
+_PROFILES = {  # torch.set_printoptions's profiles: precision, threshold, edgeitems, linewidth
+    "default": (4, 1000, 3, 80),
+    "short": (2, 1000, 2, 80),
+    "full": (4, math.inf, 3, 80),
+}
+
+
+def set_printoptions(precision=None, threshold=None, edgeitems=None, linewidth=None, profile=None, sci_mode=None):
+    """Set how tensors print: the options, their order and defaults of ``torch.set_printoptions``.
+    ``profile`` ("default", "short" or "full") sets the first four, then any of them given
+    overrides it; an unknown profile is a ``ValueError`` (PyTorch ignores it)."""
+    if profile is not None:
+        if profile not in _PROFILES:
+            raise ValueError(f"set_printoptions: unknown profile {profile!r} (the profiles are "
+                             f"{', '.join(map(repr, _PROFILES))})")
+        (PRINT_OPTS.precision, PRINT_OPTS.threshold, PRINT_OPTS.edgeitems,
+         PRINT_OPTS.linewidth) = _PROFILES[profile]
     if precision is not None:
         PRINT_OPTS.precision = int(precision)
     if threshold is not None:

@@ -1,9 +1,11 @@
 """Pictures of the autograd graph: ``to_dot(tensor)`` returns Graphviz DOT text (no dependency),
 ``render(tensor, "graph.svg")`` runs Graphviz's ``dot`` program on it.
 
-The graph is the one ``backward()`` walks: one box per op node (named as PyTorch names its
-grad_fns, e.g. ``ReluBackward0``), one per leaf tensor that requires grad (its name when given,
-shape, value and ``.grad``), and the output tensor itself (value and, when it has one, grad).
+The graph is the one ``backward()`` walks: one box per op node (named in PyTorch's style, e.g.
+``ReluBackward0``; where PyTorch records an op differently the names differ, e.g. ``@`` is one
+``MatMulBackward0`` node for every rank: README, "python -m densegrad example"), one per leaf
+tensor that requires grad (its name when given, and its value and ``.grad``, or its dtype and
+shape when it is large), and the output tensor itself (value and, when it has one, grad).
 Edges run forward, from inputs to the op that used them. Constants (tensors that do not require
 grad) are not part of the graph and are not drawn, as in torchviz. An op node shows its output's
 value only when the output tensor is still alive and the op kept a reference to it.

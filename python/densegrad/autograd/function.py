@@ -91,7 +91,9 @@ class Node:
         return node
 
     def name(self) -> str:
-        # Named as PyTorch names its nodes, so printed graphs read the same.
+        # In PyTorch's style (<Op>Backward0); the same name as PyTorch's where both record the same
+        # op (Add, Mul, Relu, MseLoss, ...), not where they record it differently (matmul is one
+        # MatMul node for every rank; README, "python -m densegrad example").
         return self.fn.__name__ + "Backward0"
 
     def __repr__(self) -> str:
