@@ -78,8 +78,9 @@ void check_view(const char* name, const V& v, Index rows, Index cols, bool optio
 }  // namespace
 
 template <typename T>
-void dense_forward(MatrixView<T> y, MatrixView<T> z, MatrixView<const T> x, MatrixView<const T> w, const T* b,
-                   Activation act, T slope) {
+void dense_forward(MatrixView<T> y, MatrixView<detail::no_deduce_t<T>> z, MatrixView<const detail::no_deduce_t<T>> x,
+                   MatrixView<const detail::no_deduce_t<T>> w, const detail::no_deduce_t<T>* b, Activation act,
+                   detail::no_deduce_t<T> slope) {
   const Index batch = x.rows, in = x.cols, out = w.rows;
   check_view("dense_forward x", x, batch, in, false);
   check_view("dense_forward w", w, out, in, false);
@@ -89,9 +90,11 @@ void dense_forward(MatrixView<T> y, MatrixView<T> z, MatrixView<const T> x, Matr
 }
 
 template <typename T>
-void dense_backward(MatrixView<T> dx, MatrixView<T> dw, T* db, MatrixView<T> dz, MatrixView<const T> dy,
-                    MatrixView<const T> x, MatrixView<const T> w, MatrixView<const T> y, MatrixView<const T> z,
-                    Activation act, T slope, bool accumulate) {
+void dense_backward(MatrixView<T> dx, MatrixView<T> dw, detail::no_deduce_t<T>* db, MatrixView<T> dz,
+                    MatrixView<const detail::no_deduce_t<T>> dy, MatrixView<const detail::no_deduce_t<T>> x,
+                    MatrixView<const detail::no_deduce_t<T>> w, MatrixView<const detail::no_deduce_t<T>> y,
+                    MatrixView<const detail::no_deduce_t<T>> z, Activation act, detail::no_deduce_t<T> slope,
+                    bool accumulate) {
   const Index batch = x.rows, in = x.cols, out = w.rows;
   check_view("dense_backward x", x, batch, in, false);
   check_view("dense_backward w", w, out, in, false);

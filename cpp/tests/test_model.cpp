@@ -566,6 +566,20 @@ void test_matrix_views() {
                         MatrixView<const float>(x.data(), 3, 4), MatrixView<const float>(w.data(), 5, 4),
                         MatrixView<const float>(y1.data(), 3, 5), MatrixView<const float>(), Activation::Tanh);
   check(dx == dx2 && dw == dw2 && db == db2, "dense_backward on views equals the pointer form");
+  // No template argument: T comes from the output views; mutable input views, nullptr and a
+  // double slope convert (each of these calls once needed dense_forward<float>).
+  std::vector<float> y3(3 * 5), dx3(3 * 4), dw3(5 * 4), db3(5);
+  MatrixView<float> xm(x.data(), 3, 4), wm(w.data(), 5, 4);
+  dense_forward(MatrixView<float>(y3.data(), 3, 5), {}, xm, wm, b.data(), Activation::Tanh, 0.01);
+  check(y3 == y1, "dense_forward on views deduces its type from y");
+  std::vector<float> y4(3 * 5), y5(3 * 5);
+  dense_forward(MatrixView<float>(y4.data(), 3, 5), {}, xm, wm, nullptr, Activation::Identity);
+  dense_forward<float>(y5.data(), nullptr, x.data(), w.data(), nullptr, 3, 4, 5, Activation::Identity, 0.f);
+  check(y4 == y5, "dense_forward on views with a null bias");
+  dense_backward(MatrixView<float>(dx3.data(), 3, 4), MatrixView<float>(dw3.data(), 5, 4), db3.data(),
+                 MatrixView<float>(dz.data(), 3, 5), MatrixView<float>(dy.data(), 3, 5), xm, wm,
+                 MatrixView<float>(y1.data(), 3, 5), {}, Activation::Tanh);
+  check(dx3 == dx && dw3 == dw && db3 == db, "dense_backward on views deduces its type from dx, dw and dz");
 }
 
 // predict() takes doubles into a float model: one beyond float's range becomes +-inf (from the

@@ -42,6 +42,16 @@ struct MatrixView {
 
 namespace detail {
 
+// A parameter of type no_deduce_t<T> takes no part in deducing T (std::type_identity_t in
+// C++20): the view kernels deduce T from their output views alone, and their inputs then convert
+// (a MatrixView<float> to MatrixView<const float>, nullptr to const float*, 0.01 to float).
+template <typename T>
+struct NoDeduce {
+  using type = T;
+};
+template <typename T>
+using no_deduce_t = typename NoDeduce<T>::type;
+
 inline std::string shape_str(Index r, Index c) {
   return "(" + std::to_string(r) + ", " + std::to_string(c) + ")";
 }

@@ -31,13 +31,19 @@ void dense_backward(T* dx, T* dw, T* db, T* dz, const T* dy, const T* x, const T
 
 // The same two kernels on matrix views (rows must be contiguous: ld == cols). Shapes are taken
 // from the views and checked against each other; b / dw / db / z / dx may be empty views or null.
+// T comes from the output views (y; dx, dw, dz), so no template argument is needed: mutable views
+// of the inputs convert, and b / db may be nullptr.
+//   dense_forward(y, {}, x, w, b.data(), Activation::Relu);
 template <typename T>
-void dense_forward(MatrixView<T> y, MatrixView<T> z, MatrixView<const T> x, MatrixView<const T> w, const T* b,
-                   Activation act, T slope = T(0.01));
+void dense_forward(MatrixView<T> y, MatrixView<detail::no_deduce_t<T>> z, MatrixView<const detail::no_deduce_t<T>> x,
+                   MatrixView<const detail::no_deduce_t<T>> w, const detail::no_deduce_t<T>* b, Activation act,
+                   detail::no_deduce_t<T> slope = T(0.01));
 
 template <typename T>
-void dense_backward(MatrixView<T> dx, MatrixView<T> dw, T* db, MatrixView<T> dz, MatrixView<const T> dy,
-                    MatrixView<const T> x, MatrixView<const T> w, MatrixView<const T> y, MatrixView<const T> z,
-                    Activation act, T slope = T(0.01), bool accumulate = false);
+void dense_backward(MatrixView<T> dx, MatrixView<T> dw, detail::no_deduce_t<T>* db, MatrixView<T> dz,
+                    MatrixView<const detail::no_deduce_t<T>> dy, MatrixView<const detail::no_deduce_t<T>> x,
+                    MatrixView<const detail::no_deduce_t<T>> w, MatrixView<const detail::no_deduce_t<T>> y,
+                    MatrixView<const detail::no_deduce_t<T>> z, Activation act, detail::no_deduce_t<T> slope = T(0.01),
+                    bool accumulate = false);
 
 }  // namespace densegrad
