@@ -119,7 +119,9 @@ def _run(dtype, repeats, quick, torch, threads, split_from) -> dict:
     headers += ([f"{threads}t speed-up"] if threads > 1 else []) + (["vs torch"] if torch is not None else [])
     headers += ["vs numpy"]
     title = (f"Optimizer updates, {dtype}: one update of n parameters (SGD lr {LR}; Adam defaults); medians of "
-             f"{repeats} rounds; 'dg' = the C++ kernel ('dg {threads}t': split over {threads} threads at every size, "
-             "the library's size threshold off), 'dg.optim' = densegrad's optimizer step(); 'vs torch' = "
+             f"{repeats} rounds; 'dg' = the C++ kernel"
+             + (f" ('dg {threads}t': split over {threads} threads at every size, the library's size threshold off)"
+                if threads > 1 else "")
+             + ", 'dg.optim' = densegrad's optimizer step(); 'vs torch' = "
              "torch.optim's step() over dg.optim's, 'vs numpy' = NumPy over the kernel (higher is better)")
     return {"dtype": dtype, "threads": threads, "cases": results, "text": table(headers, rows, title)}

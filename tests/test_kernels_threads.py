@@ -321,9 +321,9 @@ def test_fma_loop_measures_the_machine_whatever_the_kernel():
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("optimizer", ["sgd", "adam"])
 def test_optimizer_split_threshold_changes_no_bits(dtype, optimizer):
-    """_core.set_optim_parallel_min (the benchmarks switch the size threshold off to measure it):
-    an update split over 2 threads at any size gives the bits of one thread, and the setting
-    comes back to the measured defaults (-1)."""
+    """_core.set_optim_parallel_min (the benchmarks switch the size threshold off to measure it)
+    is honoured by every update entry point (_core.parallel_regions counts the split calls), a
+    split update gives the bits of one thread, and the setting comes back to the defaults (-1)."""
     rng = np.random.default_rng(5)
     n = 4_099  # not a multiple of the pieces' 64-byte boundaries
     p0 = rng.standard_normal(n).astype(dtype)
@@ -343,11 +343,24 @@ def test_optimizer_split_threshold_changes_no_bits(dtype, optimizer):
         return p, m, v
 
     try:
+        before = _core.parallel_regions()
         alone = update(1, -1)
+        assert _core.parallel_regions() == before  # one thread: nothing split
+        dg.set_num_threads(2)
+        update(2, -1)
+        assert _core.parallel_regions() == before  # 4,099 elements: under the measured sizes
         split = update(2, 0)
+        assert _core.parallel_regions() == before + 3  # the override honoured: each update split
         for a, b in zip(alone, split):
             np.testing.assert_array_equal(a, b)
         assert not np.array_equal(alone[0], p0)
+        # the batched entry points (one call for a whole parameter group) take it too
+        p, m, v, before = p0.copy(), np.zeros_like(p0), np.zeros_like(p0), _core.parallel_regions()
+        if optimizer == "sgd":
+            _core.sgd_step_many([p], [g], [m], [True], 0.1, 0.9, 0.0, 0.01, False, False)
+        else:
+            _core.adam_step_many([p], [g], [m], [v], None, [1], 0.01, 0.9, 0.999, 1e-8, 0.0, False, False)
+        assert _core.parallel_regions() == before + 1
         with pytest.raises(ValueError, match="optim_parallel_min must be >= -1"):
             _core.set_optim_parallel_min(-2)
     finally:

@@ -963,6 +963,8 @@ PYBIND11_MODULE(_core, m) {
   m.def("parallel_min_work", &densegrad::detail::parallel_min_work);
   m.def("set_parallel_min_work", &densegrad::detail::set_parallel_min_work, py::arg("work"),
         "Set the m*n*k from which GEMMs use threads (for measuring the threshold).");
+  m.def("parallel_regions", &densegrad::detail::parallel_regions,
+        "How many kernel calls have split their work over more than one thread since the start (for tests).");
   m.def("optim_parallel_min", &densegrad::detail::optim_parallel_min);
   m.def("set_optim_parallel_min", &densegrad::detail::set_optim_parallel_min, py::arg("n"),
         "Set the parameter count from which optimizer updates use threads (-1: the measured defaults; "

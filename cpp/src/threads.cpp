@@ -139,12 +139,19 @@ int get_num_threads() { return g_num_threads.load(); }
 
 namespace detail {
 
+namespace {
+std::atomic<long long> g_parallel_regions{0};
+}  // namespace
+
+long long parallel_regions() { return g_parallel_regions.load(std::memory_order_relaxed); }
+
 void parallel_run(int nthreads, void (*fn)(void*, int, int), void* ctx) {
   const int n = std::max(1, std::min({nthreads, get_num_threads(), kMaxRegionThreads}));
   if (n == 1) {
     fn(ctx, 0, 1);
     return;
   }
+  g_parallel_regions.fetch_add(1, std::memory_order_relaxed);
   Pool& p = pool();
   std::unique_lock<std::mutex> region(p.region_mutex, std::try_to_lock);
   // The pool busy with another caller's region, or no thread to be had (set_num_threads(n) above

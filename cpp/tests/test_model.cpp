@@ -619,7 +619,11 @@ void test_concurrent_predict_on_one_model() {
 
   constexpr int kCallers = 4;
   const int rows[3] = {1, 7, 300};
-  auto job = [&](int who, int r) { return inputs(rows[r] + who, 6); };  // distinct inputs per caller
+  auto job = [&](int who, int r) {  // inputs of their own per caller: no row shared with another
+    std::vector<double> x = inputs(rows[r] + who, 6);
+    for (double& v : x) v += 0.25 * who;
+    return x;
+  };
   const int saved_threads = get_num_threads();
   const Index saved_min = detail::parallel_min_work();
   for (int mode = 0; mode < 2; ++mode) {

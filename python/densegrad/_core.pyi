@@ -5,7 +5,7 @@ from __future__ import annotations
 import collections.abc
 import numpy
 import typing
-__all__: list[str] = ['Activation', 'FusedMlp', 'Reduction', 'activation_backward', 'activation_forward', 'activation_needs_preactivation', 'adam_step', 'adam_step_many', 'dense_backward', 'dense_forward', 'fma_loop', 'gemm', 'gemm_kernel', 'get_num_threads', 'mlp_backward', 'mlp_forward', 'mse_backward', 'mse_forward', 'optim_parallel_min', 'parallel_min_work', 'set_gemm_kernel', 'set_num_threads', 'set_optim_parallel_min', 'set_parallel_min_work', 'set_small_max_work', 'sgd_step', 'sgd_step_many', 'small_max_work']
+__all__: list[str] = ['Activation', 'FusedMlp', 'Reduction', 'activation_backward', 'activation_forward', 'activation_needs_preactivation', 'adam_step', 'adam_step_many', 'dense_backward', 'dense_forward', 'fma_loop', 'gemm', 'gemm_kernel', 'get_num_threads', 'mlp_backward', 'mlp_forward', 'mse_backward', 'mse_forward', 'optim_parallel_min', 'parallel_min_work', 'parallel_regions', 'set_gemm_kernel', 'set_num_threads', 'set_optim_parallel_min', 'set_parallel_min_work', 'set_small_max_work', 'sgd_step', 'sgd_step_many', 'small_max_work']
 class Activation:
     """
     Members:
@@ -177,6 +177,10 @@ def optim_parallel_min() -> int:
     ...
 def parallel_min_work() -> int:
     ...
+def parallel_regions() -> int:
+    """
+    How many kernel calls have split their work over more than one thread since the start (for tests).
+    """
 def set_gemm_kernel(name: str) -> bool:
     """
     Select 'generic', 'avx2-fma', 'avx512' or 'auto'; False if that kernel cannot run on this CPU.

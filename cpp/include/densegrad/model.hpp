@@ -86,8 +86,10 @@ class Mlp {
   T train_step(const T* x, const T* target, Index batch, Reduction reduction = Reduction::Mean);
   // The network alone: y (batch, out_features) from x (batch, in_features).
   void forward(T* y, const T* x, Index batch);
-  // The same in the caller's workspace (any MlpWorkspace; it grows to the largest batch and
-  // network it is given, then allocates nothing): const, for several threads at once.
+  // The same in the caller's workspace: const, for several threads at once (one workspace per
+  // thread). A workspace used with one model allocates only when the batch grows past the largest
+  // it has seen; handed a network of other widths or depth, it is resized (never written out of
+  // its bounds).
   void forward(T* y, const T* x, Index batch, MlpWorkspace<T>& ws) const;
   // With the stored normalisation applied (if any; checked as described at Normalization):
   // rows of in_features inputs -> rows of out_features predictions.

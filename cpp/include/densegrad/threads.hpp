@@ -24,5 +24,9 @@ constexpr int kMaxRegionThreads = 64;
 // run one after another on the caller's thread instead of waiting for the pool. No allocation.
 void parallel_run(int nthreads, void (*fn)(void* ctx, int i, int n), void* ctx);
 
+// How many regions parallel_run has split into more than one part since the process started (for
+// tests: whether a kernel split its work, whatever the thread count did to the results).
+long long parallel_regions();
+
 }  // namespace detail
 }  // namespace densegrad
