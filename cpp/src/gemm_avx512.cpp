@@ -428,10 +428,11 @@ void rows_tb(Index m, Index n, Index k, Index kc, const T* a, Index lda, const T
 #pragma GCC diagnostic pop
 #endif
 
-// The 16 rows of B a float group reads at once all fall in one L1 set when a row is a multiple
-// of 4 KB long (64 sets of 64-byte lines: 4 KB apart maps to the same set), more than its 8 ways
-// hold: the lines then come from L2 again and again (a 1024 x 1024 B took 1.4x as long as the
-// AVX2 kernel's 8-row panels). Those strides take the AVX2 path; the sums are the same.
+// Float rows a multiple of 4 KB apart take the AVX2 path (the sums are the same): there the
+// 16-row groups took 1.4-1.7x as long as the AVX2 kernel's 8-row panels (a 1024 x 1024 B, one row
+// of A). The 16 lines a group loads at once then fall in one L1 set of 8 ways, and in 16 pages;
+// running rows 8-15 a line ahead of rows 0-7 (8 lines in each of two sets, the same bits) was no
+// faster (228-235 us against 138-169, the two interleaved), so the set is not the whole cause.
 void sgemm_rows_tb_avx512(Index m, Index n, Index k, Index kc, const float* a, Index lda, const float* b,
                           Index ldb, float beta, float* c, Index ldc) {
   if (ldb % 1024 == 0)
