@@ -305,11 +305,12 @@ def test_fma_loop_reports_its_flops():
 def test_fma_loop_measures_the_machine_whatever_the_kernel():
     """The benchmarks' peak is the CPU's: the loop runs the widest instructions the CPU has, not
     the selected kernel's (under DENSEGRAD_KERNEL=generic the generic loop made products read
-    134-169% of "peak"). Its flop count tells which loop ran: 12 chains of 16 / 8 / 4 lanes (AVX-512 /
-    AVX2 floats) or the portable loop's 48 floats."""
+    134-169% of "peak"). Its flop count tells which loop ran: 12 chains of 16 or 8 float lanes
+    (AVX-512, AVX2) or the portable loop's 48 floats; half as many doubles."""
     saved = _core.gemm_kernel()
-    widest = 12 * 16 * 2 if _core.set_gemm_kernel("avx512") else 12 * 8 * 2 if _core.set_gemm_kernel("avx2-fma") else 48 * 2
     try:
+        widest = (12 * 16 * 2 if _core.set_gemm_kernel("avx512") else 12 * 8 * 2 if _core.set_gemm_kernel("avx2-fma")
+                  else 48 * 2)
         for kernel in ("generic", "avx2-fma", "avx512"):
             if _core.set_gemm_kernel(kernel):
                 assert _core.fma_loop(True, 100)[1] == 100 * widest, kernel

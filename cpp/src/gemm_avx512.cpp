@@ -432,7 +432,8 @@ void rows_tb(Index m, Index n, Index k, Index kc, const T* a, Index lda, const T
 // 16-row groups took 1.4-1.7x as long as the AVX2 kernel's 8-row panels (a 1024 x 1024 B, one row
 // of A). The 16 lines a group loads at once then fall in one L1 set of 8 ways, and in 16 pages;
 // running rows 8-15 a line ahead of rows 0-7 (8 lines in each of two sets, the same bits) was no
-// faster (228-235 us against 138-169, the two interleaved), so the set is not the whole cause.
+// faster (228-235 us against 138-169, the two interleaved, in a C++ loop of one-row products; the
+// experiment was not kept), so the set is not the whole cause.
 void sgemm_rows_tb_avx512(Index m, Index n, Index k, Index kc, const float* a, Index lda, const float* b,
                           Index ldb, float beta, float* c, Index ldc) {
   if (ldb % 1024 == 0)

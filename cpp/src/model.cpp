@@ -313,39 +313,42 @@ void Mlp<T>::bind() {
 }
 
 template <typename T>
-MatrixView<T> Mlp<T>::weight(std::size_t l) {
+const DenseLayerRef<T>& Mlp<T>::layer(std::size_t l) const {
   DENSEGRAD_CHECK(l < specs_.size(), "layer " + std::to_string(l) + " out of range");
-  return MatrixView<T>(refs_[l].w, specs_[l].out, specs_[l].in);
+  return refs_[l];
+}
+
+template <typename T>
+MatrixView<T> Mlp<T>::weight(std::size_t l) {
+  const DenseLayerRef<T>& r = layer(l);  // checked before any shape is read
+  return MatrixView<T>(r.w, r.spec.out, r.spec.in);
 }
 
 template <typename T>
 T* Mlp<T>::bias(std::size_t l) {
-  DENSEGRAD_CHECK(l < specs_.size(), "layer " + std::to_string(l) + " out of range");
-  return refs_[l].b;
+  return layer(l).b;
 }
 
 template <typename T>
 MatrixView<const T> Mlp<T>::weight(std::size_t l) const {
-  DENSEGRAD_CHECK(l < specs_.size(), "layer " + std::to_string(l) + " out of range");
-  return MatrixView<const T>(refs_[l].w, specs_[l].out, specs_[l].in);
+  const DenseLayerRef<T>& r = layer(l);
+  return MatrixView<const T>(r.w, r.spec.out, r.spec.in);
 }
 
 template <typename T>
 const T* Mlp<T>::bias(std::size_t l) const {
-  DENSEGRAD_CHECK(l < specs_.size(), "layer " + std::to_string(l) + " out of range");
-  return refs_[l].b;
+  return layer(l).b;
 }
 
 template <typename T>
 MatrixView<const T> Mlp<T>::weight_grad(std::size_t l) const {
-  DENSEGRAD_CHECK(l < specs_.size(), "layer " + std::to_string(l) + " out of range");
-  return MatrixView<const T>(refs_[l].dw, specs_[l].out, specs_[l].in);
+  const DenseLayerRef<T>& r = layer(l);
+  return MatrixView<const T>(r.dw, r.spec.out, r.spec.in);
 }
 
 template <typename T>
 const T* Mlp<T>::bias_grad(std::size_t l) const {
-  DENSEGRAD_CHECK(l < specs_.size(), "layer " + std::to_string(l) + " out of range");
-  return refs_[l].db;
+  return layer(l).db;
 }
 
 template <typename T>

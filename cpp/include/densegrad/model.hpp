@@ -101,6 +101,7 @@ class Mlp {
 
  private:
   void bind();
+  const DenseLayerRef<T>& layer(std::size_t l) const;  // refs_[l], l checked
 
   std::vector<LayerSpec> specs_;
   std::vector<T> params_, grads_, state_[3];
